@@ -1,0 +1,559 @@
+/*
+ * launcher.cpp: the SQL-callable side, run in the caller's backend.
+ *
+ * run_with_parallel_guarantee checks its arguments and the statement text, sees whether
+ * the target can ever be reached, takes a run slot, hands the caller's identity and
+ * settings to a new dynamic background worker through a DSM segment, relays the worker's
+ * NOTICEs as they come, and returns its result row or re-raises its error.  If the caller
+ * stops waiting (cancel, statement_timeout, termination), the segment's detach callback
+ * cancels the worker's statement; the worker then runs the cleanup and exits.
+ */
+#include "pg/errors.hpp"
+#include "pg/shared.hpp"
+
+#include <optional>
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(run_with_parallel_guarantee);
+PG_FUNCTION_INFO_V1(parallel_guarantee_activity);
+}
+
+namespace pgguarantee {
+
+namespace {
+
+/* Raised when the module was not preloaded. */
+void RequirePreloaded() {
+    if (g_shared == nullptr)
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("parallel_guarantee must be loaded at server start"),
+                 errdetail("Its run slots live in shared memory and its executor hook must be in "
+                           "every server process."),
+                 errhint("Add parallel_guarantee to shared_preload_libraries in postgresql.conf "
+                         "and restart the server.")));
+}
+
+/* Rejects what cannot work in a background worker's own transaction. */
+void RejectStatement(const char *argument, const char *what, const char *why) {
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("%s is not allowed in %s", what, argument), errdetail("%s", why)));
+}
+
+bool IsTemp(RangeVar *rel) {
+    return rel != nullptr && (rel->relpersistence == RELPERSISTENCE_TEMP ||
+                              (rel->schemaname != nullptr && strcmp(rel->schemaname, "pg_temp") == 0));
+}
+
+void RejectTemp(const char *argument, RangeVar *rel) {
+    if (IsTemp(rel))
+        RejectStatement(argument, "a temporary object",
+                        "The statement runs in a background worker; its temporary objects would "
+                        "vanish when the worker exits. Use an ordinary (or UNLOGGED) table.");
+}
+
+/* Parses the text once to check it is one statement we can run; returns its kind. */
+StatementKind CheckStatement(const char *sql, const char *argument) {
+    List *parsed = NIL;
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        parsed = raw_parser(sql, RAW_PARSE_DEFAULT);
+    }
+    PG_CATCH();
+    {
+        /* Point the error at the statement text, not at the caller's query. */
+        MemoryContextSwitchTo(outer);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        edata->internalquery = pstrdup(sql);
+        edata->internalpos = edata->cursorpos;
+        edata->cursorpos = 0;
+        edata->context = psprintf("parsing the %s of run_with_parallel_guarantee", argument);
+        ReThrowError(edata);
+    }
+    PG_END_TRY();
+
+    if (list_length(parsed) == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("%s is empty", argument),
+                        errhint("Pass the SQL statement to run, for example a CREATE TABLE ... AS "
+                                "SELECT.")));
+    if (list_length(parsed) > 1)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s must be a single SQL statement, not %d", argument,
+                               list_length(parsed)),
+                        errhint("Run each statement in its own call, or wrap them in a DO block "
+                                "or a procedure.")));
+
+    Node *stmt = linitial_node(RawStmt, parsed)->stmt;
+    switch (nodeTag(stmt)) {
+        case T_TransactionStmt:
+            RejectStatement(argument, "transaction control",
+                            "The statement runs in its own transaction, which commits on "
+                            "success and rolls back otherwise.");
+            break;
+        case T_VariableSetStmt:
+        case T_DiscardStmt:
+            RejectStatement(argument, "SET, RESET and DISCARD",
+                            "The worker takes the caller's settings; a setting changed in the "
+                            "worker would vanish with it. Use SET before calling the function.");
+            break;
+        case T_ListenStmt:
+        case T_UnlistenStmt:
+            RejectStatement(argument, "LISTEN and UNLISTEN",
+                            "The worker has no client to deliver notifications to.");
+            break;
+        case T_PrepareStmt:
+        case T_ExecuteStmt:
+        case T_DeallocateStmt:
+        case T_DeclareCursorStmt:
+        case T_FetchStmt:
+        case T_ClosePortalStmt:
+            RejectStatement(argument, "prepared statements and cursors",
+                            "They belong to one session; the worker is another session. Pass "
+                            "the statement's SQL text itself.");
+            break;
+        case T_CopyStmt: {
+            auto *copy = castNode(CopyStmt, stmt);
+            if (copy->filename == nullptr)
+                RejectStatement(argument, "COPY to or from the client",
+                                "The statement runs in a background worker with no client. Use "
+                                "INSERT ... SELECT or COPY with a server file.");
+            return StatementKind::kOther;
+        }
+        case T_CreateStmt:
+            RejectTemp(argument, castNode(CreateStmt, stmt)->relation);
+            return StatementKind::kOther;
+        case T_ViewStmt:
+            RejectTemp(argument, castNode(ViewStmt, stmt)->view);
+            return StatementKind::kOther;
+        case T_CreateSeqStmt:
+            RejectTemp(argument, castNode(CreateSeqStmt, stmt)->sequence);
+            return StatementKind::kOther;
+        case T_CreateTableAsStmt: {
+            auto *ctas = castNode(CreateTableAsStmt, stmt);
+            RejectTemp(argument, ctas->into ? ctas->into->rel : nullptr);
+            if (ctas->query != nullptr && IsA(ctas->query, ExecuteStmt))
+                RejectStatement(argument, "CREATE TABLE ... AS EXECUTE",
+                                "Prepared statements belong to one session.");
+            return StatementKind::kQuery;
+        }
+        case T_SelectStmt: {
+            auto *select = castNode(SelectStmt, stmt);
+            RejectTemp(argument, select->intoClause ? select->intoClause->rel : nullptr);
+            return StatementKind::kQuery;
+        }
+        case T_RefreshMatViewStmt:
+            return castNode(RefreshMatViewStmt, stmt)->concurrent ? StatementKind::kOther
+                                                                  : StatementKind::kQuery;
+        case T_InsertStmt:
+        case T_UpdateStmt:
+        case T_DeleteStmt:
+#if PG_VERSION_NUM >= 150000
+        case T_MergeStmt:
+#endif
+            return StatementKind::kModifying;
+        default:
+            break;
+    }
+    return StatementKind::kOther;
+}
+
+/* Background workers that are not parallel workers, running now. */
+int CountOtherBackgroundWorkers() {
+    int count = 0;
+    LWLockAcquire(ProcArrayLock, LW_SHARED);
+    for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
+        PGPROC *proc = &ProcGlobal->allProcs[i];
+        if (proc->pid == 0) continue;
+#if PG_VERSION_NUM >= 170000
+        if (proc->backendType != B_BG_WORKER) continue;
+#else
+        if (!proc->isBackgroundWorker) continue;
+#endif
+        /* Parallel workers join their leader's lock group. */
+        PGPROC *leader = proc->lockGroupLeader;
+        if (leader != nullptr && leader != proc) continue;
+        count++;
+    }
+    LWLockRelease(ProcArrayLock);
+    return count;
+}
+
+void CheckTargetReachable(const RunOptions &options) {
+    Capacity capacity;
+    const char *configured = GetConfigOptionResetString("max_parallel_workers");
+    capacity.max_parallel_workers = configured ? atoi(configured) : max_parallel_workers;
+    capacity.max_worker_processes = max_worker_processes;
+    capacity.other_background_workers = CountOtherBackgroundWorkers();
+
+    const char *message = nullptr, *detail = nullptr, *hint = nullptr;
+    {
+        std::optional<Problem> problem = CheckReachable(options, capacity);
+        if (!problem) return;
+        message = PallocCopy(problem->message);
+        detail = problem->detail.empty() ? nullptr : PallocCopy(problem->detail);
+        hint = PallocCopy(problem->hint);
+    }
+    ereport(ERROR, (errcode(ERRCODE_PG_TARGET_UNREACHABLE), errmsg("%s", message),
+                    detail ? errdetail("%s", detail) : 0, errhint("%s", hint)));
+}
+
+int64 IntervalToMillis(const Interval *interval) {
+    double us = static_cast<double>(interval->time) +
+                static_cast<double>(interval->day) * USECS_PER_DAY +
+                static_cast<double>(interval->month) * DAYS_PER_MONTH * USECS_PER_DAY;
+    double ms = us / 1000.0;
+    if (ms > static_cast<double>(kMaxRetryDelayMs)) return kMaxRetryDelayMs + 1;
+    if (ms < 0) return -1;
+    return static_cast<int64>(ms);
+}
+
+const char *const kArgumentNames[] = {"statement",    "cleanup",     "target_workers",
+                                      "min_workers",  "max_attempts", "retry_delay",
+                                      "force_workers", "raise_on_failure"};
+
+/* What the detach callback needs when the caller stops waiting. */
+BackgroundWorkerHandle *g_handle = nullptr;
+
+void CallerDetached(dsm_segment *, Datum arg) {
+    auto *run = reinterpret_cast<RunShared *>(DatumGetPointer(arg));
+    if (run->caller_finished) return;
+    pg_atomic_write_u32(&run->cancel_requested, 1);
+    pg_memory_barrier();
+    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
+    if (pid != 0) {
+        /* The worker cancels its statement, runs the cleanup and exits. */
+        kill(pid, SIGINT);
+    } else {
+        /* Not running yet: make sure it never runs anything, and free its slot. */
+        if (g_handle != nullptr) TerminateBackgroundWorker(g_handle);
+        ReleaseSlot(run->slot_index, run->run_id);
+    }
+}
+
+/* Relays one message from the worker: notices at once, the error kept for later. */
+void HandleWorkerMessage(void *data, Size nbytes, ErrorData **error) {
+    StringInfoData msg;
+    initStringInfo(&msg);
+    appendBinaryStringInfo(&msg, static_cast<const char *>(data), static_cast<int>(nbytes));
+    char msgtype = static_cast<char>(pq_getmsgbyte(&msg));
+    if (msgtype != 'E' && msgtype != 'N') return;   /* notifications, parameter status: ignored */
+    ErrorData *edata = static_cast<ErrorData *>(palloc0(sizeof(ErrorData)));
+    pq_parse_errornotice(&msg, edata);
+    if (msgtype == 'N' || edata->elevel < ERROR) {
+        ThrowErrorData(edata);
+        return;
+    }
+    if (*error == nullptr) *error = edata;
+}
+
+struct Launched {
+    dsm_segment *seg;
+    RunShared *run;
+    shm_mq_handle *mqh;
+};
+
+Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char *cleanup,
+                      const RunOptions &options, bool force_workers, bool raise_on_failure,
+                      StatementKind kind) {
+    Size statement_len = strlen(statement) + 1;
+    Size cleanup_len = cleanup ? strlen(cleanup) + 1 : 1;
+    Size guc_len = EstimateGUCStateSpace();
+    Size library_len = EstimateLibraryStateSpace();
+
+    shm_toc_estimator estimator;
+    shm_toc_initialize_estimator(&estimator);
+    shm_toc_estimate_chunk(&estimator, sizeof(RunShared));
+    shm_toc_estimate_chunk(&estimator, statement_len);
+    shm_toc_estimate_chunk(&estimator, cleanup_len);
+    shm_toc_estimate_chunk(&estimator, guc_len);
+    shm_toc_estimate_chunk(&estimator, library_len);
+    shm_toc_estimate_chunk(&estimator, kQueueSize);
+    shm_toc_estimate_keys(&estimator, 6);
+    Size segsize = shm_toc_estimate(&estimator);
+
+    dsm_segment *seg = dsm_create(segsize, 0);
+    shm_toc *toc = shm_toc_create(kRunMagic, dsm_segment_address(seg), segsize);
+
+    auto *run = static_cast<RunShared *>(shm_toc_allocate(toc, sizeof(RunShared)));
+    memset(static_cast<void *>(run), 0, sizeof(RunShared));
+    run->run_id = run_id;
+    run->slot_index = slot;
+    run->caller_pid = MyProcPid;
+    run->database_id = MyDatabaseId;
+    run->authenticated_user_id = GetAuthenticatedUserId();
+    run->outer_user_id = GetCurrentRoleId();
+    run->role_is_superuser = superuser_arg(OidIsValid(run->outer_user_id) ? run->outer_user_id
+                                                                          : GetSessionUserId());
+    GetUserIdAndSecContext(&run->current_user_id, &run->sec_context);
+    run->options = options;
+    run->force_workers = force_workers;
+    run->raise_on_failure = raise_on_failure;
+    run->has_cleanup = cleanup != nullptr;
+    run->kind = kind;
+    pg_atomic_init_u32(&run->cancel_requested, 0);
+    pg_atomic_init_u32(&run->worker_pid, 0);
+    run->status = RunStatus::kRunning;
+    run->planned = -1;
+    run->launched = -1;
+    shm_toc_insert(toc, kTocKeyRun, run);
+
+    char *text = static_cast<char *>(shm_toc_allocate(toc, statement_len));
+    memcpy(text, statement, statement_len);
+    shm_toc_insert(toc, kTocKeyStatement, text);
+    text = static_cast<char *>(shm_toc_allocate(toc, cleanup_len));
+    if (cleanup) memcpy(text, cleanup, cleanup_len); else text[0] = '\0';
+    shm_toc_insert(toc, kTocKeyCleanup, text);
+
+    char *guc = static_cast<char *>(shm_toc_allocate(toc, guc_len));
+    SerializeGUCState(guc_len, guc);
+    shm_toc_insert(toc, kTocKeyGuc, guc);
+    char *library = static_cast<char *>(shm_toc_allocate(toc, library_len));
+    SerializeLibraryState(library_len, library);
+    shm_toc_insert(toc, kTocKeyLibrary, library);
+
+    shm_mq *mq = shm_mq_create(shm_toc_allocate(toc, kQueueSize), kQueueSize);
+    shm_toc_insert(toc, kTocKeyQueue, mq);
+    shm_mq_set_receiver(mq, MyProc);
+
+    /* From here on, the caller stopping for any reason stops the worker. */
+    on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
+
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_ConsistentState;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "parallel_guarantee run %lld for PID %d",
+             static_cast<long long>(run_id), MyProcPid);
+    snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
+    worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+    worker.bgw_notify_pid = MyProcPid;
+
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    bool registered = RegisterDynamicBackgroundWorker(&worker, &g_handle);
+    MemoryContextSwitchTo(old);
+    if (!registered) {
+        g_handle = nullptr;
+        ReleaseSlot(slot, run_id);
+        run->caller_finished = true;
+        ereport(ERROR,
+                (errcode(ERRCODE_PG_NO_RUN_SLOT),
+                 errmsg("could not start a background worker for the guaranteed run"),
+                 errdetail("All %d max_worker_processes slots are in use.", max_worker_processes),
+                 errhint("Wait for other background workers to finish, or raise "
+                         "max_worker_processes (this needs a server restart).")));
+    }
+
+    pid_t pid;
+    BgwHandleStatus status = WaitForBackgroundWorkerStartup(g_handle, &pid);
+    if (status != BGWH_STARTED && status != BGWH_STOPPED) {
+        run->caller_finished = true;
+        ReleaseSlot(slot, run_id);
+        ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN),
+                        errmsg("could not start a background worker: the server is shutting down")));
+    }
+
+    shm_mq_handle *mqh = shm_mq_attach(mq, seg, g_handle);
+    return Launched{seg, run, mqh};
+}
+
+/* Waits for the worker, relaying its messages; returns its error if it sent one. */
+ErrorData *WaitForWorker(shm_mq_handle *mqh) {
+    ErrorData *error = nullptr;
+    for (;;) {
+        Size nbytes = 0;
+        void *data = nullptr;
+        shm_mq_result res = shm_mq_receive(mqh, &nbytes, &data, true);
+        if (res == SHM_MQ_SUCCESS) {
+            HandleWorkerMessage(data, nbytes, &error);
+            continue;
+        }
+        if (res == SHM_MQ_DETACHED) break;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+    return error;
+}
+
+Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
+    TimestampTz call_start = GetCurrentTimestamp();
+    RequirePreloaded();
+    if (g_in_guarantee_worker)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("run_with_parallel_guarantee cannot be called from inside a "
+                               "guaranteed statement")));
+    if (InSecurityRestrictedOperation())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("run_with_parallel_guarantee cannot be called within a "
+                               "security-restricted operation")));
+    for (int i = 0; i < PG_NARGS(); i++)
+        if (i != 1 && PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("%s must not be NULL", kArgumentNames[i])));
+
+    char *statement = text_to_cstring(PG_GETARG_TEXT_PP(0));
+    char *cleanup = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
+    RunOptions options;
+    options.target_workers = PG_GETARG_INT32(2);
+    options.min_workers = PG_GETARG_INT32(3);
+    options.max_attempts = PG_GETARG_INT32(4);
+    options.retry_delay_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(5));
+    bool force_workers = PG_GETARG_BOOL(6);
+    bool raise_on_failure = PG_GETARG_BOOL(7);
+
+    {
+        const char *message = nullptr, *hint = nullptr;
+        {
+            std::optional<Problem> problem = ValidateOptions(options);
+            if (problem) {
+                message = PallocCopy(problem->message);
+                hint = PallocCopy(problem->hint);
+            }
+        }
+        if (message != nullptr)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", message),
+                            errhint("%s", hint)));
+    }
+
+    StatementKind kind = CheckStatement(statement, "statement");
+    if (cleanup != nullptr) (void) CheckStatement(cleanup, "cleanup");
+    CheckTargetReachable(options);
+
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("run_with_parallel_guarantee must be called in a context that "
+                               "accepts a row")));
+    tupdesc = BlessTupleDesc(tupdesc);
+
+    Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq",
+                                     get_func_namespace(fcinfo->flinfo->fn_oid));
+    if (!OidIsValid(sequence))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("the sequence parallel_guarantee_run_id_seq is missing"),
+                        errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
+                                "CREATE EXTENSION parallel_guarantee;")));
+    int64 run_id = nextval_internal(sequence, false);
+
+    int slot = AllocateSlot(run_id, MyDatabaseId, GetUserId(), options);
+    if (slot < 0)
+        ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
+                        errmsg("all %d run slots of parallel_guarantee are in use", g_shared->max_runs),
+                        errhint("Wait for other guaranteed runs to finish, or raise "
+                                "parallel_guarantee.max_runs (this needs a server restart).")));
+
+    Launched launched = LaunchWorker(run_id, slot, statement, cleanup, options, force_workers,
+                                     raise_on_failure, kind);
+    ErrorData *error = WaitForWorker(launched.mqh);
+    (void) WaitForBackgroundWorkerShutdown(g_handle);
+    RunShared *run = launched.run;
+    run->caller_finished = true;
+    pfree(g_handle);
+    g_handle = nullptr;
+
+    if (error != nullptr) {
+        dsm_detach(launched.seg);
+        error->elevel = ERROR;
+        const char *where = psprintf("parallel_guarantee worker, run %lld", static_cast<long long>(run_id));
+        error->context = error->context ? psprintf("%s\n%s", error->context, where) : pstrdup(where);
+        ThrowErrorData(error);
+    }
+    if (run->status == RunStatus::kRunning) {
+        dsm_detach(launched.seg);
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("the worker of guaranteed run %lld exited without a result",
+                               static_cast<long long>(run_id)),
+                        errhint("Check the server log for what stopped it.")));
+    }
+
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    values[0] = CStringGetTextDatum(StatusName(run->status));
+    values[1] = Int64GetDatum(static_cast<int64>(run->rows));
+    values[2] = Int32GetDatum(run->planned);
+    values[3] = Int32GetDatum(run->launched);
+    nulls[2] = run->planned < 0;
+    nulls[3] = run->launched < 0;
+    values[4] = Int32GetDatum(run->attempts_used);
+    auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    elapsed->time = GetCurrentTimestamp() - call_start;
+    values[5] = IntervalPGetDatum(elapsed);
+    values[6] = Int64GetDatum(run_id);
+    dsm_detach(launched.seg);
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* May the current user see this run?  Its own role (or a member), or pg_read_all_stats. */
+bool CanSee(Oid run_user) {
+    return has_privs_of_role(GetUserId(), run_user) ||
+           has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
+}
+
+Datum Activity(FunctionCallInfo fcinfo) {
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (rsinfo == nullptr || !IsA(rsinfo, ReturnSetInfo) ||
+        (rsinfo->allowedModes & SFRM_Materialize) == 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guarantee_activity must be called in FROM")));
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
+    MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+    Tuplestorestate *store = tuplestore_begin_heap(true, false, work_mem);
+    rsinfo->returnMode = SFRM_Materialize;
+    rsinfo->setResult = store;
+    rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+    MemoryContextSwitchTo(old);
+    if (g_shared == nullptr) return (Datum) 0;
+
+    int n = g_shared->max_runs;
+    auto *copy = static_cast<RunSlot *>(palloc(sizeof(RunSlot) * n));
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    memcpy(static_cast<void *>(copy), g_shared->slots, sizeof(RunSlot) * n);
+    LWLockRelease(g_shared->lock);
+
+    for (int i = 0; i < n; i++) {
+        RunSlot *s = &copy[i];
+        if (s->run_id == 0 || !CanSee(s->user_id)) continue;
+        Datum values[13];
+        bool nulls[13] = {};
+        values[0] = Int64GetDatum(s->run_id);
+        values[1] = Int32GetDatum(s->caller_pid);
+        values[2] = Int32GetDatum(s->worker_pid);
+        nulls[2] = s->worker_pid == 0;
+        values[3] = ObjectIdGetDatum(s->database_id);
+        values[4] = ObjectIdGetDatum(s->user_id);
+        values[5] = CStringGetTextDatum(SlotStateName(s->state));
+        values[6] = Int32GetDatum(s->attempt);
+        values[7] = Int32GetDatum(s->max_attempts);
+        values[8] = Int32GetDatum(s->target_workers);
+        values[9] = Int32GetDatum(s->min_workers);
+        values[10] = Int32GetDatum(s->planned);
+        nulls[10] = s->planned < 0;
+        values[11] = Int32GetDatum(s->launched);
+        nulls[11] = s->launched < 0;
+        values[12] = TimestampTzGetDatum(s->started_at);
+        tuplestore_putvalues(store, tupdesc, values, nulls);
+    }
+    return (Datum) 0;
+}
+
+}  // namespace
+}  // namespace pgguarantee
+
+extern "C" Datum run_with_parallel_guarantee(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunWithGuarantee(fcinfo); });
+}
+
+extern "C" Datum parallel_guarantee_activity(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::Activity(fcinfo); });
+}

@@ -1,0 +1,200 @@
+/*
+ * module.cpp: loading the module: settings, shared memory and hooks.
+ *
+ * parallel_guarantee must be in shared_preload_libraries: the run slots live in the main
+ * shared memory and the executor hook must be in every process the postmaster forks.
+ * Loaded any other way it defines its settings and the SQL functions say what is missing.
+ */
+#include "pg/monitor.hpp"
+#include "pg/shared.hpp"
+
+#include <cstring>
+
+extern "C" {
+PG_MODULE_MAGIC;
+void _PG_init(void);
+}
+
+namespace pgguarantee {
+
+SharedState *g_shared = nullptr;
+int g_max_runs = 32;
+bool g_log_attempts = true;
+
+namespace {
+
+#if PG_VERSION_NUM >= 150000
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+#endif
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+#if PG_VERSION_NUM >= 150000
+void GuaranteeShmemRequest(void) {
+    if (prev_shmem_request_hook) prev_shmem_request_hook();
+    RequestSharedState();
+}
+#endif
+
+void GuaranteeShmemStartup(void) {
+    if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+    InitSharedState();
+}
+
+void DefineSettings() {
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_runs",
+        "Maximum number of guaranteed runs in progress at once, across all databases.",
+        "Each run in progress holds one slot in shared memory. Changing it needs a restart.",
+        &g_max_runs, 32, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guarantee.log_attempts",
+        "Writes a server log line for every attempt of a guaranteed run.",
+        "Lines start with \"parallel_guarantee:\"; NOTICEs go to the caller regardless.",
+        &g_log_attempts, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+#if PG_VERSION_NUM >= 150000
+    MarkGUCPrefixReserved("parallel_guarantee");
+#else
+    EmitWarningsOnPlaceholders("parallel_guarantee");
+#endif
+}
+
+}  // namespace
+
+const char *SlotStateName(SlotState state) {
+    switch (state) {
+        case SlotState::kFree: return "free";
+        case SlotState::kStarting: return "starting";
+        case SlotState::kRunning: return "running";
+        case SlotState::kWaitingRetry: return "waiting to retry";
+        case SlotState::kCleaningUp: return "cleaning up";
+        case SlotState::kFinishing: return "finishing";
+    }
+    return "unknown";
+}
+
+Size SharedStateSize() {
+    return add_size(offsetof(SharedState, slots), mul_size(sizeof(RunSlot), g_max_runs));
+}
+
+void RequestSharedState() {
+    RequestAddinShmemSpace(SharedStateSize());
+    RequestNamedLWLockTranche("parallel_guarantee", 1);
+}
+
+void InitSharedState() {
+    bool found = false;
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    g_shared = static_cast<SharedState *>(ShmemInitStruct("parallel_guarantee", SharedStateSize(), &found));
+    if (!found) {
+        /* First time, or after a crash-restart: no run is in progress. */
+        memset(static_cast<void *>(g_shared), 0, SharedStateSize());
+        g_shared->lock = &(GetNamedLWLockTranche("parallel_guarantee"))->lock;
+        g_shared->max_runs = g_max_runs;
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+/* True when the process that owns pid is gone (0 counts as gone). */
+static bool ProcessGone(int32 pid) {
+    return pid == 0 || (kill(pid, 0) != 0 && errno == ESRCH);
+}
+
+int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options) {
+    int index = -1;
+    TimestampTz now = GetCurrentTimestamp();
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        RunSlot *slot = &g_shared->slots[i];
+        /* Reclaim a slot whose caller and worker both died without releasing it. */
+        if (slot->run_id != 0 && ProcessGone(slot->caller_pid) && ProcessGone(slot->worker_pid) &&
+            slot->state != SlotState::kStarting)
+            slot->run_id = 0;
+        if (slot->run_id == 0) {
+            memset(static_cast<void *>(slot), 0, sizeof(*slot));
+            slot->run_id = run_id;
+            slot->caller_pid = MyProcPid;
+            slot->database_id = database_id;
+            slot->user_id = user_id;
+            slot->state = SlotState::kStarting;
+            slot->max_attempts = options.max_attempts;
+            slot->target_workers = options.target_workers;
+            slot->min_workers = options.min_workers;
+            slot->planned = -1;
+            slot->launched = -1;
+            slot->started_at = now;
+            slot->state_since = now;
+            index = i;
+            break;
+        }
+    }
+    LWLockRelease(g_shared->lock);
+    return index;
+}
+
+/* Runs fn on the slot under the exclusive lock if it still belongs to run_id. */
+template <typename Fn>
+static void WithSlot(int index, int64 run_id, Fn fn) {
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    RunSlot *slot = &g_shared->slots[index];
+    if (slot->run_id == run_id) fn(slot);
+    LWLockRelease(g_shared->lock);
+}
+
+void ReleaseSlot(int index, int64 run_id) {
+    WithSlot(index, run_id, [](RunSlot *slot) { slot->run_id = 0; });
+}
+
+void SetSlotWorker(int index, int64 run_id, int worker_pid) {
+    WithSlot(index, run_id, [worker_pid](RunSlot *slot) { slot->worker_pid = worker_pid; });
+}
+
+void SetSlotState(int index, int64 run_id, SlotState state, int attempt) {
+    TimestampTz now = GetCurrentTimestamp();
+    WithSlot(index, run_id, [=](RunSlot *slot) {
+        slot->state = state;
+        slot->attempt = attempt;
+        slot->state_since = now;
+    });
+}
+
+void PublishLaunch(int index, int64 run_id, int planned, int launched) {
+    WithSlot(index, run_id, [=](RunSlot *slot) {
+        slot->planned = planned;
+        slot->launched = launched;
+    });
+}
+
+char *PallocCopy(const std::string &text) {
+    char *copy = static_cast<char *>(
+        MemoryContextAllocExtended(CurrentMemoryContext, text.size() + 1, MCXT_ALLOC_NO_OOM));
+    if (copy == nullptr) return const_cast<char *>("(out of memory)");
+    memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+
+void SayProgress(const char *message) {
+    ereport(NOTICE, (errmsg("parallel_guarantee: %s", message), errhidecontext(true)));
+    if (g_log_attempts)
+        ereport(LOG_SERVER_ONLY,
+                (errmsg("parallel_guarantee: %s", message), errhidestmt(true), errhidecontext(true)));
+}
+
+}  // namespace pgguarantee
+
+using namespace pgguarantee;
+
+void _PG_init(void) {
+    DefineSettings();
+    if (!process_shared_preload_libraries_in_progress) return;
+
+#if PG_VERSION_NUM >= 150000
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = GuaranteeShmemRequest;
+#else
+    RequestSharedState();
+#endif
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = GuaranteeShmemStartup;
+    InstallMonitorHooks();
+}

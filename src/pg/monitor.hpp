@@ -1,0 +1,43 @@
+/*
+ * monitor.hpp: watching the statement's Gather nodes inside the worker that runs it.
+ *
+ * While an attempt is active, an ExecutorStart hook finds every Gather and Gather Merge,
+ * checks the workers the planner gave each, and wraps the node and its child so that the
+ * workers actually launched are read, published and judged the moment they start, before
+ * the leader does real work.  A get_relation_info hook can force the planned degree.
+ * The state is process-local: only the guarantee worker ever activates it.
+ */
+#pragma once
+
+#include "core/policy.hpp"
+#include "pg/shared.hpp"
+
+namespace pgguarantee {
+
+struct MonitorState {
+    bool active;
+    int64 run_id;
+    int slot_index;
+    int attempt;
+    RunOptions options;
+    bool force_workers;
+    StatementKind kind;
+
+    int executor_starts;    /* executors started during this attempt */
+    int launches;           /* Gather launches observed */
+    int min_planned;        /* fewest workers planned by any Gather, INT_MAX before any */
+    int min_launched;       /* fewest workers launched by any launch, INT_MAX before any */
+    bool degraded;          /* a launch was accepted below target on the last attempt */
+    AttemptOutcome abandon; /* why the attempt was abandoned, kNone while it goes on */
+};
+
+extern MonitorState g_monitor;
+
+void InstallMonitorHooks();
+void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &options,
+                  bool force_workers, StatementKind kind);
+/* Raises the abandonment again if the statement swallowed it; checks a launch happened. */
+void MonitorCheckBeforeCommit();
+void MonitorEnd();
+
+}  // namespace pgguarantee

@@ -1,0 +1,137 @@
+/*
+ * shared.hpp: state shared between the caller, the worker that runs the statement and
+ * anyone who looks at runs in progress.
+ *
+ * Two kinds of shared memory:
+ *  - SharedState, in the main shared memory (needs shared_preload_libraries): one RunSlot
+ *    per run in progress, for the live view and for the executing worker to publish the
+ *    workers each Gather launched.  Locking: slots are allocated, released and written
+ *    under the named LWLock in exclusive mode, and read under it in shared mode.  A slot
+ *    is identified by (index, run_id), so a stale index never touches a reused slot.
+ *  - RunShared, in a DSM segment per run, set up by the caller before the worker starts:
+ *    the caller's identity and options (written once before the worker exists), control
+ *    flags (atomics) and the result, written by the worker before it detaches; the caller
+ *    reads the result only after the worker has detached from the message queue.
+ */
+#pragma once
+
+#include "core/policy.hpp"
+#include "pg/pg_includes.hpp"
+
+#include "port/atomics.h"
+
+namespace pgguarantee {
+
+enum class SlotState : int32 {
+    kFree = 0,
+    kStarting,      /* registered, worker not yet running the statement */
+    kRunning,       /* an attempt is running */
+    kWaitingRetry,  /* between attempts */
+    kCleaningUp,    /* running the cleanup statement */
+    kFinishing,
+};
+
+const char *SlotStateName(SlotState state);
+
+struct RunSlot {
+    int64 run_id;           /* 0: free */
+    int32 caller_pid;
+    int32 worker_pid;
+    Oid database_id;
+    Oid user_id;            /* the role the statement runs as */
+    SlotState state;
+    int32 attempt;
+    int32 max_attempts;
+    int32 target_workers;
+    int32 min_workers;
+    int32 planned;          /* of the latest Gather launch, -1 before any */
+    int32 launched;
+    TimestampTz started_at;
+    TimestampTz state_since;
+};
+
+struct SharedState {
+    LWLock *lock;
+    int max_runs;
+    RunSlot slots[FLEXIBLE_ARRAY_MEMBER];
+};
+
+/* Statement kinds the worker treats differently. */
+enum class StatementKind : int32 {
+    kQuery = 0,     /* SELECT, CREATE TABLE AS, SELECT INTO, REFRESH MATERIALIZED VIEW */
+    kModifying,     /* INSERT/UPDATE/DELETE/MERGE: never parallel on PostgreSQL <= 17 */
+    kOther,         /* DO, CALL, EXPLAIN and other utility statements */
+};
+
+constexpr uint64 kRunMagic = 0x50475541524e5431ULL; /* "PGUARNT1" */
+constexpr int kTocKeyRun = 1;
+constexpr int kTocKeyStatement = 2;
+constexpr int kTocKeyCleanup = 3;
+constexpr int kTocKeyGuc = 4;
+constexpr int kTocKeyLibrary = 5;
+constexpr int kTocKeyQueue = 6;
+constexpr Size kQueueSize = 64 * 1024;
+
+struct RunShared {
+    /* Written by the caller before the worker starts. */
+    int64 run_id;
+    int32 slot_index;
+    int32 caller_pid;
+    Oid database_id;
+    Oid authenticated_user_id;
+    Oid outer_user_id;          /* the current role (SET ROLE) */
+    bool role_is_superuser;
+    Oid current_user_id;        /* GetUserId(), e.g. a SECURITY DEFINER owner */
+    int sec_context;
+    RunOptions options;
+    bool force_workers;
+    bool raise_on_failure;
+    bool has_cleanup;
+    StatementKind kind;
+
+    /* Control. */
+    pg_atomic_uint32 cancel_requested;  /* set by the caller when it stops waiting */
+    pg_atomic_uint32 worker_pid;
+    bool caller_finished;               /* caller-private: the run ended normally */
+
+    /* Result, written by the worker. */
+    RunStatus status;
+    uint64 rows;
+    int32 planned;
+    int32 launched;
+    int32 attempts_used;
+    AttemptRecord attempts[kMaxAttempts];
+};
+
+extern SharedState *g_shared;
+
+/* GUCs. */
+extern int g_max_runs;
+extern bool g_log_attempts;
+
+void RequestSharedState();
+void InitSharedState();
+Size SharedStateSize();
+
+/* Allocates a slot for a new run; -1 when all are taken. */
+int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options);
+void ReleaseSlot(int index, int64 run_id);
+void SetSlotWorker(int index, int64 run_id, int worker_pid);
+void SetSlotState(int index, int64 run_id, SlotState state, int attempt);
+void PublishLaunch(int index, int64 run_id, int planned, int launched);
+
+/* Says something about a run: a NOTICE for the caller and a server log line. */
+void SayProgress(const char *message);
+
+/*
+ * Copies a C++ string into palloc memory without ever raising an error, so the
+ * std::string can die before anything that may ereport runs.
+ */
+char *PallocCopy(const std::string &text);
+
+}  // namespace pgguarantee
+
+namespace pgguarantee {
+/* True in the background worker that runs a guaranteed statement. */
+extern bool g_in_guarantee_worker;
+}  // namespace pgguarantee

@@ -1,0 +1,332 @@
+/*
+ * worker.cpp: the dynamic background worker that runs a guaranteed statement.
+ *
+ * It attaches to the run's DSM segment, sends every message (NOTICE, ERROR) to the caller
+ * through the segment's message queue, connects as the caller with the caller's settings,
+ * and runs the attempts: each in its own transaction, watched by the monitor (monitor.hpp),
+ * abandoned and cleaned up when short, committed when the target (or, on the last attempt,
+ * the minimum) is met.  SIGINT (the caller stopping) cancels the statement; the cleanup
+ * still runs.  SIGTERM (server shutdown, pg_terminate_backend) ends the worker at once and
+ * its transaction rolls back.
+ */
+#include "pg/errors.hpp"
+#include "pg/monitor.hpp"
+#include "pg/shared.hpp"
+
+#include <climits>
+
+extern "C" {
+PGDLLEXPORT void parallel_guarantee_worker_main(Datum main_arg);
+}
+
+namespace pgguarantee {
+
+bool g_in_guarantee_worker = false;
+
+namespace {
+
+RunShared *g_run = nullptr;
+const char *g_statement = nullptr;
+const char *g_cleanup = nullptr;
+MemoryContext g_run_context = nullptr;
+
+/* What one attempt came to. */
+struct AttemptResult {
+    AttemptOutcome outcome;
+    uint64 rows;
+    ErrorData *error;   /* in g_run_context; for statement errors and cancellations */
+};
+
+bool CancelRequested() {
+    return pg_atomic_read_u32(&g_run->cancel_requested) != 0;
+}
+
+int64 MicrosSince(TimestampTz start) {
+    return GetCurrentTimestamp() - start;
+}
+
+void ReleaseOnExit(int, Datum) {
+    ReleaseSlot(g_run->slot_index, g_run->run_id);
+}
+
+/* Runs the statement once, in its own transaction, watched by the monitor. */
+AttemptResult RunOneAttempt(int attempt) {
+    AttemptResult result{AttemptOutcome::kNone, 0, nullptr};
+    volatile uint64 rows = 0;
+    volatile bool ok = false;
+    MemoryContext outer = CurrentMemoryContext;
+
+    MonitorBegin(g_run->run_id, g_run->slot_index, attempt, g_run->options, g_run->force_workers,
+                 g_run->kind);
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, g_statement);
+        if (SPI_connect() != SPI_OK_CONNECT)
+            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                            errmsg("parallel_guarantee: could not connect to SPI")));
+        SPIExecuteOptions options;
+        memset(&options, 0, sizeof options);
+        options.read_only = false;
+        options.tcount = 0;   /* no row limit: a row-limited run is never parallel */
+        options.dest = None_Receiver;
+        int rc = SPI_execute_extended(g_statement, &options);
+        if (rc < 0)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("the statement cannot run in a background worker (%s)",
+                                   SPI_result_code_string(rc))));
+        rows = SPI_processed;
+        SPI_finish();
+        PopActiveSnapshot();
+        MonitorCheckBeforeCommit();
+        MonitorEnd();
+        CommitTransactionCommand();
+        ok = true;
+    }
+    PG_CATCH();
+    {
+        MonitorEnd();
+        MemoryContextSwitchTo(g_run_context);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        /* A cancel that arrived while we were already abandoning must not hit the cleanup. */
+        QueryCancelPending = false;
+        result.error = edata;
+        if (g_monitor.abandon != AttemptOutcome::kNone)
+            result.outcome = g_monitor.abandon;
+        else if (CancelRequested())
+            result.outcome = AttemptOutcome::kCancelled;
+        else
+            result.outcome = AttemptOutcome::kStatementError;
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(outer);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+
+    if (ok) {
+        result.rows = rows;
+        result.outcome = g_monitor.degraded ? AttemptOutcome::kDegraded : AttemptOutcome::kTargetMet;
+    }
+    return result;
+}
+
+/* Runs the cleanup statement in its own transaction; an error says it came from cleanup. */
+void RunCleanup(int attempt) {
+    if (!g_run->has_cleanup) return;
+    SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kCleaningUp, attempt);
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, g_cleanup);
+        /* "table does not exist, skipping" after every abandoned attempt is noise. */
+        (void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
+                                 GUC_ACTION_LOCAL, true, 0, false);
+        if (SPI_connect() != SPI_OK_CONNECT)
+            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                            errmsg("parallel_guarantee: could not connect to SPI")));
+        int rc = SPI_execute(g_cleanup, false, 0);
+        if (rc < 0)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("the cleanup statement cannot run in a background worker (%s)",
+                                   SPI_result_code_string(rc))));
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(g_run_context);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        MemoryContextSwitchTo(outer);
+        pgstat_report_activity(STATE_IDLE, nullptr);
+        ereport(ERROR,
+                (errcode(edata->sqlerrcode),
+                 errmsg("cleanup statement failed after attempt %d: %s", attempt, edata->message),
+                 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+                 errhint("The run stopped: fix the cleanup statement. What the statement may "
+                         "have left behind was not cleaned up.")));
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(outer);
+    pgstat_report_activity(STATE_IDLE, nullptr);
+}
+
+/*
+ * Waits for the retry delay, waking for the caller's cancel.  Returns false when the run
+ * was cancelled meanwhile.
+ */
+bool WaitRetryDelay(int attempt) {
+    if (g_run->options.retry_delay_ms <= 0) return !CancelRequested();
+    SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kWaitingRetry, attempt);
+    TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_run->options.retry_delay_ms);
+    for (;;) {
+        if (ProcDiePending) CHECK_FOR_INTERRUPTS();
+        if (QueryCancelPending || CancelRequested()) {
+            QueryCancelPending = false;
+            return false;
+        }
+        long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+        if (remaining <= 0) return true;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, remaining,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
+
+void RecordAttempt(int attempt, const AttemptResult &r, int64 waited_ms, TimestampTz started) {
+    AttemptRecord &rec = g_run->attempts[attempt - 1];
+    rec.outcome = r.outcome;
+    rec.planned = g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned;
+    rec.launched = g_monitor.min_launched == INT_MAX ? -1 : g_monitor.min_launched;
+    rec.waited_ms = waited_ms;
+    rec.duration_us = MicrosSince(started);
+    g_run->attempts_used = attempt;
+    g_run->planned = rec.planned;
+    g_run->launched = rec.launched;
+}
+
+/* Re-raises a statement's own error as the caller should see it. */
+void ReThrowStatementError(ErrorData *edata) {
+    edata->elevel = ERROR;
+    ReThrowError(edata);
+}
+
+void RaiseInsufficient() {
+    const RunOptions &o = g_run->options;
+    char *detail = PallocCopy(DescribeAttempts(g_run->attempts, g_run->attempts_used, o.target_workers));
+    int launched = g_run->launched < 0 ? 0 : g_run->launched;
+    ereport(ERROR,
+            (errcode(ERRCODE_PG_INSUFFICIENT_WORKERS),
+             errmsg("launched %d of %d parallel workers, below min_workers %d, after %d attempts",
+                    launched, o.target_workers, o.min_workers, g_run->attempts_used),
+             errdetail_internal("%s", detail),
+             errhint("Other sessions held the parallel worker slots (see pg_stat_activity, "
+                     "backend_type 'parallel worker'). Retry later, allow more attempts or a "
+                     "longer retry_delay, lower min_workers, or raise max_parallel_workers.")));
+}
+
+/* The attempt loop. */
+void RunAttempts() {
+    const RunOptions &o = g_run->options;
+    for (int attempt = 1; attempt <= o.max_attempts; attempt++) {
+        int64 waited_ms = 0;
+        if (attempt > 1) {
+            TimestampTz wait_start = GetCurrentTimestamp();
+            bool go_on = WaitRetryDelay(attempt);
+            waited_ms = MicrosSince(wait_start) / 1000;
+            if (!go_on)
+                ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                                errmsg("canceling guaranteed run %lld before attempt %d",
+                                       static_cast<long long>(g_run->run_id), attempt)));
+        }
+        if (CancelRequested())
+            ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                            errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
+
+        SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, attempt);
+        char *started_msg = PallocCopy(AttemptStartedMessage(g_run->run_id, attempt, o));
+        SayProgress(started_msg);
+
+        TimestampTz started = GetCurrentTimestamp();
+        AttemptResult r = RunOneAttempt(attempt);
+        RecordAttempt(attempt, r, waited_ms, started);
+
+        switch (r.outcome) {
+            case AttemptOutcome::kTargetMet:
+            case AttemptOutcome::kDegraded:
+                g_run->rows = r.rows;
+                g_run->status = r.outcome == AttemptOutcome::kTargetMet ? RunStatus::kTargetMet
+                                                                        : RunStatus::kDegraded;
+                return;
+            case AttemptOutcome::kAbandoned:
+                RunCleanup(attempt);
+                continue;
+            case AttemptOutcome::kFailedShort:
+                RunCleanup(attempt);
+                g_run->status = RunStatus::kFailed;
+                if (g_run->raise_on_failure) RaiseInsufficient();
+                return;
+            default:
+                /* Statement error, cancellation, planned fewer, no parallel plan: no retry. */
+                RunCleanup(attempt);
+                ReThrowStatementError(r.error);
+        }
+    }
+    /* Not reached: the last attempt either succeeds, degrades or fails above. */
+    g_run->status = RunStatus::kFailed;
+}
+
+void WorkerMain(Datum main_arg) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGINT, StatementCancelHandler);
+    BackgroundWorkerUnblockSignals();
+
+    CurrentResourceOwner = ResourceOwnerCreate(nullptr, "parallel_guarantee worker");
+    dsm_segment *seg = dsm_attach(DatumGetUInt32(main_arg));
+    if (seg == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("parallel_guarantee: the caller went away before the worker started")));
+    dsm_pin_mapping(seg);
+    shm_toc *toc = shm_toc_attach(kRunMagic, dsm_segment_address(seg));
+    if (toc == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("parallel_guarantee: bad shared memory segment for the worker")));
+    g_run = static_cast<RunShared *>(shm_toc_lookup(toc, kTocKeyRun, false));
+    auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
+    shm_mq_set_sender(mq, MyProc);
+    shm_mq_handle *mqh = shm_mq_attach(mq, seg, nullptr);
+    pq_redirect_to_shm_mq(seg, mqh);
+
+    before_shmem_exit(ReleaseOnExit, 0);
+    pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
+    SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
+    if (CancelRequested()) proc_exit(0);
+
+    g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run",
+                                          ALLOCSET_DEFAULT_SIZES);
+    g_statement = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyStatement, false));
+    g_cleanup = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyCleanup, false));
+    g_in_guarantee_worker = true;
+
+    BackgroundWorkerInitializeConnectionByOid(g_run->database_id, g_run->authenticated_user_id, 0);
+    SetClientEncoding(GetDatabaseEncoding());
+
+    /* The caller's libraries and settings, as parallel query hands them to its workers. */
+    StartTransactionCommand();
+    RestoreLibraryState(static_cast<char *>(shm_toc_lookup(toc, kTocKeyLibrary, false)));
+    RestoreGUCState(shm_toc_lookup(toc, kTocKeyGuc, false));
+    CommitTransactionCommand();
+    SetCurrentRoleId(g_run->outer_user_id, g_run->role_is_superuser);
+    SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);
+
+    /* Let the planner plan the target degree; force_workers also removes the cost barrier. */
+    char target[16];
+    snprintf(target, sizeof target, "%d", g_run->options.target_workers);
+    (void) set_config_option("max_parallel_workers_per_gather", target, PGC_USERSET,
+                             PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+    if (g_run->force_workers) {
+        const char *zero_settings[] = {"parallel_setup_cost", "parallel_tuple_cost",
+                                       "min_parallel_table_scan_size", "min_parallel_index_scan_size"};
+        for (const char *name : zero_settings)
+            (void) set_config_option(name, "0", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0,
+                                     false);
+    }
+
+    RunAttempts();
+    SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, g_run->attempts_used);
+}
+
+}  // namespace
+}  // namespace pgguarantee
+
+void parallel_guarantee_worker_main(Datum main_arg) {
+    pgguarantee::CatchingCall([&]() { pgguarantee::WorkerMain(main_arg); });
+}
