@@ -12,15 +12,15 @@ OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 PG_CONFIG  ?= pg_config
 
-# Tests against a throwaway instance (see test/pg.conf).
-TEMP_INSTANCE = $(CURDIR)/test/tmp_instance
-REGRESS       = $(basename $(notdir $(wildcard test/sql/*.sql)))
-REGRESS_OPTS  = --inputdir=test --outputdir=test/out --temp-instance=$(TEMP_INSTANCE) \
-                --temp-config=$(CURDIR)/test/pg.conf --load-extension=$(EXTENSION)
+# Tests against throwaway instances started with test/pg.conf (shared_preload_libraries).
+# pg_regress: sql/<test>.sql with expected/<test>.out; isolation: test/isolation/specs.
+REGRESS        = guarantee arguments statement_errors identity
+REGRESS_OPTS   = --outputdir=test/out/regress --temp-instance=$(CURDIR)/test/out/tmp_regress \
+                 --temp-config=$(CURDIR)/test/pg.conf --load-extension=$(EXTENSION)
 ISOLATION      = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))
-ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/out \
-                 --temp-instance=$(CURDIR)/test/tmp_isolation --temp-config=$(CURDIR)/test/pg.conf \
-                 --load-extension=$(EXTENSION)
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/out/isolation \
+                 --temp-instance=$(CURDIR)/test/out/tmp_isolation \
+                 --temp-config=$(CURDIR)/test/pg.conf --load-extension=$(EXTENSION)
 
 PG_CPPFLAGS = -I$(CURDIR)/src
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register
@@ -35,6 +35,11 @@ include $(PGXS)
 # PGXS adds -Wmissing-prototypes etc. for C only; keep C++ builds quiet and strict.
 override CXXFLAGS := $(filter-out -Wmissing-format-attribute,$(CXXFLAGS))
 
-.PHONY: unit
+# Each layer on its own, so one failing layer does not hide the others.
+.PHONY: regresscheck isolationcheck unit
+regresscheck:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+isolationcheck:
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
 unit:
-	$(MAKE) -C test/unit
+	$(MAKE) -C test/unit run

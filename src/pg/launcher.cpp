@@ -50,7 +50,7 @@ bool IsTemp(RangeVar *rel) {
 
 void RejectTemp(const char *argument, RangeVar *rel) {
     if (IsTemp(rel))
-        RejectStatement(argument, "a temporary object",
+        RejectStatement(argument, "temporary objects",
                         "The statement runs in a background worker; its temporary objects would "
                         "vanish when the worker exits. Use an ordinary (or UNLOGGED) table.");
 }
@@ -98,13 +98,13 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
             break;
         case T_VariableSetStmt:
         case T_DiscardStmt:
-            RejectStatement(argument, "SET, RESET and DISCARD",
+            RejectStatement(argument, "SET, RESET or DISCARD",
                             "The worker takes the caller's settings; a setting changed in the "
                             "worker would vanish with it. Use SET before calling the function.");
             break;
         case T_ListenStmt:
         case T_UnlistenStmt:
-            RejectStatement(argument, "LISTEN and UNLISTEN",
+            RejectStatement(argument, "LISTEN or UNLISTEN",
                             "The worker has no client to deliver notifications to.");
             break;
         case T_PrepareStmt:
@@ -113,7 +113,7 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
         case T_DeclareCursorStmt:
         case T_FetchStmt:
         case T_ClosePortalStmt:
-            RejectStatement(argument, "prepared statements and cursors",
+            RejectStatement(argument, "prepared statements or cursors",
                             "They belong to one session; the worker is another session. Pass "
                             "the statement's SQL text itself.");
             break;
@@ -169,7 +169,8 @@ int CountOtherBackgroundWorkers() {
     LWLockAcquire(ProcArrayLock, LW_SHARED);
     for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
         PGPROC *proc = &ProcGlobal->allProcs[i];
-        if (proc->pid == 0) continue;
+        /* A PGPROC keeps the pid of its last owner: only procs in the ProcArray count. */
+        if (proc->pid == 0 || BackendPidGetProcWithLock(proc->pid) != proc) continue;
 #if PG_VERSION_NUM >= 170000
         if (proc->backendType != B_BG_WORKER) continue;
 #else

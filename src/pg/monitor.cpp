@@ -233,9 +233,9 @@ void RaisePlannedFewer(GatherSearch *search) {
     if (relname != nullptr)
         ereport(ERROR,
                 (errcode(ERRCODE_PG_PLANNED_FEWER),
-                 errmsg("the planner planned %d parallel workers for table \"%s\", fewer than "
-                        "target_workers %d, so retrying cannot help",
-                        search->fewest_planned, relname, target),
+                 errmsg("the planner planned only %d of the %d parallel workers for table \"%s\", "
+                        "so retrying cannot help",
+                        search->fewest_planned, target, relname),
                  errdetail("PostgreSQL gives a table one worker for its first "
                            "min_parallel_table_scan_size and one more each time it triples in "
                            "size, unless the table's parallel_workers setting says otherwise."),
@@ -244,8 +244,8 @@ void RaisePlannedFewer(GatherSearch *search) {
                          quote_identifier(relname), target, search->fewest_planned)));
     ereport(ERROR,
             (errcode(ERRCODE_PG_PLANNED_FEWER),
-             errmsg("the planner planned %d parallel workers, fewer than target_workers %d, "
-                    "so retrying cannot help",
+             errmsg("the planner planned only %d of the %d parallel workers, so retrying "
+                    "cannot help",
                     search->fewest_planned, target),
              errhint("Set the parallel_workers storage parameter of the scanned tables, lower "
                      "target_workers, or pass force_workers => true.")));
@@ -253,6 +253,14 @@ void RaisePlannedFewer(GatherSearch *search) {
 
 void RaiseNoParallelPlan() {
     g_monitor.abandon = AttemptOutcome::kNoParallelPlan;
+    if (g_monitor.executor_starts == 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
+                 errmsg("the statement runs no query, so it cannot use parallel workers"),
+                 errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
+                           "MATERIALIZED VIEW, and queries run by DO blocks or procedures) can "
+                           "launch parallel workers through a Gather node."),
+                 errhint("Run this statement directly, without run_with_parallel_guarantee.")));
     if (g_monitor.kind == StatementKind::kModifying)
         ereport(ERROR,
                 (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
@@ -327,8 +335,8 @@ void MonitorCheckBeforeCommit() {
     if (g_monitor.abandon == AttemptOutcome::kNoParallelPlan) RaiseNoParallelPlan();
     if (g_monitor.abandon == AttemptOutcome::kPlannedFewer)
         ereport(ERROR, (errcode(ERRCODE_PG_PLANNED_FEWER),
-                        errmsg("the planner planned %d parallel workers, fewer than "
-                               "target_workers %d, so retrying cannot help",
+                        errmsg("the planner planned only %d of the %d parallel workers, so "
+                               "retrying cannot help",
                                g_monitor.min_planned, g_monitor.options.target_workers),
                         errhint("Set the parallel_workers storage parameter of the scanned "
                                 "tables, lower target_workers, or pass force_workers => true.")));

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs every test layer of parallel_guarantee and prints "N passed, N failed".
+#   1. Catch2 unit tests of the pure C++ core (also under ASan/UBSan)
+#   2. pg_regress against a temporary instance started with test/pg.conf
+#   3. isolation specs (pg_isolation_regress) for two-session behaviour
+#   4. integration scripts (test/integration/*.sh) against the throwaway cluster
+# Exits non-zero if any test failed.  Run as root on Debian 12 (it installs what it needs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PG_MAJOR=${PG_MAJOR:-15}
+export PG_CONFIG=/usr/lib/postgresql/$PG_MAJOR/bin/pg_config
+OUT=$ROOT/test/out
+passed=0
+failed=0
+failures=()
+
+bash scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
+rm -rf "$OUT"
+mkdir -p "$OUT"
+chown -R postgres: "$OUT"
+chmod o+x "$ROOT" 2>/dev/null || true
+
+count() {  # count LAYER NAME RESULT
+  if [ "$3" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1: $2"); fi
+}
+
+as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi; }
+
+# 1. Unit tests: Catch2 reports each test case; we count them from its JUnit report.
+echo "== unit tests (Catch2) =="
+for variant in run run-sanitized; do
+  report=$OUT/unit-$variant.xml
+  make -s -C test/unit "$variant" REPORT="$report"
+  if [ -s "$report" ]; then
+    while IFS='|' read -r name result; do count "unit${variant#run}" "$name" "$result"; done \
+      < <(python3 - "$report" <<'PY'
+import sys, xml.etree.ElementTree as ET
+for case in ET.parse(sys.argv[1]).iter('testcase'):
+    bad = case.find('failure') is not None or case.find('error') is not None
+    print(f"{case.get('name')}|{'failed' if bad else 'ok'}")
+PY
+)
+  else
+    count unit "$variant (no report: build failed)" failed
+  fi
+done
+
+# 2 and 3. pg_regress and isolation specs: one line per test, "test NAME ... ok|FAILED".
+pg_layer() {  # pg_layer TARGET LABEL
+  echo "== $2 =="
+  local log=$OUT/$1.log
+  as_pg make -s "$1" PG_CONFIG="$PG_CONFIG" >"$log" 2>&1
+  local rc=$?
+  cat "$log"
+  local n=0
+  while read -r name result; do
+    n=$((n + 1)); count "$2" "$name" "$result"
+  done < <(sed -nE 's/^(not )?ok [0-9]+ +[-+] +([A-Za-z0-9_]+) .*/\2 \1/p; s/^ *(test +)?([A-Za-z0-9_]+) +\.\.\. +(ok|FAILED|failed).*/\2 \3/p' "$log" \
+           | awk '{ r = ($2 == "ok") ? "ok" : "failed"; if ($2 == "not") r = "failed"; if (NF == 1) r = "ok"; print $1, r }')
+  if [ "$n" = 0 ] || { [ $rc != 0 ] && ! grep -qE 'FAILED|failed|not ok' "$log"; }; then
+    count "$2" "$1 (harness failed, see $log)" failed
+  fi
+  for f in "$OUT"/*/regression.diffs; do [ -s "$f" ] && { echo "--- $f"; head -200 "$f"; }; done
+}
+pg_layer regresscheck "pg_regress"
+pg_layer isolationcheck "isolation"
+
+# 4. Integration scripts: each prints "ok - what" or "not ok - what" per check.
+echo "== integration =="
+bash scripts/cluster.sh start || { count integration "cluster start" failed; }
+for script in test/integration/*.sh; do
+  [ -f "$script" ] || continue
+  name=$(basename "$script" .sh)
+  log=$OUT/integration-$name.log
+  timeout 900 bash "$script" >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  n=0
+  while IFS= read -r line; do
+    n=$((n + 1))
+    case "$line" in
+      "ok - "*) count "$name" "${line#ok - }" ok ;;
+      *) count "$name" "${line#not ok - }" failed ;;
+    esac
+  done < <(grep -E '^(not )?ok - ' "$log")
+  if [ $rc != 0 ] && ! grep -q '^not ok - ' "$log"; then count "$name" "script exited $rc" failed; fi
+  [ "$n" = 0 ] && [ $rc = 0 ] && count "$name" "script reported no checks" failed
+done
+
+echo
+if [ $failed -gt 0 ]; then
+  echo "Failed:"
+  printf '  %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ $failed = 0 ]

@@ -1,0 +1,69 @@
+-- Bad input: every argument and statement the function refuses, each with its SQLSTATE.
+SET client_min_messages = warning;
+CREATE TABLE args_big (id int) WITH (parallel_workers = 4);
+INSERT INTO args_big SELECT generate_series(1, 5000);
+CREATE OR REPLACE FUNCTION try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE stmt;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN sqlstate || ': ' || sqlerrm;
+END $$;
+
+-- NULLs and out-of-range numbers.
+SELECT try($$SELECT run_with_parallel_guarantee(NULL)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', target_workers => NULL)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', retry_delay => NULL)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', force_workers => NULL)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', target_workers => 0)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', target_workers => 1025)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', min_workers => -1)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', target_workers => 2, min_workers => 3)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_attempts => 0)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_attempts => 101)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', retry_delay => '-1 second')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', retry_delay => '2 days')$$);
+
+-- Statements that cannot work in a background worker's own transaction.
+SELECT try($$SELECT run_with_parallel_guarantee('')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('  -- only a comment')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1; SELECT 2')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('BEGIN')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('COMMIT')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SAVEPOINT s')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SET work_mem = ''1GB''')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('LISTEN chan')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('PREPARE p AS SELECT 1')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('EXECUTE p')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('COPY args_big FROM STDIN')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('COPY args_big TO STDOUT')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('CREATE TEMP TABLE tt AS SELECT count(*) FROM args_big')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('CREATE TABLE pg_temp.tt (a int)')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) INTO TEMP tt FROM args_big')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('CREATE TEMP VIEW tv AS SELECT 1')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', cleanup => 'ROLLBACK')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', cleanup => '')$$);
+
+-- A syntax error points into the statement text, not the caller's query.
+\set VERBOSITY default
+SELECT run_with_parallel_guarantee('SELEC count(*) FROM args_big');
+SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', cleanup => 'DROP TABL x');
+
+-- Calling the function from inside its own statement.
+SELECT try($$SELECT run_with_parallel_guarantee('DO $b$ BEGIN PERFORM run_with_parallel_guarantee(''SELECT 1''); END $b$')$$);
+
+-- Targets that retrying can never reach fail at once.
+SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', target_workers => 9);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', target_workers => 9)$$);
+
+-- Statements without a parallel plan fail at once, with a hint.
+CREATE TABLE args_copy (id int);
+SELECT run_with_parallel_guarantee('INSERT INTO args_copy SELECT id FROM args_big');
+CREATE FUNCTION not_parallel_safe(int) RETURNS int LANGUAGE sql PARALLEL UNSAFE AS 'SELECT $1';
+SELECT run_with_parallel_guarantee('SELECT count(not_parallel_safe(id)) FROM args_big');
+SELECT run_with_parallel_guarantee('CREATE INDEX ON args_copy (id)');
+SELECT count(*) AS rows_inserted, count(*) FILTER (WHERE true) FROM args_copy;
+SELECT count(*) AS indexes FROM pg_indexes WHERE tablename = 'args_copy';
+
+-- Nothing is left in shared memory.
+SELECT count(*) FROM parallel_guarantee_activity;

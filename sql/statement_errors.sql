@@ -1,0 +1,38 @@
+-- The statement's own errors reach the caller unchanged (SQLSTATE, message, detail, hint)
+-- with a context line naming the worker; they are not retried; the cleanup runs after them.
+SET client_min_messages = warning;
+CREATE TABLE err_big (id int) WITH (parallel_workers = 4);
+INSERT INTO err_big SELECT generate_series(1, 5000);
+CREATE TABLE err_log (what text);
+CREATE TABLE err_unique (id int PRIMARY KEY);
+INSERT INTO err_unique VALUES (1);
+
+\set VERBOSITY default
+SELECT run_with_parallel_guarantee('SELECT count(*) / 0 FROM err_big',
+                                   cleanup => $$INSERT INTO err_log VALUES ('cleanup')$$);
+SELECT what, count(*) FROM err_log GROUP BY what;
+
+SELECT run_with_parallel_guarantee('SELECT count(*) FROM no_such_table');
+SELECT run_with_parallel_guarantee('DO $$ BEGIN INSERT INTO err_unique VALUES (1); END $$');
+SELECT run_with_parallel_guarantee($q$DO $b$ BEGIN
+    RAISE EXCEPTION 'custom failure' USING ERRCODE = 'P0001', DETAIL = 'the detail', HINT = 'the hint';
+  END $b$$q$);
+
+-- The error keeps its SQLSTATE for programs.
+\set VERBOSITY sqlstate
+SELECT run_with_parallel_guarantee('SELECT count(*) / 0 FROM err_big');
+SELECT run_with_parallel_guarantee('DO $$ BEGIN INSERT INTO err_unique VALUES (1); END $$');
+\set VERBOSITY default
+
+-- A failing cleanup stops the run and says so.
+SET max_parallel_workers = 1;
+SELECT run_with_parallel_guarantee('SELECT count(*) FROM err_big', cleanup => 'SELECT 1 / 0',
+                                   retry_delay => '0');
+RESET max_parallel_workers;
+
+-- NOTICEs raised by the statement reach the caller as they happen.
+SET client_min_messages = notice;
+SELECT (run_with_parallel_guarantee($q$DO $b$ BEGIN
+    RAISE NOTICE 'hello from the worker';
+    PERFORM count(*) FROM err_big;
+  END $b$$q$)).status;
