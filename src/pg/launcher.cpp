@@ -163,25 +163,18 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
     return StatementKind::kOther;
 }
 
-/* Background workers that are not parallel workers, running now. */
+/*
+ * Background workers that are not parallel workers, running now.  A PGPROC keeps the pid
+ * of its last owner, so a pid counts only if a background-worker slot holds it now.
+ */
 int CountOtherBackgroundWorkers() {
     int count = 0;
-    LWLockAcquire(ProcArrayLock, LW_SHARED);
     for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
-        PGPROC *proc = &ProcGlobal->allProcs[i];
-        /* A PGPROC keeps the pid of its last owner: only procs in the ProcArray count. */
-        if (proc->pid == 0 || BackendPidGetProcWithLock(proc->pid) != proc) continue;
-#if PG_VERSION_NUM >= 170000
-        if (proc->backendType != B_BG_WORKER) continue;
-#else
-        if (!proc->isBackgroundWorker) continue;
-#endif
-        /* Parallel workers join their leader's lock group. */
-        PGPROC *leader = proc->lockGroupLeader;
-        if (leader != nullptr && leader != proc) continue;
-        count++;
+        int pid = ProcGlobal->allProcs[i].pid;
+        if (pid == 0) continue;
+        const char *type = GetBackgroundWorkerTypeByPid(pid);
+        if (type != nullptr && strcmp(type, "parallel worker") != 0) count++;
     }
-    LWLockRelease(ProcArrayLock);
     return count;
 }
 

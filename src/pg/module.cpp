@@ -41,7 +41,9 @@ void GuaranteeShmemStartup(void) {
 }
 
 void DefineSettings() {
-    DefineCustomIntVariable(
+    /* A PGC_POSTMASTER setting can only be defined while the server starts. */
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
         "parallel_guarantee.max_runs",
         "Maximum number of guaranteed runs in progress at once, across all databases.",
         "Each run in progress holds one slot in shared memory. Changing it needs a restart.",

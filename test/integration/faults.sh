@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Faults around a guaranteed run: the caller terminated or timed out mid-run, the worker's
+# statement cancelled from outside, no background-worker slot free, the module not
+# preloaded.  Each check prints "ok - ..." or "not ok - ..." and what it found.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
+DB=pg_guarantee_faults
+OUT=$ROOT/test/out/faults
+mkdir -p "$OUT"
+chown postgres: "$OUT"
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+P() { bash scripts/cluster.sh psql -d "$DB" -tA -q "$@"; }
+# Polls a query until it returns the wanted value (bounded: 20 s).
+wait_for() {  # wait_for WANTED QUERY
+  for _ in $(seq 1 400); do
+    [ "$(P -c "$2" 2>/dev/null)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+leftovers() {
+  P -c "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' ||
+               (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
+}
+
+bash scripts/cluster.sh psql -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
+P <<'SQL'
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
+CREATE TABLE cleanup_log (n int);
+SQL
+# A statement that runs for minutes at full degree unless stopped.
+SLOW="CREATE TABLE slow_out AS SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL"
+CLEAN="INSERT INTO cleanup_log VALUES (1)"
+
+start_call() {  # start_call OUTFILE [SETTINGS...]: runs the slow guaranteed call in the background
+  local out=$1; shift
+  { for s in "$@"; do echo "$s;"; done
+    echo "SELECT status FROM run_with_parallel_guarantee(\$q\$$SLOW\$q\$, cleanup => \$q\$$CLEAN\$q\$);"
+  } | bash scripts/cluster.sh psql -d "$DB" -tA -q -v VERBOSITY=verbose >"$out" 2>&1 &
+  CALL_PID=$!
+}
+
+# 1. The caller is terminated mid-run.
+P -c "TRUNCATE cleanup_log"
+start_call "$OUT/terminated.txt"
+if wait_for 4 "SELECT max(workers_launched) FROM parallel_guarantee_activity WHERE state = 'running'"; then
+  P -c "SELECT pg_terminate_backend(caller_pid) FROM parallel_guarantee_activity" >/dev/null
+  wait $CALL_PID 2>/dev/null
+  wait_for "0/0" "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
+  check "caller terminated: no run slot and no worker left (slots/workers)" "0/0" "$(leftovers)"
+  check "caller terminated: the cleanup ran once" "1" "$(P -c 'SELECT count(*) FROM cleanup_log')"
+  check "caller terminated: no half-built table" "" "$(P -c "SELECT to_regclass('slow_out')")"
+else
+  check "caller terminated: the run started with 4 workers" "started" "not started: $(cat "$OUT/terminated.txt")"
+fi
+
+# 2. The caller's statement_timeout fires inside the run.
+P -c "TRUNCATE cleanup_log"
+start_call "$OUT/timeout.txt" "SET statement_timeout = '1s'"
+wait $CALL_PID 2>/dev/null
+check "statement_timeout: the caller gets 57014 with the timeout message" "ERROR:  57014: canceling statement due to statement timeout" \
+  "$(grep -m1 '^ERROR' "$OUT/timeout.txt")"
+wait_for "0/0" "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
+check "statement_timeout: nothing left (slots/workers)" "0/0" "$(leftovers)"
+check "statement_timeout: the cleanup ran once" "1" "$(P -c 'SELECT count(*) FROM cleanup_log')"
+
+# 3. The worker's own statement is cancelled from outside: a statement error for the caller.
+P -c "TRUNCATE cleanup_log"
+start_call "$OUT/worker_cancelled.txt"
+if wait_for 4 "SELECT max(workers_launched) FROM parallel_guarantee_activity WHERE state = 'running'"; then
+  P -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity" >/dev/null
+  wait $CALL_PID 2>/dev/null
+  check "worker cancelled: the caller gets 57014" "ERROR:  57014: canceling statement due to user request" \
+    "$(grep -m1 '^ERROR' "$OUT/worker_cancelled.txt")"
+  check "worker cancelled: the error names the worker" "1" "$(grep -c 'parallel_guarantee worker, run' "$OUT/worker_cancelled.txt")"
+  wait_for "0/0" "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
+  check "worker cancelled: nothing left (slots/workers)" "0/0" "$(leftovers)"
+  check "worker cancelled: the cleanup ran once" "1" "$(P -c 'SELECT count(*) FROM cleanup_log')"
+else
+  check "worker cancelled: the run started with 4 workers" "started" "not started: $(cat "$OUT/worker_cancelled.txt")"
+fi
+bash scripts/cluster.sh psql -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
+
+# 4 and 5 need clusters of their own: one without the module preloaded, one with
+# max_worker_processes = 3 so that a hog can take every background-worker slot.
+mini() {  # mini NAME PORT CONF...: initdb and start a small cluster under test/out
+  local dir=$OUT/$1 port=$2; shift 2
+  rm -rf "$dir"
+  runuser -u postgres -- "$BIN/initdb" -D "$dir" -A trust -U postgres --no-sync >/dev/null
+  { echo "port = $port"; echo "listen_addresses = ''"; echo "unix_socket_directories = '$OUT'"; echo "fsync = off"
+    for c in "$@"; do echo "$c"; done; } >> "$dir/postgresql.conf"
+  runuser -u postgres -- "$BIN/pg_ctl" -D "$dir" -l "$dir.log" -w start >/dev/null
+}
+mini_stop() { runuser -u postgres -- "$BIN/pg_ctl" -D "$OUT/$1" -m immediate -w stop >/dev/null 2>&1; }
+M() { local port=$1; shift; "$BIN/psql" -h "$OUT" -p "$port" -U postgres -d postgres -X -tA -q "$@"; }
+
+mini nopreload 54341
+M 54341 -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
+check "not preloaded: a clear error with SQLSTATE 55000 and a hint" \
+  "ERROR:  55000: parallel_guarantee must be loaded at server start|HINT:  Add parallel_guarantee to shared_preload_libraries in postgresql.conf and restart the server." \
+  "$(M 54341 -v VERBOSITY=verbose -c "SELECT run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
+mini_stop nopreload
+
+mini fewslots 54342 "shared_preload_libraries = 'parallel_guarantee'" "max_worker_processes = 3" \
+  "max_parallel_workers = 8" "parallel_setup_cost = 0" "parallel_tuple_cost = 0" "min_parallel_table_scan_size = 0"
+M 54342 -c "CREATE EXTENSION parallel_guarantee" -c "CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8)" \
+  -c "INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g" -c "CREATE TABLE t (id int) WITH (parallel_workers = 1)" -c "INSERT INTO t VALUES (1)"
+M 54342 -c "SET max_parallel_workers_per_gather = 2" -c "SET statement_timeout = '60s'" \
+  -c "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id*0) IS NOT NULL" >/dev/null 2>&1 &
+HOG=$!
+for _ in $(seq 1 400); do
+  [ "$(M 54342 -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")" = 2 ] && break
+  sleep 0.05
+done
+check "no background-worker slot: a clear error (53G05), not a hang" \
+  "ERROR:  53G05: could not start a background worker for the guaranteed run" \
+  "$(timeout 30 "$BIN/psql" -h "$OUT" -p 54342 -U postgres -d postgres -X -tA -q -v VERBOSITY=verbose \
+      -c "SELECT run_with_parallel_guarantee('SELECT count(*) FROM t', target_workers => 1, min_workers => 1)" 2>&1 | grep -m1 '^ERROR')"
+check "no background-worker slot: no run slot left taken" "0" "$(M 54342 -c 'SELECT count(*) FROM parallel_guarantee_activity')"
+M 54342 -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%FROM hog%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
+wait $HOG 2>/dev/null
+mini_stop fewslots
+
+exit $((failures > 0))
