@@ -40,34 +40,35 @@ Problem MakeProblem(const char *argument, std::string message, std::string hint)
 std::optional<Problem> ValidateOptions(const RunOptions &o) {
     if (o.target_workers < 1 || o.target_workers > kMaxTargetWorkers)
         return MakeProblem("target_workers",
-                           Format("target_workers must be between 1 and %d, not %d.",
+                           Format("target_workers must be between 1 and %d, not %d",
                                   kMaxTargetWorkers, o.target_workers),
                            "target_workers is the number of parallel workers the statement must get.");
     if (o.min_workers < 0)
         return MakeProblem("min_workers",
-                           Format("min_workers must not be negative, not %d.", o.min_workers),
+                           Format("min_workers must not be negative, not %d", o.min_workers),
                            "Use 0 to accept any number of workers on the last attempt.");
     if (o.min_workers > o.target_workers)
         return MakeProblem("min_workers",
-                           Format("min_workers (%d) must not exceed target_workers (%d).",
+                           Format("min_workers (%d) must not exceed target_workers (%d)",
                                   o.min_workers, o.target_workers),
                            "min_workers is the fewest workers accepted on the last attempt.");
     if (o.max_attempts < 1 || o.max_attempts > kMaxAttempts)
         return MakeProblem("max_attempts",
-                           Format("max_attempts must be between 1 and %d, not %d.", kMaxAttempts,
+                           Format("max_attempts must be between 1 and %d, not %d", kMaxAttempts,
                                   o.max_attempts),
                            "An attempt is one start of the statement; 1 means no retry.");
     if (o.retry_delay_ms < 0)
-        return MakeProblem("retry_delay", "retry_delay must not be negative.",
+        return MakeProblem("retry_delay", "retry_delay must not be negative",
                            "Use '0' to retry at once.");
     if (o.retry_delay_ms > kMaxRetryDelayMs)
-        return MakeProblem("retry_delay", "retry_delay must not exceed 1 day.",
+        return MakeProblem("retry_delay", "retry_delay must not exceed 1 day",
                            "A retry delay is the pause between two attempts.");
     return std::nullopt;
 }
 
 int ParallelCeiling(const Capacity &c) {
-    /* Every parallel worker is also a background worker; one more runs the statement. */
+    /* Every parallel worker is also a background worker; one more runs the statement, so it
+     * is subtracted here and the result counts parallel workers only. */
     int by_processes = c.max_worker_processes - c.other_background_workers - 1;
     return std::max(0, std::min(c.max_parallel_workers, by_processes));
 }
@@ -76,7 +77,7 @@ std::optional<Problem> CheckReachable(const RunOptions &o, const Capacity &c) {
     if (o.target_workers > c.max_parallel_workers)
         return MakeProblem(
             "target_workers",
-            Format("target_workers %d can never be reached: max_parallel_workers is %d.",
+            Format("target_workers %d can never be reached: max_parallel_workers is %d",
                    o.target_workers, c.max_parallel_workers),
             Format("Raise max_parallel_workers to at least %d in postgresql.conf (a reload is "
                    "enough), or lower target_workers.",
@@ -86,7 +87,7 @@ std::optional<Problem> CheckReachable(const RunOptions &o, const Capacity &c) {
         Problem p = MakeProblem(
             "target_workers",
             Format("target_workers %d can never be reached: max_worker_processes (%d) leaves room "
-                   "for at most %d parallel workers.",
+                   "for at most %d parallel workers",
                    o.target_workers, c.max_worker_processes, std::max(0, by_processes)),
             Format("Raise max_worker_processes to at least %d (this needs a server restart), or "
                    "lower target_workers.",

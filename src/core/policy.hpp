@@ -45,7 +45,7 @@ struct Capacity {
     int other_background_workers = 0; /* non-parallel background workers running now */
 };
 
-/* Most parallel workers one statement can ever get, counting the worker that runs it. */
+/* Most parallel workers one statement can ever get, once the worker that runs it has its slot. */
 int ParallelCeiling(const Capacity &capacity);
 
 /* nullopt when the target is reachable at all; otherwise why not and what to change. */
@@ -85,7 +85,7 @@ struct AttemptRecord {
     int64_t duration_us = 0;    /* start of the attempt to its end (or abandonment) */
 };
 
-/* "attempt 1: 1 of 4 workers launched, abandoned after 3.1 ms; attempt 2: ..." */
+/* "attempt 1: 1 of 4 workers launched (4 planned), abandoned after 3.1 ms; attempt 2: ..." */
 std::string DescribeAttempts(const AttemptRecord *records, int count, int target);
 
 /* The seed's log lines, with our wording. */

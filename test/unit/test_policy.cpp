@@ -89,7 +89,7 @@ TEST_CASE("ValidateOptions: target_workers 0 is rejected", "[validate][target]")
     std::optional<Problem> p = ValidateOptions(Options(0, 0, 5));
     REQUIRE(p.has_value());
     CHECK(p->argument == "target_workers");
-    CHECK(p->message == "target_workers must be between 1 and 1024, not 0.");
+    CHECK(p->message == "target_workers must be between 1 and 1024, not 0");
     CHECK(p->hint == "target_workers is the number of parallel workers the statement must get.");
     CHECK(p->detail.empty());
 }
@@ -98,14 +98,14 @@ TEST_CASE("ValidateOptions: negative target_workers is rejected", "[validate][ta
     std::optional<Problem> p = ValidateOptions(Options(-3, 0, 5));
     REQUIRE(p.has_value());
     CHECK(p->argument == "target_workers");
-    CHECK(p->message == "target_workers must be between 1 and 1024, not -3.");
+    CHECK(p->message == "target_workers must be between 1 and 1024, not -3");
 }
 
 TEST_CASE("ValidateOptions: target_workers 1025 is rejected", "[validate][target]") {
     std::optional<Problem> p = ValidateOptions(Options(1025, 0, 5));
     REQUIRE(p.has_value());
     CHECK(p->argument == "target_workers");
-    CHECK(p->message == "target_workers must be between 1 and 1024, not 1025.");
+    CHECK(p->message == "target_workers must be between 1 and 1024, not 1025");
 }
 
 TEST_CASE("ValidateOptions: target_workers is reported before other bad arguments",
@@ -126,7 +126,7 @@ TEST_CASE("ValidateOptions: negative min_workers is rejected", "[validate][min]"
     std::optional<Problem> p = ValidateOptions(Options(4, -1, 5));
     REQUIRE(p.has_value());
     CHECK(p->argument == "min_workers");
-    CHECK(p->message == "min_workers must not be negative, not -1.");
+    CHECK(p->message == "min_workers must not be negative, not -1");
     CHECK(p->hint == "Use 0 to accept any number of workers on the last attempt.");
 }
 
@@ -134,7 +134,7 @@ TEST_CASE("ValidateOptions: min_workers above target_workers is rejected", "[val
     std::optional<Problem> p = ValidateOptions(Options(4, 5, 5));
     REQUIRE(p.has_value());
     CHECK(p->argument == "min_workers");
-    CHECK(p->message == "min_workers (5) must not exceed target_workers (4).");
+    CHECK(p->message == "min_workers (5) must not exceed target_workers (4)");
     CHECK(p->hint == "min_workers is the fewest workers accepted on the last attempt.");
 }
 
@@ -154,7 +154,7 @@ TEST_CASE("ValidateOptions: max_attempts 0 is rejected", "[validate][attempts]")
     std::optional<Problem> p = ValidateOptions(Options(4, 2, 0));
     REQUIRE(p.has_value());
     CHECK(p->argument == "max_attempts");
-    CHECK(p->message == "max_attempts must be between 1 and 100, not 0.");
+    CHECK(p->message == "max_attempts must be between 1 and 100, not 0");
     CHECK(p->hint == "An attempt is one start of the statement; 1 means no retry.");
 }
 
@@ -162,14 +162,14 @@ TEST_CASE("ValidateOptions: max_attempts 101 is rejected", "[validate][attempts]
     std::optional<Problem> p = ValidateOptions(Options(4, 2, 101));
     REQUIRE(p.has_value());
     CHECK(p->argument == "max_attempts");
-    CHECK(p->message == "max_attempts must be between 1 and 100, not 101.");
+    CHECK(p->message == "max_attempts must be between 1 and 100, not 101");
 }
 
 TEST_CASE("ValidateOptions: max_attempts is reported before retry_delay", "[validate][order]") {
     std::optional<Problem> p = ValidateOptions(Options(4, 2, -7, -1));
     REQUIRE(p.has_value());
     CHECK(p->argument == "max_attempts");
-    CHECK(p->message == "max_attempts must be between 1 and 100, not -7.");
+    CHECK(p->message == "max_attempts must be between 1 and 100, not -7");
 }
 
 TEST_CASE("ValidateOptions: retry_delay accepts 0 and exactly one day", "[validate][delay]") {
@@ -181,7 +181,7 @@ TEST_CASE("ValidateOptions: negative retry_delay is rejected", "[validate][delay
     std::optional<Problem> p = ValidateOptions(Options(4, 2, 5, -1));
     REQUIRE(p.has_value());
     CHECK(p->argument == "retry_delay");
-    CHECK(p->message == "retry_delay must not be negative.");
+    CHECK(p->message == "retry_delay must not be negative");
     CHECK(p->hint == "Use '0' to retry at once.");
 }
 
@@ -190,7 +190,7 @@ TEST_CASE("ValidateOptions: retry_delay one millisecond over a day is rejected",
     std::optional<Problem> p = ValidateOptions(Options(4, 2, 5, 86400001LL));
     REQUIRE(p.has_value());
     CHECK(p->argument == "retry_delay");
-    CHECK(p->message == "retry_delay must not exceed 1 day.");
+    CHECK(p->message == "retry_delay must not exceed 1 day");
     CHECK(p->hint == "A retry delay is the pause between two attempts.");
 }
 
@@ -232,7 +232,7 @@ TEST_CASE("CheckReachable: target above max_parallel_workers names the setting a
     std::optional<Problem> p = CheckReachable(Options(9, 0, 3), Cap(8, 64, 0));
     REQUIRE(p.has_value());
     CHECK(p->argument == "target_workers");
-    CHECK(p->message == "target_workers 9 can never be reached: max_parallel_workers is 8.");
+    CHECK(p->message == "target_workers 9 can never be reached: max_parallel_workers is 8");
     CHECK(p->hint ==
           "Raise max_parallel_workers to at least 9 in postgresql.conf (a reload is enough), "
           "or lower target_workers.");
@@ -256,7 +256,7 @@ TEST_CASE("CheckReachable: too few worker processes, with one other background w
     CHECK(p->argument == "target_workers");
     CHECK(p->message ==
           "target_workers 7 can never be reached: max_worker_processes (8) leaves room for at "
-          "most 6 parallel workers.");
+          "most 6 parallel workers");
     CHECK(p->hint ==
           "Raise max_worker_processes to at least 9 (this needs a server restart), or lower "
           "target_workers.");
@@ -273,7 +273,7 @@ TEST_CASE("CheckReachable: too few worker processes, with several other backgrou
     REQUIRE(p.has_value());
     CHECK(p->message ==
           "target_workers 6 can never be reached: max_worker_processes (8) leaves room for at "
-          "most 4 parallel workers.");
+          "most 4 parallel workers");
     CHECK(p->hint ==
           "Raise max_worker_processes to at least 10 (this needs a server restart), or lower "
           "target_workers.");
@@ -290,7 +290,7 @@ TEST_CASE("CheckReachable: target equal to max_worker_processes is unreachable (
     REQUIRE(p.has_value());
     CHECK(p->message ==
           "target_workers 8 can never be reached: max_worker_processes (8) leaves room for at "
-          "most 7 parallel workers.");
+          "most 7 parallel workers");
     CHECK(p->hint ==
           "Raise max_worker_processes to at least 9 (this needs a server restart), or lower "
           "target_workers.");
@@ -306,7 +306,7 @@ TEST_CASE("CheckReachable: room never reported as negative", "[reachable]") {
     REQUIRE(p.has_value());
     CHECK(p->message ==
           "target_workers 1 can never be reached: max_worker_processes (2) leaves room for at "
-          "most 0 parallel workers.");
+          "most 0 parallel workers");
     CHECK(p->hint ==
           "Raise max_worker_processes to at least 6 (this needs a server restart), or lower "
           "target_workers.");
