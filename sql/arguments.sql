@@ -23,6 +23,10 @@ SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_attempts => 0)$$
 SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_attempts => 101)$$);
 SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', retry_delay => '-1 second')$$);
 SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', retry_delay => '2 days')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_wait => '-1 second')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', max_wait => '25 hours')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', wait_for_slots => NULL)$$);
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT 1', priority => NULL)$$);
 
 -- Statements that cannot work in a background worker's own transaction.
 SELECT try($$SELECT run_with_parallel_guarantee('')$$);

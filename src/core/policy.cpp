@@ -172,4 +172,26 @@ std::string LaunchMessage(int64_t run_id, int attempt, const RunOptions &o, int 
                   o.target_workers, what);
 }
 
+std::string WaitingMessage(int64_t run_id, int attempt, int need, int free_workers, int position) {
+    return Format("run %lld: attempt %d waits for %d free parallel workers (%d free now, "
+                  "position %d in the queue)",
+                  static_cast<long long>(run_id), attempt, need, free_workers, position);
+}
+
+std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited_ms) {
+    return Format("run %lld: %d parallel workers free after waiting %.1f ms, starting attempt %d",
+                  static_cast<long long>(run_id), need, waited_ms, attempt);
+}
+
+std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms) {
+    return Format("run %lld: waited %.1f ms for free workers, the wait limit is reached: "
+                  "attempt %d is the last",
+                  static_cast<long long>(run_id), waited_ms, attempt);
+}
+
+int64_t DefaultMaxWaitMs(const RunOptions &o) {
+    int64_t attempts = o.max_attempts > 1 ? o.max_attempts - 1 : 0;
+    return attempts * o.retry_delay_ms;
+}
+
 }  // namespace pgguarantee

@@ -93,6 +93,17 @@ std::string AttemptStartedMessage(int64_t run_id, int attempt, const RunOptions 
 std::string LaunchMessage(int64_t run_id, int attempt, const RunOptions &options, int planned,
                           int launched, LaunchVerdict verdict);
 
+/* Waiting for free worker slots before an attempt. */
+std::string WaitingMessage(int64_t run_id, int attempt, int need, int free_workers, int position);
+std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited_ms);
+std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms);
+
+/*
+ * The default bound on waiting for slots: what the seed's loop would spend sleeping,
+ * (max_attempts - 1) * retry_delay.
+ */
+int64_t DefaultMaxWaitMs(const RunOptions &options);
+
 /* Final status of a run, as returned in the result row. */
 enum class RunStatus : int32_t { kRunning = 0, kTargetMet, kDegraded, kFailed };
 const char *StatusName(RunStatus status);

@@ -9,6 +9,7 @@
  * cancels the worker's statement; the worker then runs the cleanup and exits.
  */
 #include "pg/errors.hpp"
+#include "pg/pool.hpp"
 #include "pg/shared.hpp"
 
 #include <optional>
@@ -163,27 +164,12 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
     return StatementKind::kOther;
 }
 
-/*
- * Background workers that are not parallel workers, running now.  A PGPROC keeps the pid
- * of its last owner, so a pid counts only if a background-worker slot holds it now.
- */
-int CountOtherBackgroundWorkers() {
-    int count = 0;
-    for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
-        int pid = ProcGlobal->allProcs[i].pid;
-        if (pid == 0) continue;
-        const char *type = GetBackgroundWorkerTypeByPid(pid);
-        if (type != nullptr && strcmp(type, "parallel worker") != 0) count++;
-    }
-    return count;
-}
-
 void CheckTargetReachable(const RunOptions &options) {
     Capacity capacity;
     const char *configured = GetConfigOptionResetString("max_parallel_workers");
     capacity.max_parallel_workers = configured ? atoi(configured) : max_parallel_workers;
     capacity.max_worker_processes = max_worker_processes;
-    capacity.other_background_workers = CountOtherBackgroundWorkers();
+    capacity.other_background_workers = OtherBackgroundWorkers(ReadWorkerPool());
 
     const char *message = nullptr, *detail = nullptr, *hint = nullptr;
     {
@@ -207,9 +193,12 @@ int64 IntervalToMillis(const Interval *interval) {
     return static_cast<int64>(ms);
 }
 
-const char *const kArgumentNames[] = {"statement",    "cleanup",     "target_workers",
-                                      "min_workers",  "max_attempts", "retry_delay",
-                                      "force_workers", "raise_on_failure"};
+const char *const kArgumentNames[] = {"statement",      "cleanup",        "target_workers",
+                                      "min_workers",    "max_attempts",   "retry_delay",
+                                      "force_workers",  "raise_on_failure", "wait_for_slots",
+                                      "max_wait",       "priority"};
+constexpr int kArgCleanup = 1;
+constexpr int kArgMaxWait = 9;
 
 /* What the detach callback needs when the caller stops waiting. */
 BackgroundWorkerHandle *g_handle = nullptr;
@@ -254,7 +243,7 @@ struct Launched {
 
 Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char *cleanup,
                       const RunOptions &options, bool force_workers, bool raise_on_failure,
-                      StatementKind kind) {
+                      bool wait_for_slots, int64 max_wait_ms, int32 priority, StatementKind kind) {
     Size statement_len = strlen(statement) + 1;
     Size cleanup_len = cleanup ? strlen(cleanup) + 1 : 1;
     Size guc_len = EstimateGUCStateSpace();
@@ -288,6 +277,9 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
     run->options = options;
     run->force_workers = force_workers;
     run->raise_on_failure = raise_on_failure;
+    run->wait_for_slots = wait_for_slots;
+    run->max_wait_ms = max_wait_ms;
+    run->priority = priority;
     run->has_cleanup = cleanup != nullptr;
     run->kind = kind;
     pg_atomic_init_u32(&run->cancel_requested, 0);
@@ -390,7 +382,7 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
                         errmsg("run_with_parallel_guarantee cannot be called within a "
                                "security-restricted operation")));
     for (int i = 0; i < PG_NARGS(); i++)
-        if (i != 1 && PG_ARGISNULL(i))
+        if (i != kArgCleanup && i != kArgMaxWait && PG_ARGISNULL(i))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("%s must not be NULL", kArgumentNames[i])));
 
@@ -403,6 +395,8 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     options.retry_delay_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(5));
     bool force_workers = PG_GETARG_BOOL(6);
     bool raise_on_failure = PG_GETARG_BOOL(7);
+    bool wait_for_slots = PG_GETARG_BOOL(8);
+    int32 priority = PG_GETARG_INT32(10);
 
     {
         const char *message = nullptr, *hint = nullptr;
@@ -417,6 +411,13 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", message),
                             errhint("%s", hint)));
     }
+
+    int64 max_wait_ms = PG_ARGISNULL(kArgMaxWait) ? DefaultMaxWaitMs(options)
+                                                  : IntervalToMillis(PG_GETARG_INTERVAL_P(kArgMaxWait));
+    if (max_wait_ms < 0 || max_wait_ms > kMaxRetryDelayMs)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("max_wait must be between 0 and 1 day"),
+                        errhint("max_wait bounds how long the run waits for free workers in all.")));
 
     StatementKind kind = CheckStatement(statement, "statement");
     if (cleanup != nullptr) (void) CheckStatement(cleanup, "cleanup");
@@ -446,7 +447,7 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
                                 "parallel_guarantee.max_runs (this needs a server restart).")));
 
     Launched launched = LaunchWorker(run_id, slot, statement, cleanup, options, force_workers,
-                                     raise_on_failure, kind);
+                                     raise_on_failure, wait_for_slots, max_wait_ms, priority, kind);
     ErrorData *error = WaitForWorker(launched.mqh);
     (void) WaitForBackgroundWorkerShutdown(g_handle);
     RunShared *run = launched.run;
@@ -518,8 +519,8 @@ Datum Activity(FunctionCallInfo fcinfo) {
     for (int i = 0; i < n; i++) {
         RunSlot *s = &copy[i];
         if (s->run_id == 0 || !CanSee(s->user_id)) continue;
-        Datum values[13];
-        bool nulls[13] = {};
+        Datum values[16];
+        bool nulls[16] = {};
         values[0] = Int64GetDatum(s->run_id);
         values[1] = Int32GetDatum(s->caller_pid);
         values[2] = Int32GetDatum(s->worker_pid);
@@ -536,6 +537,20 @@ Datum Activity(FunctionCallInfo fcinfo) {
         values[11] = Int32GetDatum(s->launched);
         nulls[11] = s->launched < 0;
         values[12] = TimestampTzGetDatum(s->started_at);
+        values[13] = TimestampTzGetDatum(s->state_since);
+        int position = 0;
+        if (s->waiting) {
+            position = 1;
+            for (int j = 0; j < n; j++) {
+                const RunSlot *o = &copy[j];
+                if (j != i && o->run_id != 0 && o->waiting &&
+                    (o->priority > s->priority || (o->priority == s->priority && o->ticket < s->ticket)))
+                    position++;
+            }
+        }
+        values[14] = Int32GetDatum(position);
+        nulls[14] = position == 0;
+        values[15] = Int32GetDatum(s->priority);
         tuplestore_putvalues(store, tupdesc, values, nulls);
     }
     return (Datum) 0;

@@ -6,6 +6,7 @@
  * Loaded any other way it defines its settings and the SQL functions say what is missing.
  */
 #include "pg/monitor.hpp"
+#include "pg/pool.hpp"
 #include "pg/shared.hpp"
 
 #include <cstring>
@@ -20,6 +21,7 @@ namespace pgguarantee {
 SharedState *g_shared = nullptr;
 int g_max_runs = 32;
 bool g_log_attempts = true;
+bool g_reserve_slots = false;
 
 namespace {
 
@@ -53,6 +55,12 @@ void DefineSettings() {
         "Writes a server log line for every attempt of a guaranteed run.",
         "Lines start with \"parallel_guarantee:\"; NOTICEs go to the caller regardless.",
         &g_log_attempts, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guarantee.reserve_slots",
+        "Holds ordinary sessions' parallel queries below the workers a waiting guaranteed run needs.",
+        "While a guaranteed run is first in the queue or admitted and about to launch, other "
+        "sessions' queries start with fewer parallel workers so the run finds its workers free.",
+        &g_reserve_slots, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
     MarkGUCPrefixReserved("parallel_guarantee");
 #else
@@ -66,6 +74,7 @@ const char *SlotStateName(SlotState state) {
     switch (state) {
         case SlotState::kFree: return "free";
         case SlotState::kStarting: return "starting";
+        case SlotState::kWaitingForSlots: return "waiting for slots";
         case SlotState::kRunning: return "running";
         case SlotState::kWaitingRetry: return "waiting to retry";
         case SlotState::kCleaningUp: return "cleaning up";
@@ -92,6 +101,8 @@ void InitSharedState() {
         memset(static_cast<void *>(g_shared), 0, SharedStateSize());
         g_shared->lock = &(GetNamedLWLockTranche("parallel_guarantee"))->lock;
         g_shared->max_runs = g_max_runs;
+        g_shared->next_ticket = 1;
+        pg_atomic_init_u32(&g_shared->reserved_total, 0);
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -133,6 +144,37 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
     return index;
 }
 
+/* True if a goes before b in the queue: higher priority, then earlier arrival. */
+static bool QueuedBefore(const RunSlot *a, const RunSlot *b) {
+    if (a->priority != b->priority) return a->priority > b->priority;
+    return a->ticket < b->ticket;
+}
+
+/* The first waiting run, or null.  Caller holds the lock. */
+static RunSlot *QueueHead() {
+    RunSlot *head = nullptr;
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        RunSlot *slot = &g_shared->slots[i];
+        if (slot->run_id != 0 && slot->waiting && (head == nullptr || QueuedBefore(slot, head)))
+            head = slot;
+    }
+    return head;
+}
+
+/*
+ * What ordinary sessions must leave free: the needs of the first waiting run and of runs
+ * admitted but not launched yet.  Caller holds the lock in exclusive mode.
+ */
+static void RecomputeReservations() {
+    uint32 total = 0;
+    RunSlot *head = QueueHead();
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        RunSlot *slot = &g_shared->slots[i];
+        if (slot->run_id != 0 && (slot->reserved || slot == head)) total += slot->need;
+    }
+    pg_atomic_write_u32(&g_shared->reserved_total, total);
+}
+
 /* Runs fn on the slot under the exclusive lock if it still belongs to run_id. */
 template <typename Fn>
 static void WithSlot(int index, int64 run_id, Fn fn) {
@@ -140,6 +182,7 @@ static void WithSlot(int index, int64 run_id, Fn fn) {
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     RunSlot *slot = &g_shared->slots[index];
     if (slot->run_id == run_id) fn(slot);
+    RecomputeReservations();
     LWLockRelease(g_shared->lock);
 }
 
@@ -154,6 +197,9 @@ void SetSlotWorker(int index, int64 run_id, int worker_pid) {
 void SetSlotState(int index, int64 run_id, SlotState state, int attempt) {
     TimestampTz now = GetCurrentTimestamp();
     WithSlot(index, run_id, [=](RunSlot *slot) {
+        /* A reservation lasts from admission until the launch, or the attempt's end. */
+        if (state != SlotState::kRunning) slot->reserved = false;
+        if (state != SlotState::kWaitingForSlots) slot->waiting = false;
         slot->state = state;
         slot->attempt = attempt;
         slot->state_since = now;
@@ -164,7 +210,54 @@ void PublishLaunch(int index, int64 run_id, int planned, int launched) {
     WithSlot(index, run_id, [=](RunSlot *slot) {
         slot->planned = planned;
         slot->launched = launched;
+        slot->reserved = false;   /* its workers are now counted by the pool itself */
     });
+}
+
+void QueueEnter(int index, int64 run_id, int need, int priority) {
+    WithSlot(index, run_id, [=](RunSlot *slot) {
+        if (slot->ticket == 0) slot->ticket = g_shared->next_ticket++;
+        slot->priority = priority;
+        slot->need = need;
+        slot->waiting = true;
+        slot->reserved = false;
+    });
+}
+
+void QueueLeave(int index, int64 run_id) {
+    WithSlot(index, run_id, [](RunSlot *slot) { slot->waiting = false; });
+}
+
+bool QueueTryAdmit(int index, int64 run_id, int need, int session_max_parallel, int *position,
+                   int *free_workers) {
+    bool admitted = false;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    RunSlot *me = &g_shared->slots[index];
+    if (me->run_id != run_id) {
+        LWLockRelease(g_shared->lock);
+        return true;
+    }
+    *position = 1;
+    int held = 0;
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        RunSlot *other = &g_shared->slots[i];
+        if (other == me || other->run_id == 0) continue;
+        if (other->reserved) held += other->need;
+        if (other->waiting && QueuedBefore(other, me) && !ProcessGone(other->worker_pid))
+            (*position)++;
+    }
+    WorkerPool pool = ReadWorkerPool();
+    int free_parallel = session_max_parallel - pool.active_parallel - held;
+    int free_slots = pool.total_slots - pool.used_slots - held;
+    *free_workers = Max(0, Min(free_parallel, free_slots));
+    if (*position == 1 && free_parallel >= need && free_slots >= need) {
+        me->waiting = false;
+        me->reserved = true;
+        admitted = true;
+    }
+    RecomputeReservations();
+    LWLockRelease(g_shared->lock);
+    return admitted;
 }
 
 char *PallocCopy(const std::string &text) {

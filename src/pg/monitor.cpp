@@ -43,6 +43,47 @@ bool g_saved_participation = true;
 bool g_participation_forced = false;
 
 ExecutorStart_hook_type prev_ExecutorStart = nullptr;
+ExecutorEnd_hook_type prev_ExecutorEnd = nullptr;
+
+/* max_parallel_workers before an ordinary session lowered it for a reservation; -1: not. */
+int g_lowered_from = -1;
+
+/*
+ * parallel_guarantee.reserve_slots: an ordinary session about to run a parallel plan while
+ * a guaranteed run waits first in the queue (or is admitted and about to launch) lowers its
+ * own max_parallel_workers by what that run needs, so its Gathers launch fewer workers and
+ * leave the run's free.  RegisterDynamicBackgroundWorker compares the registering session's
+ * value, so nobody else is affected.  Restored when the executor ends or the transaction does.
+ */
+void LowerForReservation(QueryDesc *query_desc) {
+    if (!g_reserve_slots || g_shared == nullptr || g_in_guarantee_worker || IsParallelWorker() ||
+        g_lowered_from >= 0 || !query_desc->plannedstmt->parallelModeNeeded)
+        return;
+    uint32 reserved = pg_atomic_read_u32(&g_shared->reserved_total);
+    if (reserved == 0) return;
+    g_lowered_from = max_parallel_workers;
+    max_parallel_workers = Max(0, max_parallel_workers - static_cast<int>(reserved));
+}
+
+void RestoreReservation() {
+    if (g_lowered_from >= 0) {
+        max_parallel_workers = g_lowered_from;
+        g_lowered_from = -1;
+    }
+}
+
+void GuaranteeExecutorEnd(QueryDesc *query_desc) {
+    RestoreReservation();
+    if (prev_ExecutorEnd)
+        prev_ExecutorEnd(query_desc);
+    else
+        standard_ExecutorEnd(query_desc);
+}
+
+void RestoreAtTransactionEnd(XactEvent, void *) { RestoreReservation(); }
+void RestoreAtSubtransactionEnd(SubXactEvent, SubTransactionId, SubTransactionId, void *) {
+    RestoreReservation();
+}
 get_relation_info_hook_type prev_get_relation_info = nullptr;
 
 TupleTableSlot *ExecGatherWrapper(PlanState *node);
@@ -287,6 +328,7 @@ void GuaranteeExecutorStart(QueryDesc *query_desc, int eflags) {
     else
         standard_ExecutorStart(query_desc, eflags);
 
+    if (!g_monitor.active && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0) LowerForReservation(query_desc);
     if (!g_monitor.active || (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0) return;
     bool first = g_monitor.executor_starts++ == 0;
 
@@ -312,6 +354,10 @@ void InstallMonitorHooks() {
     ExecutorStart_hook = GuaranteeExecutorStart;
     prev_get_relation_info = get_relation_info_hook;
     get_relation_info_hook = GuaranteeRelationInfo;
+    prev_ExecutorEnd = ExecutorEnd_hook;
+    ExecutorEnd_hook = GuaranteeExecutorEnd;
+    RegisterXactCallback(RestoreAtTransactionEnd, nullptr);
+    RegisterSubXactCallback(RestoreAtSubtransactionEnd, nullptr);
 }
 
 void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &options,

@@ -25,6 +25,7 @@ namespace pgguarantee {
 enum class SlotState : int32 {
     kFree = 0,
     kStarting,      /* registered, worker not yet running the statement */
+    kWaitingForSlots, /* queued until enough worker slots are free */
     kRunning,       /* an attempt is running */
     kWaitingRetry,  /* between attempts */
     kCleaningUp,    /* running the cleanup statement */
@@ -48,11 +49,21 @@ struct RunSlot {
     int32 launched;
     TimestampTz started_at;
     TimestampTz state_since;
+
+    /* The queue (see QueueTryAdmit). */
+    uint64 ticket;          /* order of arrival; 0 until the run first waits */
+    int32 priority;         /* higher goes first */
+    int32 need;             /* parallel workers the run needs */
+    bool waiting;           /* in the queue, waiting for slots */
+    bool reserved;          /* admitted, its workers not launched yet: its need is held */
 };
 
 struct SharedState {
     LWLock *lock;
     int max_runs;
+    uint64 next_ticket;
+    /* Workers held back from ordinary sessions (reservations), readable without the lock. */
+    pg_atomic_uint32 reserved_total;
     RunSlot slots[FLEXIBLE_ARRAY_MEMBER];
 };
 
@@ -86,6 +97,9 @@ struct RunShared {
     RunOptions options;
     bool force_workers;
     bool raise_on_failure;
+    bool wait_for_slots;
+    int64 max_wait_ms;          /* bound on waiting for slots, from the start of the run */
+    int32 priority;
     bool has_cleanup;
     StatementKind kind;
 
@@ -108,6 +122,7 @@ extern SharedState *g_shared;
 /* GUCs. */
 extern int g_max_runs;
 extern bool g_log_attempts;
+extern bool g_reserve_slots;
 
 void RequestSharedState();
 void InitSharedState();
@@ -119,6 +134,17 @@ void ReleaseSlot(int index, int64 run_id);
 void SetSlotWorker(int index, int64 run_id, int worker_pid);
 void SetSlotState(int index, int64 run_id, SlotState state, int attempt);
 void PublishLaunch(int index, int64 run_id, int planned, int launched);
+
+/* Joins the queue (keeping its place if it was in it before). */
+void QueueEnter(int index, int64 run_id, int need, int priority);
+/*
+ * Admits the run if it is first in the queue and `need` workers look free: fewer than
+ * `session_max_parallel` parallel workers active and free background-worker slots, minus
+ * what runs admitted before it hold.  Sets *position to its place in the queue (1 = first).
+ */
+bool QueueTryAdmit(int index, int64 run_id, int need, int session_max_parallel, int *position,
+                   int *free_workers);
+void QueueLeave(int index, int64 run_id);
 
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);

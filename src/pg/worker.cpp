@@ -11,6 +11,7 @@
  */
 #include "pg/errors.hpp"
 #include "pg/monitor.hpp"
+#include "pg/pool.hpp"
 #include "pg/shared.hpp"
 
 #include <climits>
@@ -26,6 +27,8 @@ bool g_in_guarantee_worker = false;
 namespace {
 
 RunShared *g_run = nullptr;
+/* How often a queued run looks at the pool: a freed slot is seen within this many ms. */
+constexpr long kQueuePollMs = 2;
 const char *g_statement = nullptr;
 const char *g_cleanup = nullptr;
 MemoryContext g_run_context = nullptr;
@@ -50,13 +53,13 @@ void ReleaseOnExit(int, Datum) {
 }
 
 /* Runs the statement once, in its own transaction, watched by the monitor. */
-AttemptResult RunOneAttempt(int attempt) {
+AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     AttemptResult result{AttemptOutcome::kNone, 0, nullptr};
     volatile uint64 rows = 0;
     volatile bool ok = false;
     MemoryContext outer = CurrentMemoryContext;
 
-    MonitorBegin(g_run->run_id, g_run->slot_index, attempt, g_run->options, g_run->force_workers,
+    MonitorBegin(g_run->run_id, g_run->slot_index, attempt, attempt_options, g_run->force_workers,
                  g_run->kind);
     PG_TRY();
     {
@@ -181,6 +184,63 @@ bool WaitRetryDelay(int attempt) {
     }
 }
 
+enum class WaitResult { kReady, kDeadline, kCancelled };
+
+/*
+ * Waits in the queue until the run is first and its workers look free, up to the deadline.
+ * A run whose target the pool could never hold at once (this session's
+ * max_parallel_workers is below it, say) does not wait: its attempts go as they go.
+ */
+WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
+    int need = g_run->options.target_workers;
+    WorkerPool pool = ReadWorkerPool();
+    *waited_ms = 0;
+    if (need > max_parallel_workers || need > pool.total_slots - OtherBackgroundWorkers(pool))
+        return WaitResult::kReady;
+
+    QueueEnter(g_run->slot_index, g_run->run_id, need, g_run->priority);
+    SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kWaitingForSlots, attempt);
+    TimestampTz start = GetCurrentTimestamp();
+    bool said = false;
+    for (;;) {
+        if (ProcDiePending) CHECK_FOR_INTERRUPTS();
+        if (QueryCancelPending || CancelRequested()) {
+            QueryCancelPending = false;
+            QueueLeave(g_run->slot_index, g_run->run_id);
+            return WaitResult::kCancelled;
+        }
+        int position = 0, free_workers = 0;
+        bool admitted = QueueTryAdmit(g_run->slot_index, g_run->run_id, need, max_parallel_workers,
+                                      &position, &free_workers);
+        TimestampTz now = GetCurrentTimestamp();
+        *waited_ms = (now - start) / 1000;
+        if (admitted) {
+            if (said) {
+                char *message = PallocCopy(AdmittedMessage(g_run->run_id, attempt, need,
+                                                           static_cast<double>(now - start) / 1000.0));
+                SayProgress(message);
+            }
+            return WaitResult::kReady;
+        }
+        if (!said) {
+            char *message = PallocCopy(WaitingMessage(g_run->run_id, attempt, need, free_workers, position));
+            SayProgress(message);
+            said = true;
+        }
+        if (now >= deadline) {
+            QueueLeave(g_run->slot_index, g_run->run_id);
+            char *message = PallocCopy(DeadlineMessage(g_run->run_id, attempt,
+                                                       static_cast<double>(now - start) / 1000.0));
+            SayProgress(message);
+            return WaitResult::kDeadline;
+        }
+        long remaining = TimestampDifferenceMilliseconds(now, deadline);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                         Max(1L, Min(kQueuePollMs, remaining)), PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
+
 void RecordAttempt(int attempt, const AttemptResult &r, int64 waited_ms, TimestampTz started) {
     AttemptRecord &rec = g_run->attempts[attempt - 1];
     rec.outcome = r.outcome;
@@ -199,8 +259,7 @@ void ReThrowStatementError(ErrorData *edata) {
     ReThrowError(edata);
 }
 
-void RaiseInsufficient() {
-    const RunOptions &o = g_run->options;
+void RaiseInsufficient(const RunOptions &o) {
     char *detail = PallocCopy(DescribeAttempts(g_run->attempts, g_run->attempts_used, o.target_workers));
     int launched = g_run->launched < 0 ? 0 : g_run->launched;
     ereport(ERROR,
@@ -208,17 +267,29 @@ void RaiseInsufficient() {
              errmsg("launched %d of %d parallel workers, below min_workers %d, after %d attempts",
                     launched, o.target_workers, o.min_workers, g_run->attempts_used),
              errdetail_internal("%s", detail),
-             errhint("Other sessions held the parallel worker slots (see pg_stat_activity, "
+             max_parallel_workers < o.target_workers
+                 ? errhint("This session's max_parallel_workers (%d) is below target_workers (%d), "
+                           "and the run inherits it: RESET max_parallel_workers before the call.",
+                           max_parallel_workers, o.target_workers)
+                 : errhint("Other sessions held the parallel worker slots (see pg_stat_activity, "
                      "backend_type 'parallel worker'). Retry later, allow more attempts or a "
                      "longer retry_delay, lower min_workers, or raise max_parallel_workers.")));
 }
 
 /* The attempt loop. */
 void RunAttempts() {
-    const RunOptions &o = g_run->options;
+    RunOptions o = g_run->options;   /* the wait limit can make an earlier attempt the last */
+    TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_run->max_wait_ms);
     for (int attempt = 1; attempt <= o.max_attempts; attempt++) {
         int64 waited_ms = 0;
-        if (attempt > 1) {
+        if (g_run->wait_for_slots) {
+            WaitResult waited = WaitForSlots(attempt, deadline, &waited_ms);
+            if (waited == WaitResult::kCancelled)
+                ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                                errmsg("canceling guaranteed run %lld while it waited for workers",
+                                       static_cast<long long>(g_run->run_id))));
+            if (waited == WaitResult::kDeadline) o.max_attempts = attempt;
+        } else if (attempt > 1) {
             TimestampTz wait_start = GetCurrentTimestamp();
             bool go_on = WaitRetryDelay(attempt);
             waited_ms = MicrosSince(wait_start) / 1000;
@@ -236,7 +307,7 @@ void RunAttempts() {
         SayProgress(started_msg);
 
         TimestampTz started = GetCurrentTimestamp();
-        AttemptResult r = RunOneAttempt(attempt);
+        AttemptResult r = RunOneAttempt(attempt, o);
         RecordAttempt(attempt, r, waited_ms, started);
 
         switch (r.outcome) {
@@ -252,7 +323,7 @@ void RunAttempts() {
             case AttemptOutcome::kFailedShort:
                 RunCleanup(attempt);
                 g_run->status = RunStatus::kFailed;
-                if (g_run->raise_on_failure) RaiseInsufficient();
+                if (g_run->raise_on_failure) RaiseInsufficient(o);
                 return;
             default:
                 /* Statement error, cancellation, planned fewer, no parallel plan: no retry. */

@@ -26,7 +26,7 @@ command -v javac >/dev/null || fail_setup "javac is missing (apt-get install ope
 bash scripts/cluster.sh status >/dev/null || fail_setup "the cluster is not running on port $PG_PORT (bash scripts/cluster.sh start)"
 
 # 1. The database, the extension and a table that plans 4 workers.
-psql_pg -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" \
+psql_pg -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" \
   || fail_setup "could not create the database $DB"
 trap drop_db EXIT
 psql_pg -d "$DB" <<'SQL' || fail_setup "could not create the extension and the table big"

@@ -28,9 +28,9 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 public class GuaranteeJdbc {
-    /* About 2 s serial: one 1 ms sleep every 200 rows of 200k; the qual references a column. */
+    /* About 1.5-2 s serial: one 1 ms sleep every 250 rows of 200k; the qual references a column. */
     static final String STATEMENT =
-        "SELECT count(*) FROM big WHERE pg_sleep(CASE WHEN id % 200 = 0 THEN 0.001 ELSE 0 END + id * 0) IS NOT NULL";
+        "SELECT count(*) FROM big WHERE pg_sleep(CASE WHEN id % 250 = 0 THEN 0.001 ELSE 0 END + id * 0) IS NOT NULL";
     static final long EXPECTED_ROWS = 200000;
     static final int FETCH_SIZE = 10;
     static final int POLL_MS = 20;

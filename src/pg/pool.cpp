@@ -1,0 +1,83 @@
+/*
+ * pool.cpp: reading the background-worker pool.
+ *
+ * PostgreSQL keeps its background-worker slots, and the counts of parallel workers
+ * registered and terminated, in the shared struct "Background Worker Data", whose layout
+ * is private to bgworker.c but has been the same since PostgreSQL 10.  We look the struct
+ * up by name and use it only if its size matches our mirror of the layout exactly;
+ * otherwise we fall back to counting live processes by their background-worker type.
+ * Reads take BackgroundWorkerLock in shared mode, as PostgreSQL's own readers do.
+ */
+#include "pg/pool.hpp"
+
+extern "C" {
+#include "postmaster/bgworker_internals.h"
+}
+
+#include <cstring>
+
+namespace pgguarantee {
+
+namespace {
+
+struct MirrorSlot {
+    bool in_use;
+    bool terminate;
+    pid_t pid;
+    uint64 generation;
+    BackgroundWorker worker;
+};
+
+struct MirrorArray {
+    int total_slots;
+    uint32 parallel_register_count;
+    uint32 parallel_terminate_count;
+    MirrorSlot slot[FLEXIBLE_ARRAY_MEMBER];
+};
+
+MirrorArray *g_array = nullptr;
+bool g_looked_up = false;
+
+MirrorArray *LookUpArray() {
+    if (g_looked_up) return g_array;
+    g_looked_up = true;
+    Size mirror = add_size(offsetof(MirrorArray, slot), mul_size(max_worker_processes, sizeof(MirrorSlot)));
+    if (mirror != BackgroundWorkerShmemSize()) return nullptr;
+    bool found = false;
+    void *ptr = ShmemInitStruct("Background Worker Data", mirror, &found);
+    if (found && static_cast<MirrorArray *>(ptr)->total_slots == max_worker_processes)
+        g_array = static_cast<MirrorArray *>(ptr);
+    return g_array;
+}
+
+/* Fallback: live processes that hold a background-worker slot, by type. */
+WorkerPool CountByProcess() {
+    WorkerPool pool{max_worker_processes, 0, 0};
+    for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
+        int pid = ProcGlobal->allProcs[i].pid;
+        if (pid == 0) continue;
+        /* A PGPROC keeps its last owner's pid: only pids a slot holds now count. */
+        const char *type = GetBackgroundWorkerTypeByPid(pid);
+        if (type == nullptr) continue;
+        pool.used_slots++;
+        if (strcmp(type, "parallel worker") == 0) pool.active_parallel++;
+    }
+    return pool;
+}
+
+}  // namespace
+
+WorkerPool ReadWorkerPool() {
+    MirrorArray *array = LookUpArray();
+    if (array == nullptr) return CountByProcess();
+    WorkerPool pool{array->total_slots, 0, 0};
+    LWLockAcquire(BackgroundWorkerLock, LW_SHARED);
+    for (int i = 0; i < array->total_slots; i++)
+        if (array->slot[i].in_use) pool.used_slots++;
+    pool.active_parallel =
+        static_cast<int>(array->parallel_register_count - array->parallel_terminate_count);
+    LWLockRelease(BackgroundWorkerLock);
+    return pool;
+}
+
+}  // namespace pgguarantee
