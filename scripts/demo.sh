@@ -37,35 +37,55 @@ SELECT * FROM run_with_parallel_guarantee(
 SQL
 
 echo
+# Another session keeps 6 of the 8 parallel workers busy for 1.5 seconds.
+start_hog() {
+  bash scripts/cluster.sh psql -d "$DB" -q -c "SET statement_timeout = '1500ms'" \
+    -c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0" \
+    -c "SET min_parallel_table_scan_size = 0" -c "SET max_parallel_workers_per_gather = 6" \
+    -c "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id*0) IS NOT NULL" >/dev/null 2>&1 &
+  hog=$!
+  # Poll until the hog's workers are running (bounded).
+  for _ in $(seq 1 200); do
+    n=$(psql_ -d "$DB" -tA -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
+    [ "$n" -ge 6 ] && break
+    sleep 0.01
+  done
+  echo "   parallel workers busy in the other session: $n of 8"
+}
+
 echo "== 2. Another session holds 6 of the 8 parallel workers for 1.5 seconds =="
-echo "   The guaranteed run abandons short attempts within milliseconds and retries"
-echo "   until the workers are free again."
-bash scripts/cluster.sh psql -d "$DB" -q -c "SET statement_timeout = '1500ms'" \
-  -c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0" \
-  -c "SET min_parallel_table_scan_size = 0" -c "SET max_parallel_workers_per_gather = 6" \
-  -c "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id*0) IS NOT NULL" >/dev/null 2>&1 &
-hog=$!
-# Poll until the hog's workers are running (bounded).
-for _ in $(seq 1 200); do
-  n=$(psql_ -d "$DB" -tA -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")
-  [ "$n" -ge 6 ] && break
-  sleep 0.01
-done
-echo "   parallel workers busy in the hog session: $n"
+echo "   By default the run waits in the queue until 4 workers are free, then starts:"
+echo "   no attempt is wasted."
+start_hog
 psql_ -d "$DB" <<'SQL'
 \x on
 SELECT * FROM run_with_parallel_guarantee(
     $$CREATE TABLE tmp_sales2 AS SELECT region, sum(amount) AS total FROM sales GROUP BY region$$,
     cleanup        => $$DROP TABLE IF EXISTS tmp_sales2$$,
     target_workers => 4,
-    min_workers    => 2,
-    max_attempts   => 20,
-    retry_delay    => '250 ms');
+    min_workers    => 2);
 SQL
 wait $hog 2>/dev/null || true
 
 echo
-echo "== 3. A target the server can never give fails at once, with a hint =="
+echo "== 3. The same with the seed's behaviour (wait_for_slots => false): short attempts are"
+echo "   abandoned within milliseconds and retried after retry_delay until the workers are free =="
+start_hog
+psql_ -d "$DB" <<'SQL'
+\x on
+SELECT * FROM run_with_parallel_guarantee(
+    $$CREATE TABLE tmp_sales3 AS SELECT region, sum(amount) AS total FROM sales GROUP BY region$$,
+    cleanup        => $$DROP TABLE IF EXISTS tmp_sales3$$,
+    target_workers => 4,
+    min_workers    => 2,
+    max_attempts   => 20,
+    retry_delay    => '250 ms',
+    wait_for_slots => false);
+SQL
+wait $hog 2>/dev/null || true
+
+echo
+echo "== 4. A target the server can never give fails at once, with a hint =="
 psql_ -d "$DB" -c "SELECT * FROM run_with_parallel_guarantee('SELECT count(*) FROM sales', target_workers => 12)" 2>&1 || true
 
 echo

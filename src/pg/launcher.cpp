@@ -395,8 +395,9 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     options.retry_delay_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(5));
     bool force_workers = PG_GETARG_BOOL(6);
     bool raise_on_failure = PG_GETARG_BOOL(7);
-    bool wait_for_slots = PG_GETARG_BOOL(8);
-    int32 priority = PG_GETARG_INT32(10);
+    /* Arguments added after 0.1.0's first form default when an older SQL definition calls. */
+    bool wait_for_slots = PG_NARGS() > 8 ? PG_GETARG_BOOL(8) : true;
+    int32 priority = PG_NARGS() > 10 ? PG_GETARG_INT32(10) : 0;
 
     {
         const char *message = nullptr, *hint = nullptr;
@@ -412,7 +413,7 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
                             errhint("%s", hint)));
     }
 
-    int64 max_wait_ms = PG_ARGISNULL(kArgMaxWait) ? DefaultMaxWaitMs(options)
+    int64 max_wait_ms = PG_NARGS() <= kArgMaxWait || PG_ARGISNULL(kArgMaxWait) ? DefaultMaxWaitMs(options)
                                                   : IntervalToMillis(PG_GETARG_INTERVAL_P(kArgMaxWait));
     if (max_wait_ms < 0 || max_wait_ms > kMaxRetryDelayMs)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -424,10 +425,10 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     CheckTargetReachable(options);
 
     TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("run_with_parallel_guarantee must be called in a context that "
-                               "accepts a row")));
+                        errmsg("run_with_parallel_guarantee must return its 7-column result row"),
+                        errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
     tupdesc = BlessTupleDesc(tupdesc);
 
     Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq",
