@@ -12,11 +12,13 @@ DB=pg_guarantee_bench
 OUT=$ROOT/bench/out
 RUNS=${BENCH_RUNS:-10}
 ROWS=${BENCH_ROWS:-7500000}
+CTAS_RUNS=$((RUNS * 2))    # the 2 % target is small next to run-to-run noise: take more samples
 SMALL_RUNS=$((RUNS * 3))   # the trivial statement is cheap: take more samples
 FULL_RUNS=3                # full-degree runs of the long statements (several seconds each)
 [ "$RUNS" -ge 10 ] || { echo "bench: BENCH_RUNS must be at least 10" >&2; exit 2; }
 mkdir -p "$OUT"
 START_TS=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 bash scripts/cluster.sh start >&2
 psql_() { bash scripts/cluster.sh psql "$@"; }
@@ -102,7 +104,7 @@ via() {  # tag statement [cleanup]: one guaranteed call printing "tag|status|pla
 }
 
 # ---------------------------------------------------------------- 1a. CTAS overhead
-echo "bench: 1a. CTAS, direct vs via the function, $RUNS runs each ..." >&2
+echo "bench: 1a. CTAS, direct vs via the function, $CTAS_RUNS runs each ..." >&2
 LOG1A=$OUT/1a
 {
   echo "SET client_min_messages = warning;"
@@ -114,7 +116,7 @@ LOG1A=$OUT/1a
   echo "$CTAS;"; echo "DROP TABLE b_out;"
   via W "$CTAS"; echo "DROP TABLE b_out;"
   echo "\\timing on"
-  for ((i = 1; i <= RUNS; i++)); do
+  for ((i = 1; i <= CTAS_RUNS; i++)); do
     echo "\\echo @@A"; echo "$CTAS;"; echo "DROP TABLE b_out;"
     echo "\\echo @@B"; via B "$CTAS"; echo "DROP TABLE b_out;"
   done
@@ -125,6 +127,11 @@ A_N=$(times_after "$LOG1A.out" A | count)
 B_N=$(times_after "$LOG1A.out" B | count)
 CTAS_DIRECT_LAUNCHED=$(grep -m1 -oE 'Workers Launched: [0-9]+' "$LOG1A.out" | grep -oE '[0-9]+$' || echo '?')
 B_OK=$(rows_of "$LOG1A.out" B | awk -F'|' '$1=="target_met" && $3==4' | count)
+# Spread of each side, and the median of the paired differences (B_i - A_i, run i of each).
+spread() { sort -g | awk '{a[NR]=$1} END {if (NR) printf "%.0f..%.0f", a[1], a[NR]; else print "n/a"}'; }
+A_SPREAD=$(times_after "$LOG1A.out" A | spread)
+B_SPREAD=$(times_after "$LOG1A.out" B | spread)
+PAIRED=$(paste -d' ' <(times_after "$LOG1A.out" A) <(times_after "$LOG1A.out" B) | awk 'NF == 2 {print $2 - $1}' | median)
 RATIO=$(awk -v a="$A_MED" -v b="$B_MED" 'BEGIN {if (a+0 > 0 && b+0 > 0) printf "%.3f", b / a; else print "n/a"}')
 RATIO_OK=$(awk -v r="$RATIO" 'BEGIN {print (r == "n/a") ? "no figure" : (r <= 1.02) ? "met" : "NOT met"}')
 
@@ -194,6 +201,7 @@ F2_PL=$(rows_of "$LOG2.out" F2 | awk -F'|' '{print $1" "$3"/"$2}' | sort -u | pa
 
 # ---------------------------------------------------------------- table
 W=$(( $(date +%s) - START_TS ))
+OTHERS_END=$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
 line() { printf '%*s\n' 100 '' | tr ' ' '-'; }
 echo
 echo "parallel_guarantee benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -201,6 +209,7 @@ line
 echo "machine     nproc=$NPROC, CPU: $CPU"
 echo "postgres    $PGVER"
 echo "cluster     max_parallel_workers=$(q 'SHOW max_parallel_workers'), max_worker_processes=$(q 'SHOW max_worker_processes'), jit=$(q 'SHOW jit') (default); parallel workers busy elsewhere at start: $BUSY_AT_START"
+echo "load        loadavg (1/5/15 min) before the run: $LOAD_START; other client backends on the cluster at the end: $OTHERS_END"
 echo "data        b_big: $ROWS rows ($BIG_SIZE), parallel_workers=4;  b_small: 1000 rows, parallel_workers=4"
 line
 echo "1. Overhead with no contention: one psql session, \\timing, interleaved A,B,A,B..., median"
@@ -211,7 +220,8 @@ printf '   %-44s %9s ms %9s ms %16s %10s  %s\n' "a. CTAS ~1 s ($A_N+$B_N runs)" 
 printf '   %-44s %9s ms %9s ms %13s ms %10s  %s\n' "b. trivial SELECT count(*) ($SA_N+$SB_N runs)" "$SA_MED" "$SB_MED" "$ADDED" "<= 10 ms" "$ADDED_OK"
 echo
 echo "   a. $CTAS"
-echo "      direct EXPLAIN ANALYZE: Workers Launched: $CTAS_DIRECT_LAUNCHED;  via: $B_OK of $B_N calls target_met with 4 workers launched"
+echo "      direct EXPLAIN ANALYZE: Workers Launched: $CTAS_DIRECT_LAUNCHED;  via: $B_OK of $B_N calls target_met with 4 workers launched
+      noise: min..max direct $A_SPREAD ms, via $B_SPREAD ms; median of paired differences (via - direct): $PAIRED ms"
 echo "   b. $TRIVIAL  (session: parallel_setup_cost = 0, parallel_tuple_cost = 0)"
 echo "      direct EXPLAIN ANALYZE: $SMALL_PLAN"
 echo "      via: workers_planned=$SB_PLANNED, workers_launched=$SB_LAUNCHED; $SB_OK of $SB_N calls target_met with 4 launched"

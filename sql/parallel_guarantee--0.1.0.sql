@@ -27,17 +27,18 @@ CREATE FUNCTION @extschema@.run_with_parallel_guarantee(
     raise_on_failure boolean  DEFAULT true,
     wait_for_slots   boolean  DEFAULT true,
     max_wait         interval DEFAULT NULL,
-    priority         integer  DEFAULT 0)
+    priority         integer  DEFAULT 0,
+    label            text     DEFAULT NULL)
 RETURNS @extschema@.parallel_guarantee_result
 AS 'MODULE_PATHNAME', 'run_with_parallel_guarantee'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
 
-COMMENT ON FUNCTION @extschema@.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer) IS
+COMMENT ON FUNCTION @extschema@.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer, text) IS
 'Runs a statement in a background worker as the caller, retrying server-side until it gets target_workers parallel workers';
 
 -- The statement runs with the caller's own privileges, so EXECUTE is safe to grant; it is
 -- still revoked from PUBLIC because each call holds a background worker slot.
-REVOKE ALL ON FUNCTION @extschema@.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer, text) FROM PUBLIC;
 
 -- Runs in progress, read from shared memory.
 CREATE FUNCTION @extschema@.parallel_guarantee_activity(
@@ -56,13 +57,14 @@ CREATE FUNCTION @extschema@.parallel_guarantee_activity(
     OUT started_at       timestamptz,
     OUT state_since      timestamptz,
     OUT queue_position   integer,
-    OUT priority         integer)
+    OUT priority         integer,
+    OUT label            text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'parallel_guarantee_activity'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW @extschema@.parallel_guarantee_activity AS
-SELECT a.run_id, a.caller_pid, a.worker_pid, d.datname AS database, r.rolname AS role,
+SELECT a.run_id, a.label, a.caller_pid, a.worker_pid, d.datname AS database, r.rolname AS role,
        a.state, a.attempt, a.max_attempts, a.target_workers, a.min_workers,
        a.workers_planned, a.workers_launched, a.started_at, a.state_since
   FROM @extschema@.parallel_guarantee_activity() a
@@ -74,7 +76,7 @@ GRANT SELECT ON @extschema@.parallel_guarantee_activity TO PUBLIC;
 -- The queue of guaranteed runs: those waiting for free workers, in the order they will be
 -- admitted, then those running.
 CREATE VIEW @extschema@.parallel_guarantee_queue AS
-SELECT a.queue_position, a.run_id, a.caller_pid AS session_pid, a.worker_pid,
+SELECT a.queue_position, a.run_id, a.label, a.caller_pid AS session_pid, a.worker_pid,
        d.datname AS database, r.rolname AS role, a.state,
        a.target_workers AS workers_needed, a.priority, a.attempt,
        a.state_since AS since

@@ -20,6 +20,9 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(run_with_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_activity);
+PG_FUNCTION_INFO_V1(submit_parallel_guarantee);
+PG_FUNCTION_INFO_V1(parallel_guarantee_wait_for);
+PG_FUNCTION_INFO_V1(parallel_guarantee_cancel_run);
 }
 
 namespace pgguarantee {
@@ -193,12 +196,105 @@ int64 IntervalToMillis(const Interval *interval) {
     return static_cast<int64>(ms);
 }
 
-const char *const kArgumentNames[] = {"statement",      "cleanup",        "target_workers",
-                                      "min_workers",    "max_attempts",   "retry_delay",
-                                      "force_workers",  "raise_on_failure", "wait_for_slots",
-                                      "max_wait",       "priority"};
-constexpr int kArgCleanup = 1;
-constexpr int kArgMaxWait = 9;
+/*
+ * Where each argument is: run_with_parallel_guarantee and submit_parallel_guarantee take
+ * the same arguments, but submit has no raise_on_failure (nobody waits to see an error).
+ */
+struct ArgLayout {
+    int statement, cleanup, target, min, attempts, delay, force, raise, wait, max_wait, priority,
+        label;
+};
+constexpr ArgLayout kRunArgs{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+constexpr ArgLayout kSubmitArgs{0, 1, 2, 3, 4, 5, 6, -1, 7, 8, 9, 10};
+
+const char *ArgumentName(const ArgLayout &l, int i) {
+    if (i == l.statement) return "statement";
+    if (i == l.target) return "target_workers";
+    if (i == l.min) return "min_workers";
+    if (i == l.attempts) return "max_attempts";
+    if (i == l.delay) return "retry_delay";
+    if (i == l.force) return "force_workers";
+    if (i == l.raise) return "raise_on_failure";
+    if (i == l.wait) return "wait_for_slots";
+    if (i == l.priority) return "priority";
+    return "an argument";
+}
+
+/* Everything a run needs, read from the arguments and checked. */
+struct RunRequest {
+    char *statement;
+    char *cleanup;
+    char *label;
+    RunOptions options;
+    bool force_workers;
+    bool raise_on_failure;
+    bool wait_for_slots;
+    int64 max_wait_ms;
+    int32 priority;
+    StatementKind kind;
+};
+
+/* Reads and checks the arguments; an argument an older SQL definition lacks takes its default. */
+RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
+    auto present = [&](int i) { return i >= 0 && i < PG_NARGS() && !PG_ARGISNULL(i); };
+    for (int i = 0; i < PG_NARGS(); i++)
+        if (i != l.cleanup && i != l.max_wait && i != l.label && PG_ARGISNULL(i))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("%s must not be NULL", ArgumentName(l, i))));
+
+    RunRequest r;
+    r.statement = text_to_cstring(PG_GETARG_TEXT_PP(l.statement));
+    r.cleanup = present(l.cleanup) ? text_to_cstring(PG_GETARG_TEXT_PP(l.cleanup)) : nullptr;
+    r.label = present(l.label) ? text_to_cstring(PG_GETARG_TEXT_PP(l.label)) : nullptr;
+    r.options.target_workers = PG_GETARG_INT32(l.target);
+    r.options.min_workers = PG_GETARG_INT32(l.min);
+    r.options.max_attempts = PG_GETARG_INT32(l.attempts);
+    r.options.retry_delay_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(l.delay));
+    r.force_workers = PG_GETARG_BOOL(l.force);
+    r.raise_on_failure = l.raise >= 0 ? PG_GETARG_BOOL(l.raise) : false;
+    r.wait_for_slots = present(l.wait) ? PG_GETARG_BOOL(l.wait) : true;
+    r.priority = present(l.priority) ? PG_GETARG_INT32(l.priority) : 0;
+
+    {
+        const char *message = nullptr, *hint = nullptr;
+        {
+            std::optional<Problem> problem = ValidateOptions(r.options);
+            if (problem) {
+                message = PallocCopy(problem->message);
+                hint = PallocCopy(problem->hint);
+            }
+        }
+        if (message != nullptr)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", message),
+                            errhint("%s", hint)));
+    }
+    r.max_wait_ms = present(l.max_wait) ? IntervalToMillis(PG_GETARG_INTERVAL_P(l.max_wait))
+                                        : DefaultMaxWaitMs(r.options);
+    if (r.max_wait_ms < 0 || r.max_wait_ms > kMaxRetryDelayMs)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("max_wait must be between 0 and 1 day"),
+                        errhint("max_wait bounds how long the run waits for free workers in all.")));
+    if (r.label != nullptr && strlen(r.label) >= static_cast<size_t>(kLabelSize))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("label must be shorter than %d bytes", kLabelSize)));
+
+    r.kind = CheckStatement(r.statement, "statement");
+    if (r.cleanup != nullptr) (void) CheckStatement(r.cleanup, "cleanup");
+    CheckTargetReachable(r.options);
+    return r;
+}
+
+/* Checks shared by every entry point that starts a run. */
+void CheckCanStartRun(const char *function) {
+    RequirePreloaded();
+    if (g_in_guarantee_worker)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s cannot be called from inside a guaranteed statement", function)));
+    if (InSecurityRestrictedOperation())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("%s cannot be called within a security-restricted operation",
+                               function)));
+}
 
 /* What the detach callback needs when the caller stops waiting. */
 BackgroundWorkerHandle *g_handle = nullptr;
@@ -241,9 +337,11 @@ struct Launched {
     shm_mq_handle *mqh;
 };
 
-Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char *cleanup,
-                      const RunOptions &options, bool force_workers, bool raise_on_failure,
-                      bool wait_for_slots, int64 max_wait_ms, int32 priority, StatementKind kind) {
+Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension_namespace,
+                      bool async) {
+    const char *statement = r.statement;
+    const char *cleanup = r.cleanup;
+    const char *label = r.label ? r.label : "";
     Size statement_len = strlen(statement) + 1;
     Size cleanup_len = cleanup ? strlen(cleanup) + 1 : 1;
     Size guc_len = EstimateGUCStateSpace();
@@ -257,7 +355,8 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
     shm_toc_estimate_chunk(&estimator, guc_len);
     shm_toc_estimate_chunk(&estimator, library_len);
     shm_toc_estimate_chunk(&estimator, kQueueSize);
-    shm_toc_estimate_keys(&estimator, 6);
+    shm_toc_estimate_chunk(&estimator, strlen(label) + 1);
+    shm_toc_estimate_keys(&estimator, 7);
     Size segsize = shm_toc_estimate(&estimator);
 
     dsm_segment *seg = dsm_create(segsize, 0);
@@ -274,16 +373,20 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
     run->role_is_superuser = superuser_arg(OidIsValid(run->outer_user_id) ? run->outer_user_id
                                                                           : GetSessionUserId());
     GetUserIdAndSecContext(&run->current_user_id, &run->sec_context);
-    run->options = options;
-    run->force_workers = force_workers;
-    run->raise_on_failure = raise_on_failure;
-    run->wait_for_slots = wait_for_slots;
-    run->max_wait_ms = max_wait_ms;
-    run->priority = priority;
+    run->options = r.options;
+    run->force_workers = r.force_workers;
+    run->raise_on_failure = r.raise_on_failure;
+    run->wait_for_slots = r.wait_for_slots;
+    run->max_wait_ms = r.max_wait_ms;
+    run->priority = r.priority;
     run->has_cleanup = cleanup != nullptr;
-    run->kind = kind;
+    run->has_label = r.label != nullptr;
+    run->async = async;
+    run->extension_namespace = extension_namespace;
+    run->kind = r.kind;
     pg_atomic_init_u32(&run->cancel_requested, 0);
     pg_atomic_init_u32(&run->worker_pid, 0);
+    pg_atomic_init_u32(&run->recorded, 0);
     run->status = RunStatus::kRunning;
     run->planned = -1;
     run->launched = -1;
@@ -303,12 +406,20 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
     SerializeLibraryState(library_len, library);
     shm_toc_insert(toc, kTocKeyLibrary, library);
 
+    text = static_cast<char *>(shm_toc_allocate(toc, strlen(label) + 1));
+    memcpy(text, label, strlen(label) + 1);
+    shm_toc_insert(toc, kTocKeyLabel, text);
+
     shm_mq *mq = shm_mq_create(shm_toc_allocate(toc, kQueueSize), kQueueSize);
     shm_toc_insert(toc, kTocKeyQueue, mq);
-    shm_mq_set_receiver(mq, MyProc);
-
-    /* From here on, the caller stopping for any reason stops the worker. */
-    on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
+    if (async) {
+        /* Nobody waits: the segment outlives this session; the worker unpins it. */
+        dsm_pin_segment(seg);
+    } else {
+        shm_mq_set_receiver(mq, MyProc);
+        /* From here on, the caller stopping for any reason stops the worker. */
+        on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
+    }
 
     BackgroundWorker worker;
     memset(&worker, 0, sizeof worker);
@@ -330,6 +441,7 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
         g_handle = nullptr;
         ReleaseSlot(slot, run_id);
         run->caller_finished = true;
+        if (async) dsm_unpin_segment(dsm_segment_handle(seg));
         ereport(ERROR,
                 (errcode(ERRCODE_PG_NO_RUN_SLOT),
                  errmsg("could not start a background worker for the guaranteed run"),
@@ -343,10 +455,31 @@ Launched LaunchWorker(int64 run_id, int slot, const char *statement, const char 
     if (status != BGWH_STARTED && status != BGWH_STOPPED) {
         run->caller_finished = true;
         ReleaseSlot(slot, run_id);
+        if (async) dsm_unpin_segment(dsm_segment_handle(seg));
         ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN),
                         errmsg("could not start a background worker: the server is shutting down")));
     }
 
+    if (async) {
+        /*
+         * Return once the run is in the history, so that parallel_guarantee_status() finds
+         * it at once; the worker records it right after connecting.
+         */
+        for (;;) {
+            if (pg_atomic_read_u32(&run->recorded) != 0) break;
+            pid_t ignored;
+            if (GetBackgroundWorkerPid(g_handle, &ignored) == BGWH_STOPPED) break;
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+                             PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+        }
+        /* The worker owns the segment now (it unpins it); the run goes on without us. */
+        run->caller_finished = true;
+        pfree(g_handle);
+        g_handle = nullptr;
+        return Launched{seg, run, nullptr};
+    }
     shm_mq_handle *mqh = shm_mq_attach(mq, seg, g_handle);
     return Launched{seg, run, mqh};
 }
@@ -370,59 +503,37 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh) {
     return error;
 }
 
+/* Takes a run id and a run slot, and starts the worker. */
+Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int64 *run_id_out) {
+    Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
+    Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq", namespace_oid);
+    if (!OidIsValid(sequence))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("the sequence parallel_guarantee_run_id_seq is missing"),
+                        errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
+                                "CREATE EXTENSION parallel_guarantee;")));
+    int64 run_id = nextval_internal(sequence, false);
+
+    int slot = AllocateSlot(run_id, MyDatabaseId, GetUserId(), r.options, r.label, async);
+    if (slot == kTooManyAsync)
+        ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
+                        errmsg("%d submitted runs are in progress, the most parallel_guarantee.max_async_runs allows",
+                               g_max_async_runs),
+                        errhint("Wait for a submitted run to finish, or raise "
+                                "parallel_guarantee.max_async_runs.")));
+    if (slot < 0)
+        ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
+                        errmsg("all %d run slots of parallel_guarantee are in use", g_shared->max_runs),
+                        errhint("Wait for other guaranteed runs to finish, or raise "
+                                "parallel_guarantee.max_runs (this needs a server restart).")));
+    *run_id_out = run_id;
+    return LaunchWorker(run_id, slot, r, namespace_oid, async);
+}
+
 Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     TimestampTz call_start = GetCurrentTimestamp();
-    RequirePreloaded();
-    if (g_in_guarantee_worker)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("run_with_parallel_guarantee cannot be called from inside a "
-                               "guaranteed statement")));
-    if (InSecurityRestrictedOperation())
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("run_with_parallel_guarantee cannot be called within a "
-                               "security-restricted operation")));
-    for (int i = 0; i < PG_NARGS(); i++)
-        if (i != kArgCleanup && i != kArgMaxWait && PG_ARGISNULL(i))
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                            errmsg("%s must not be NULL", kArgumentNames[i])));
-
-    char *statement = text_to_cstring(PG_GETARG_TEXT_PP(0));
-    char *cleanup = PG_ARGISNULL(1) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(1));
-    RunOptions options;
-    options.target_workers = PG_GETARG_INT32(2);
-    options.min_workers = PG_GETARG_INT32(3);
-    options.max_attempts = PG_GETARG_INT32(4);
-    options.retry_delay_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(5));
-    bool force_workers = PG_GETARG_BOOL(6);
-    bool raise_on_failure = PG_GETARG_BOOL(7);
-    /* Arguments added after 0.1.0's first form default when an older SQL definition calls. */
-    bool wait_for_slots = PG_NARGS() > 8 ? PG_GETARG_BOOL(8) : true;
-    int32 priority = PG_NARGS() > 10 ? PG_GETARG_INT32(10) : 0;
-
-    {
-        const char *message = nullptr, *hint = nullptr;
-        {
-            std::optional<Problem> problem = ValidateOptions(options);
-            if (problem) {
-                message = PallocCopy(problem->message);
-                hint = PallocCopy(problem->hint);
-            }
-        }
-        if (message != nullptr)
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", message),
-                            errhint("%s", hint)));
-    }
-
-    int64 max_wait_ms = PG_NARGS() <= kArgMaxWait || PG_ARGISNULL(kArgMaxWait) ? DefaultMaxWaitMs(options)
-                                                  : IntervalToMillis(PG_GETARG_INTERVAL_P(kArgMaxWait));
-    if (max_wait_ms < 0 || max_wait_ms > kMaxRetryDelayMs)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("max_wait must be between 0 and 1 day"),
-                        errhint("max_wait bounds how long the run waits for free workers in all.")));
-
-    StatementKind kind = CheckStatement(statement, "statement");
-    if (cleanup != nullptr) (void) CheckStatement(cleanup, "cleanup");
-    CheckTargetReachable(options);
+    CheckCanStartRun("run_with_parallel_guarantee");
+    RunRequest request = ReadRequest(fcinfo, kRunArgs);
 
     TupleDesc tupdesc;
     if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
@@ -431,24 +542,8 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
                         errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
     tupdesc = BlessTupleDesc(tupdesc);
 
-    Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq",
-                                     get_func_namespace(fcinfo->flinfo->fn_oid));
-    if (!OidIsValid(sequence))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("the sequence parallel_guarantee_run_id_seq is missing"),
-                        errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
-                                "CREATE EXTENSION parallel_guarantee;")));
-    int64 run_id = nextval_internal(sequence, false);
-
-    int slot = AllocateSlot(run_id, MyDatabaseId, GetUserId(), options);
-    if (slot < 0)
-        ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
-                        errmsg("all %d run slots of parallel_guarantee are in use", g_shared->max_runs),
-                        errhint("Wait for other guaranteed runs to finish, or raise "
-                                "parallel_guarantee.max_runs (this needs a server restart).")));
-
-    Launched launched = LaunchWorker(run_id, slot, statement, cleanup, options, force_workers,
-                                     raise_on_failure, wait_for_slots, max_wait_ms, priority, kind);
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, request, false, &run_id);
     ErrorData *error = WaitForWorker(launched.mqh);
     (void) WaitForBackgroundWorkerShutdown(g_handle);
     RunShared *run = launched.run;
@@ -488,6 +583,71 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
 
+/* submit_parallel_guarantee: starts a run that goes on without the caller; returns its id. */
+Datum SubmitRun(FunctionCallInfo fcinfo) {
+    CheckCanStartRun("submit_parallel_guarantee");
+    RunRequest request = ReadRequest(fcinfo, kSubmitArgs);
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, request, true, &run_id);
+    dsm_detach(launched.seg);
+    PG_RETURN_INT64(run_id);
+}
+
+/* Only the run's role, roles with its privileges (members) and superusers may act on it. */
+void CheckMayActOn(const RunSlot &slot, const char *what) {
+    if (!has_privs_of_role(GetUserId(), slot.user_id)) {
+        char *role = GetUserNameFromId(slot.user_id, true);
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to %s guaranteed run %lld", what,
+                               static_cast<long long>(slot.run_id)),
+                        errdetail("The run belongs to role \"%s\".", role ? role : "?"),
+                        errhint("Only that role, its members and superusers may %s it.", what)));
+    }
+}
+
+/* parallel_guarantee_wait_for: true once the run is no longer in progress, false on timeout. */
+Datum WaitFor(FunctionCallInfo fcinfo) {
+    RequirePreloaded();
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("run_id must not be NULL")));
+    int64 run_id = PG_GETARG_INT64(0);
+    int64 timeout_ms = -1;
+    if (!PG_ARGISNULL(1)) {
+        timeout_ms = IntervalToMillis(PG_GETARG_INTERVAL_P(1));
+        if (timeout_ms < 0)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("timeout must not be negative")));
+    }
+    RunSlot slot;
+    int index;
+    if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(true);
+    CheckMayActOn(slot, "wait on");
+    TimestampTz deadline = timeout_ms >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms)
+                                           : DT_NOEND;
+    for (;;) {
+        if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(true);
+        TimestampTz now = GetCurrentTimestamp();
+        if (now >= deadline) PG_RETURN_BOOL(false);
+        long sleep_ms = 10;
+        if (deadline != DT_NOEND) sleep_ms = Max(1L, Min(sleep_ms, TimestampDifferenceMilliseconds(now, deadline)));
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
+/* parallel_guarantee_cancel_run: true if the run was in progress and is now asked to stop. */
+Datum CancelRun(FunctionCallInfo fcinfo) {
+    RequirePreloaded();
+    int64 run_id = PG_GETARG_INT64(0);
+    RunSlot slot;
+    int index;
+    if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(false);
+    CheckMayActOn(slot, "cancel");
+    PG_RETURN_BOOL(RequestCancel(run_id));
+}
+
 /* May the current user see this run?  Its own role (or a member), or pg_read_all_stats. */
 bool CanSee(Oid run_user) {
     return has_privs_of_role(GetUserId(), run_user) ||
@@ -520,8 +680,8 @@ Datum Activity(FunctionCallInfo fcinfo) {
     for (int i = 0; i < n; i++) {
         RunSlot *s = &copy[i];
         if (s->run_id == 0 || !CanSee(s->user_id)) continue;
-        Datum values[16];
-        bool nulls[16] = {};
+        Datum values[17];
+        bool nulls[17] = {};
         values[0] = Int64GetDatum(s->run_id);
         values[1] = Int32GetDatum(s->caller_pid);
         values[2] = Int32GetDatum(s->worker_pid);
@@ -552,6 +712,8 @@ Datum Activity(FunctionCallInfo fcinfo) {
         values[14] = Int32GetDatum(position);
         nulls[14] = position == 0;
         values[15] = Int32GetDatum(s->priority);
+        values[16] = CStringGetTextDatum(s->label);
+        nulls[16] = s->label[0] == '\0';
         tuplestore_putvalues(store, tupdesc, values, nulls);
     }
     return (Datum) 0;
@@ -562,6 +724,18 @@ Datum Activity(FunctionCallInfo fcinfo) {
 
 extern "C" Datum run_with_parallel_guarantee(PG_FUNCTION_ARGS) {
     return pgguarantee::CatchingCall([&]() { return pgguarantee::RunWithGuarantee(fcinfo); });
+}
+
+extern "C" Datum parallel_guarantee_wait_for(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::WaitFor(fcinfo); });
+}
+
+extern "C" Datum parallel_guarantee_cancel_run(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::CancelRun(fcinfo); });
+}
+
+extern "C" Datum submit_parallel_guarantee(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::SubmitRun(fcinfo); });
 }
 
 extern "C" Datum parallel_guarantee_activity(PG_FUNCTION_ARGS) {

@@ -22,6 +22,8 @@ SharedState *g_shared = nullptr;
 int g_max_runs = 32;
 bool g_log_attempts = true;
 bool g_reserve_slots = false;
+int g_max_async_runs = 8;
+int g_history_days = 30;
 
 namespace {
 
@@ -61,6 +63,16 @@ void DefineSettings() {
         "While a guaranteed run is first in the queue or admitted and about to launch, other "
         "sessions' queries start with fewer parallel workers so the run finds its workers free.",
         &g_reserve_slots, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_async_runs",
+        "Maximum number of submitted (asynchronous) guaranteed runs in progress at once.",
+        "submit_parallel_guarantee() refuses more with SQLSTATE 53G05.",
+        &g_max_async_runs, 8, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.history_days",
+        "Days a finished run stays in the history tables; 0 keeps them forever.",
+        "Older runs are deleted by the next run that finishes in the same database.",
+        &g_history_days, 30, 0, 36500, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
     MarkGUCPrefixReserved("parallel_guarantee");
 #else
@@ -112,10 +124,20 @@ static bool ProcessGone(int32 pid) {
     return pid == 0 || (kill(pid, 0) != 0 && errno == ESRCH);
 }
 
-int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options) {
-    int index = -1;
+int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
+                 const char *label, bool async) {
+    int index = kNoFreeSlot;
     TimestampTz now = GetCurrentTimestamp();
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    if (async) {
+        int running_async = 0;
+        for (int i = 0; i < g_shared->max_runs; i++)
+            if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].async) running_async++;
+        if (running_async >= g_max_async_runs) {
+            LWLockRelease(g_shared->lock);
+            return kTooManyAsync;
+        }
+    }
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
         /* Reclaim a slot whose caller and worker both died without releasing it. */
@@ -136,6 +158,8 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
             slot->launched = -1;
             slot->started_at = now;
             slot->state_since = now;
+            slot->async = async;
+            if (label != nullptr) strlcpy(slot->label, label, sizeof slot->label);
             index = i;
             break;
         }
@@ -184,6 +208,50 @@ static void WithSlot(int index, int64 run_id, Fn fn) {
     if (slot->run_id == run_id) fn(slot);
     RecomputeReservations();
     LWLockRelease(g_shared->lock);
+}
+
+bool FindRun(int64 run_id, RunSlot *copy, int *index) {
+    bool found = false;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        if (g_shared->slots[i].run_id == run_id) {
+            *copy = g_shared->slots[i];
+            *index = i;
+            found = true;
+            break;
+        }
+    }
+    LWLockRelease(g_shared->lock);
+    return found;
+}
+
+bool RequestCancel(int64 run_id) {
+    int32 pid = 0;
+    bool found = false;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        RunSlot *slot = &g_shared->slots[i];
+        if (slot->run_id == run_id) {
+            slot->cancel_requested = true;
+            pid = slot->worker_pid;
+            found = true;
+            break;
+        }
+    }
+    LWLockRelease(g_shared->lock);
+    /* A worker not started yet sees the flag when it starts. */
+    if (pid != 0) kill(pid, SIGINT);
+    return found;
+}
+
+bool SlotCancelRequested(int index, int64 run_id) {
+    bool requested = false;
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return false;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    const RunSlot *slot = &g_shared->slots[index];
+    requested = slot->run_id == run_id && slot->cancel_requested;
+    LWLockRelease(g_shared->lock);
+    return requested;
 }
 
 void ReleaseSlot(int index, int64 run_id) {

@@ -34,6 +34,8 @@ enum class SlotState : int32 {
 
 const char *SlotStateName(SlotState state);
 
+constexpr int kLabelSize = 64;
+
 struct RunSlot {
     int64 run_id;           /* 0: free */
     int32 caller_pid;
@@ -56,6 +58,10 @@ struct RunSlot {
     int32 need;             /* parallel workers the run needs */
     bool waiting;           /* in the queue, waiting for slots */
     bool reserved;          /* admitted, its workers not launched yet: its need is held */
+
+    bool async;             /* submitted: nobody waits for it */
+    bool cancel_requested;  /* parallel_guarantee_cancel() asked it to stop */
+    char label[kLabelSize]; /* the caller's label, truncated */
 };
 
 struct SharedState {
@@ -81,6 +87,7 @@ constexpr int kTocKeyCleanup = 3;
 constexpr int kTocKeyGuc = 4;
 constexpr int kTocKeyLibrary = 5;
 constexpr int kTocKeyQueue = 6;
+constexpr int kTocKeyLabel = 7;
 constexpr Size kQueueSize = 64 * 1024;
 
 struct RunShared {
@@ -101,11 +108,15 @@ struct RunShared {
     int64 max_wait_ms;          /* bound on waiting for slots, from the start of the run */
     int32 priority;
     bool has_cleanup;
+    bool has_label;
+    bool async;                 /* submitted: no caller waits, no message queue */
+    Oid extension_namespace;    /* where the history tables are */
     StatementKind kind;
 
     /* Control. */
     pg_atomic_uint32 cancel_requested;  /* set by the caller when it stops waiting */
     pg_atomic_uint32 worker_pid;
+    pg_atomic_uint32 recorded;          /* the worker has written the run's history row */
     bool caller_finished;               /* caller-private: the run ended normally */
 
     /* Result, written by the worker. */
@@ -123,13 +134,28 @@ extern SharedState *g_shared;
 extern int g_max_runs;
 extern bool g_log_attempts;
 extern bool g_reserve_slots;
+extern int g_max_async_runs;
+extern int g_history_days;
 
 void RequestSharedState();
 void InitSharedState();
 Size SharedStateSize();
 
 /* Allocates a slot for a new run; -1 when all are taken. */
-int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options);
+/*
+ * Allocates a slot for a new run: the slot index, kNoFreeSlot when all are taken, or
+ * kTooManyAsync when an asynchronous run would exceed parallel_guarantee.max_async_runs.
+ */
+constexpr int kNoFreeSlot = -1;
+constexpr int kTooManyAsync = -2;
+int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
+                 const char *label, bool async);
+/* Copies the slot of run_id; false when no run in progress has that id. */
+bool FindRun(int64 run_id, RunSlot *copy, int *index);
+/* Marks the run to stop and signals its worker; false when it is not in progress. */
+bool RequestCancel(int64 run_id);
+/* Whether parallel_guarantee_cancel() asked this run to stop. */
+bool SlotCancelRequested(int index, int64 run_id);
 void ReleaseSlot(int index, int64 run_id);
 void SetSlotWorker(int index, int64 run_id, int worker_pid);
 void SetSlotState(int index, int64 run_id, SlotState state, int attempt);

@@ -10,6 +10,7 @@
  * its transaction rolls back.
  */
 #include "pg/errors.hpp"
+#include "pg/history.hpp"
 #include "pg/monitor.hpp"
 #include "pg/pool.hpp"
 #include "pg/shared.hpp"
@@ -41,15 +42,20 @@ struct AttemptResult {
 };
 
 bool CancelRequested() {
-    return pg_atomic_read_u32(&g_run->cancel_requested) != 0;
+    return pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
+           SlotCancelRequested(g_run->slot_index, g_run->run_id);
 }
 
 int64 MicrosSince(TimestampTz start) {
     return GetCurrentTimestamp() - start;
 }
 
+dsm_segment *g_seg = nullptr;
+
 void ReleaseOnExit(int, Datum) {
     ReleaseSlot(g_run->slot_index, g_run->run_id);
+    /* A submitted run's segment was pinned for us: let it go with this process. */
+    if (g_run->async && g_seg != nullptr) dsm_unpin_segment(dsm_segment_handle(g_seg));
 }
 
 /* Runs the statement once, in its own transaction, watched by the monitor. */
@@ -309,6 +315,7 @@ void RunAttempts() {
         TimestampTz started = GetCurrentTimestamp();
         AttemptResult r = RunOneAttempt(attempt, o);
         RecordAttempt(attempt, r, waited_ms, started);
+        HistoryAttempt(g_run, attempt, started);
 
         switch (r.outcome) {
             case AttemptOutcome::kTargetMet:
@@ -351,15 +358,20 @@ void WorkerMain(Datum main_arg) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("parallel_guarantee: bad shared memory segment for the worker")));
     g_run = static_cast<RunShared *>(shm_toc_lookup(toc, kTocKeyRun, false));
-    auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
-    shm_mq_set_sender(mq, MyProc);
-    shm_mq_handle *mqh = shm_mq_attach(mq, seg, nullptr);
-    pq_redirect_to_shm_mq(seg, mqh);
+    g_seg = seg;
+    if (!g_run->async) {
+        /* NOTICEs and the error go to the caller, who waits for them. */
+        auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
+        shm_mq_set_sender(mq, MyProc);
+        shm_mq_handle *mqh = shm_mq_attach(mq, seg, nullptr);
+        pq_redirect_to_shm_mq(seg, mqh);
+    }
 
     before_shmem_exit(ReleaseOnExit, 0);
     pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
     SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
     if (CancelRequested()) proc_exit(0);
+    const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
 
     g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run",
                                           ALLOCSET_DEFAULT_SIZES);
@@ -391,8 +403,34 @@ void WorkerMain(Datum main_arg) {
                                      false);
     }
 
-    RunAttempts();
+    HistoryBegin(g_run, g_statement, g_run->has_cleanup ? g_cleanup : nullptr,
+                 g_run->has_label ? label : nullptr);
+    pg_atomic_write_u32(&g_run->recorded, 1);
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        RunAttempts();
+    }
+    PG_CATCH();
+    {
+        /* Record how the run ended, then let the error go to the caller (and the log). */
+        MemoryContextSwitchTo(g_run_context);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        if (IsTransactionState()) AbortCurrentTransaction();
+        QueryCancelPending = false;
+        MemoryContextSwitchTo(outer);
+        const char *status = "error";
+        if (edata->sqlerrcode == ERRCODE_PG_INSUFFICIENT_WORKERS)
+            status = "failed";
+        else if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && CancelRequested())
+            status = "cancelled";
+        HistoryFinish(g_run, status, unpack_sql_state(edata->sqlerrcode), edata->message);
+        ReThrowError(edata);
+    }
+    PG_END_TRY();
     SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, g_run->attempts_used);
+    HistoryFinish(g_run, StatusName(g_run->status), nullptr, nullptr);
 }
 
 }  // namespace

@@ -1,0 +1,208 @@
+/*
+ * history.cpp: see history.hpp.
+ */
+#include "pg/history.hpp"
+
+extern "C" {
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/syscache.h"
+}
+
+namespace pgguarantee {
+
+namespace {
+
+bool g_history_ready = false;   /* tables found */
+Oid g_history_owner = InvalidOid;
+char *g_runs_table = nullptr;      /* "schema".parallel_guarantee_run_history */
+char *g_attempts_table = nullptr;
+
+/*
+ * Runs one statement in its own transaction as the tables' owner, with search_path
+ * pinned; a failure becomes a WARNING.
+ */
+void HistoryExec(const char *what, const char *sql, int nargs, Oid *types, Datum *values,
+                 const char *nulls) {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        StartTransactionCommand();
+        SetUserIdAndSecContext(g_history_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                                    SECURITY_RESTRICTED_OPERATION);
+        (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                                 GUC_ACTION_LOCAL, true, 0, false);
+        (void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
+                                 GUC_ACTION_LOCAL, true, 0, false);
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        (void) SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+        SPI_finish();
+        PopActiveSnapshot();
+        SetUserIdAndSecContext(saved_user, saved_context);
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(outer);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        SetUserIdAndSecContext(saved_user, saved_context);
+        ereport(WARNING, (errcode(edata->sqlerrcode),
+                          errmsg("parallel_guarantee: could not %s in the history: %s", what,
+                                 edata->message)));
+    }
+    PG_END_TRY();
+}
+
+Datum TextOrNull(const char *s, char *null_flag) {
+    *null_flag = s == nullptr ? 'n' : ' ';
+    return s == nullptr ? (Datum) 0 : CStringGetTextDatum(s);
+}
+
+}  // namespace
+
+void HistoryBegin(const RunShared *run, const char *statement, const char *cleanup,
+                  const char *label) {
+    /* Find the tables (absent on the first version). */
+    StartTransactionCommand();
+    char *schema = get_namespace_name(run->extension_namespace);
+    Oid runs = schema ? get_relname_relid("parallel_guarantee_run_history", run->extension_namespace)
+                      : InvalidOid;
+    if (OidIsValid(runs)) {
+        HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(runs));
+        if (HeapTupleIsValid(tuple)) {
+            g_history_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+            ReleaseSysCache(tuple);
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            g_runs_table = psprintf("%s.parallel_guarantee_run_history", quote_identifier(schema));
+            g_attempts_table = psprintf("%s.parallel_guarantee_attempt_history", quote_identifier(schema));
+            MemoryContextSwitchTo(old);
+            g_history_ready = true;
+        }
+    }
+    char *role = GetUserNameFromId(run->current_user_id, true);
+    char *database = get_database_name(MyDatabaseId);
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    role = role ? pstrdup(role) : nullptr;
+    database = database ? pstrdup(database) : nullptr;
+    MemoryContextSwitchTo(old);
+    CommitTransactionCommand();
+    if (!g_history_ready) return;
+
+    /* Runs marked running whose worker is gone (killed, server crash) are lost. */
+    int nlive = 0;
+    Datum *live = static_cast<Datum *>(palloc(sizeof(Datum) * (g_shared->max_runs + 1)));
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    for (int i = 0; i < g_shared->max_runs; i++)
+        if (g_shared->slots[i].run_id != 0) live[nlive++] = Int64GetDatum(g_shared->slots[i].run_id);
+    LWLockRelease(g_shared->lock);
+    if (nlive == 0) live[nlive++] = Int64GetDatum(run->run_id);
+    ArrayType *live_array = construct_array(live, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
+    {
+        char *sql = psprintf("UPDATE %s SET status = 'lost', finished_at = clock_timestamp() "
+                             "WHERE status = 'running' AND run_id <> ALL ($1)", g_runs_table);
+        Oid types[1] = {INT8ARRAYOID};
+        Datum values[1] = {PointerGetDatum(live_array)};
+        HistoryExec("mark lost runs", sql, 1, types, values, nullptr);
+    }
+
+    const RunOptions &o = run->options;
+    char nulls[19];
+    memset(nulls, ' ', sizeof nulls);
+    Datum values[19];
+    Oid types[19] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+                     INT4OID, INT4OID, INT8OID, BOOLOID, BOOLOID, INT8OID, INT4OID, BOOLOID,
+                     INT4OID, INT4OID, TIMESTAMPTZOID};
+    values[0] = Int64GetDatum(run->run_id);
+    values[1] = TextOrNull(label, &nulls[1]);
+    values[2] = ObjectIdGetDatum(run->current_user_id);
+    values[3] = TextOrNull(role, &nulls[3]);
+    values[4] = TextOrNull(database, &nulls[4]);
+    values[5] = CStringGetTextDatum(statement);
+    values[6] = TextOrNull(cleanup, &nulls[6]);
+    values[7] = Int32GetDatum(o.target_workers);
+    values[8] = Int32GetDatum(o.min_workers);
+    values[9] = Int32GetDatum(o.max_attempts);
+    values[10] = Int64GetDatum(o.retry_delay_ms);
+    values[11] = BoolGetDatum(run->force_workers);
+    values[12] = BoolGetDatum(run->wait_for_slots);
+    values[13] = Int64GetDatum(run->max_wait_ms);
+    values[14] = Int32GetDatum(run->priority);
+    values[15] = BoolGetDatum(run->async);
+    values[16] = Int32GetDatum(run->caller_pid);
+    values[17] = Int32GetDatum(MyProcPid);
+    values[18] = TimestampTzGetDatum(GetCurrentTimestamp());
+    char *sql = psprintf(
+        "INSERT INTO %s (run_id, label, role_oid, role_name, database_name, statement, cleanup, "
+        "target_workers, min_workers, max_attempts, retry_delay_ms, force_workers, wait_for_slots, "
+        "max_wait_ms, priority, async, caller_pid, worker_pid, started_at, status) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
+        "$19, 'running')",
+        g_runs_table);
+    HistoryExec("record the run", sql, 19, types, values, nulls);
+}
+
+void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started) {
+    if (!g_history_ready) return;
+    const AttemptRecord &r = run->attempts[attempt - 1];
+    char nulls[8];
+    memset(nulls, ' ', sizeof nulls);
+    Datum values[8];
+    Oid types[8] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID};
+    values[0] = Int64GetDatum(run->run_id);
+    values[1] = Int32GetDatum(attempt);
+    values[2] = TimestampTzGetDatum(started);
+    values[3] = Int64GetDatum(r.waited_ms);
+    values[4] = Int64GetDatum(r.duration_us);
+    values[5] = Int32GetDatum(r.planned);
+    nulls[5] = r.planned < 0 ? 'n' : ' ';
+    values[6] = Int32GetDatum(r.launched);
+    nulls[6] = r.launched < 0 ? 'n' : ' ';
+    values[7] = CStringGetTextDatum(OutcomeName(r.outcome));
+    char *sql = psprintf("INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
+                         "workers_planned, workers_launched, outcome) "
+                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                         g_attempts_table);
+    HistoryExec("record an attempt", sql, 8, types, values, nulls);
+}
+
+void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
+                   const char *message) {
+    if (!g_history_ready) return;
+    char nulls[9];
+    memset(nulls, ' ', sizeof nulls);
+    Datum values[9];
+    Oid types[9] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+    values[0] = Int64GetDatum(run->run_id);
+    values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+    values[2] = CStringGetTextDatum(status);
+    values[3] = Int64GetDatum(static_cast<int64>(run->rows));
+    values[4] = Int32GetDatum(run->planned);
+    nulls[4] = run->planned < 0 ? 'n' : ' ';
+    values[5] = Int32GetDatum(run->launched);
+    nulls[5] = run->launched < 0 ? 'n' : ' ';
+    values[6] = Int32GetDatum(run->attempts_used);
+    values[7] = TextOrNull(sqlstate, &nulls[7]);
+    values[8] = TextOrNull(message, &nulls[8]);
+    char *sql = psprintf("UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
+                         "workers_planned = $5, workers_launched = $6, attempts = $7, "
+                         "sqlstate = $8, message = $9 WHERE run_id = $1",
+                         g_runs_table);
+    HistoryExec("record the run's end", sql, 9, types, values, nulls);
+
+    if (g_history_days > 0) {
+        Oid purge_types[1] = {TIMESTAMPTZOID};
+        Datum purge_values[1] = {TimestampTzGetDatum(TimestampTzPlusMilliseconds(
+            GetCurrentTimestamp(), -static_cast<int64>(g_history_days) * 24 * 3600 * 1000))};
+        char *purge = psprintf("DELETE FROM %s WHERE finished_at < $1", g_runs_table);
+        HistoryExec("purge old runs", purge, 1, purge_types, purge_values, nullptr);
+    }
+}
+
+}  // namespace pgguarantee
