@@ -23,6 +23,19 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bash scripts/cluster.sh start >&2
 psql_() { bash scripts/cluster.sh psql "$@"; }
 q() { psql_ -d "$DB" -v ON_ERROR_STOP=1 -qAtc "$1"; }
+# Run a generated psql script (stdin) as one session; statement errors are expected and kept
+# in the log, but a lost connection (psql exit status 2, e.g. the cluster was restarted by
+# someone else) makes the figures meaningless: say so and stop.
+session() {  # log-prefix
+  local rc=0
+  psql_ -d "$DB" -qAt >"$1.out" 2>"$1.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "bench: the psql session for $(basename "$1") failed (exit $rc); last lines of $1.err:" >&2
+    tail -5 "$1.err" >&2
+    echo "bench: no figures printed; was the cluster restarted during the run? Run bench/run.sh again." >&2
+    exit 1
+  fi
+}
 
 # ---------------------------------------------------------------- helpers
 # median / max of numbers on stdin, one per line
@@ -120,7 +133,7 @@ LOG1A=$OUT/1a
     echo "\\echo @@A"; echo "$CTAS;"; echo "DROP TABLE b_out;"
     echo "\\echo @@B"; via B "$CTAS"; echo "DROP TABLE b_out;"
   done
-} | psql_ -d "$DB" -qAt >"$LOG1A.out" 2>"$LOG1A.err"
+} | session "$LOG1A"
 A_MED=$(times_after "$LOG1A.out" A | median)
 B_MED=$(times_after "$LOG1A.out" B | median)
 A_N=$(times_after "$LOG1A.out" A | count)
@@ -151,7 +164,7 @@ LOG1B=$OUT/1b
     echo "\\echo @@A"; echo "$TRIVIAL;"
     echo "\\echo @@B"; via B "$TRIVIAL"
   done
-} | psql_ -d "$DB" -qAt >"$LOG1B.out" 2>"$LOG1B.err"
+} | session "$LOG1B"
 SA_MED=$(times_after "$LOG1B.out" A | median)
 SB_MED=$(times_after "$LOG1B.out" B | median)
 SA_N=$(times_after "$LOG1B.out" A | count)
@@ -193,7 +206,7 @@ CASES="S1:on S2:on S1:off S2:off"
       echo "\\timing on"
     done
   done
-} | psql_ -d "$DB" -qAt >"$LOG2.out" 2>"$LOG2.err"
+} | session "$LOG2"
 F1_MED=$(times_after "$LOG2.out" F1 | median)
 F2_MED=$(times_after "$LOG2.out" F2 | median)
 F1_PL=$(rows_of "$LOG2.out" F1 | awk -F'|' '{print $1" "$3"/"$2}' | sort -u | paste -sd, -)
@@ -210,6 +223,9 @@ echo "machine     nproc=$NPROC, CPU: $CPU"
 echo "postgres    $PGVER"
 echo "cluster     max_parallel_workers=$(q 'SHOW max_parallel_workers'), max_worker_processes=$(q 'SHOW max_worker_processes'), jit=$(q 'SHOW jit') (default); parallel workers busy elsewhere at start: $BUSY_AT_START"
 echo "load        loadavg (1/5/15 min) before the run: $LOAD_START; other client backends on the cluster at the end: $OTHERS_END"
+if awk -v l="${LOAD_START%% *}" -v n="$NPROC" 'BEGIN {exit !(l > n / 2)}' || [ "$BUSY_AT_START" -gt 0 ]; then
+  echo "WARNING     the machine or the cluster was busy when the run started: the timings below are noisy"
+fi
 echo "data        b_big: $ROWS rows ($BIG_SIZE), parallel_workers=4;  b_small: 1000 rows, parallel_workers=4"
 line
 echo "1. Overhead with no contention: one psql session, \\timing, interleaved A,B,A,B..., median"

@@ -71,8 +71,9 @@ void DefineSettings() {
     DefineCustomIntVariable(
         "parallel_guarantee.history_days",
         "Days a finished run stays in the history tables; 0 keeps them forever.",
-        "Older runs are deleted by the next run that finishes in the same database.",
-        &g_history_days, 30, 0, 36500, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+        "Older runs are deleted by the next run that finishes in the same database; a run "
+        "uses the value of the session that started it.",
+        &g_history_days, 30, 0, 36500, PGC_SUSET, 0, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
     MarkGUCPrefixReserved("parallel_guarantee");
 #else
