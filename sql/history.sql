@@ -57,7 +57,9 @@ SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM hist_big', 
 SELECT label, role FROM parallel_guarantee_runs;
 SELECT count(*) FROM parallel_guarantee_attempts;
 SELECT label FROM parallel_guarantee_label_summary;
+\set VERBOSITY sqlstate
 SELECT parallel_guarantee_status(:ok_run);
+\set VERBOSITY default
 RESET ROLE;
 SET ROLE hist_auditor;
 SELECT count(*) AS runs_seen FROM parallel_guarantee_runs;
