@@ -1,4 +1,6 @@
 -- Bad input: every argument and statement the function refuses, each with its SQLSTATE.
+-- Run ids are numbered from 201 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 201, false); END $$;
 SET client_min_messages = warning;
 CREATE TABLE args_big (id int) WITH (parallel_workers = 4);
 INSERT INTO args_big SELECT generate_series(1, 5000);

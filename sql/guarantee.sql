@@ -1,5 +1,7 @@
 -- The guarantee: success, degraded, failure, cleanup between attempts, several Gathers,
 -- Gather Merge, leader participation off, forcing the planned degree.
+-- Run ids are numbered from 101 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 101, false); END $$;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
 ANALYZE big;

@@ -1,5 +1,7 @@
 -- History: every run and attempt is recorded in transactions of their own, whatever the
 -- caller does; each role sees its own runs; old runs are purged.
+-- Run ids are numbered from 501 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 501, false); END $$;
 SET client_min_messages = warning;
 CREATE TABLE hist_big (id int) WITH (parallel_workers = 4);
 INSERT INTO hist_big SELECT generate_series(1, 5000);

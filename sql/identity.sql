@@ -1,5 +1,7 @@
 -- The statement runs as the caller: role (also after SET ROLE), search_path, settings;
 -- never with more privilege than the caller.
+-- Run ids are numbered from 401 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 401, false); END $$;
 SET client_min_messages = warning;
 CREATE TABLE id_big (id int) WITH (parallel_workers = 4);
 INSERT INTO id_big SELECT generate_series(1, 5000);

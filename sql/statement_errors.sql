@@ -1,5 +1,7 @@
 -- The statement's own errors reach the caller unchanged (SQLSTATE, message, detail, hint)
 -- with a context line naming the worker; they are not retried; the cleanup runs after them.
+-- Run ids are numbered from 301 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 301, false); END $$;
 SET client_min_messages = warning;
 CREATE TABLE err_big (id int) WITH (parallel_workers = 4);
 INSERT INTO err_big SELECT generate_series(1, 5000);
@@ -36,3 +38,21 @@ SELECT (run_with_parallel_guarantee($q$DO $b$ BEGIN
     RAISE NOTICE 'hello from the worker';
     PERFORM count(*) FROM err_big;
   END $b$$q$)).status;
+
+-- The statement needs a lock the caller's own open transaction holds: a clear error (the
+-- deadlock detector cannot see it), not a hang; nothing is left running.
+SET client_min_messages = warning;
+CREATE TABLE err_locked (a int);
+BEGIN;
+LOCK TABLE err_locked IN ACCESS EXCLUSIVE MODE;
+SELECT run_with_parallel_guarantee('CREATE TABLE err_locked_copy AS SELECT count(*) FROM err_big, err_locked');
+ROLLBACK;
+-- Poll (bounded) until the run's worker has finished its cleanup and left.
+DO $$ BEGIN
+  FOR i IN 1 .. 1000 LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM parallel_guarantee_activity);
+    PERFORM pg_sleep(0.01);  -- poll
+  END LOOP;
+END $$;
+SELECT to_regclass('err_locked_copy') AS left_behind, count(*) AS runs_in_progress
+  FROM parallel_guarantee_activity;

@@ -191,7 +191,7 @@ std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms) {
 
 int64_t DefaultMaxWaitMs(const RunOptions &o) {
     int64_t attempts = o.max_attempts > 1 ? o.max_attempts - 1 : 0;
-    return attempts * o.retry_delay_ms;
+    return std::min(attempts * o.retry_delay_ms, kMaxRetryDelayMs);
 }
 
 }  // namespace pgguarantee

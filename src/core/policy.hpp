@@ -100,7 +100,7 @@ std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms);
 
 /*
  * The default bound on waiting for slots: what the seed's loop would spend sleeping,
- * (max_attempts - 1) * retry_delay.
+ * (max_attempts - 1) * retry_delay, at most a day.
  */
 int64_t DefaultMaxWaitMs(const RunOptions &options);
 

@@ -331,6 +331,9 @@ void HandleWorkerMessage(void *data, Size nbytes, ErrorData **error) {
     if (*error == nullptr) *error = edata;
 }
 
+/* How often the caller checks that its worker is not waiting for the caller's own locks. */
+constexpr long kSelfDeadlockCheckMs = 500;
+
 struct Launched {
     dsm_segment *seg;
     RunShared *run;
@@ -484,9 +487,34 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     return Launched{seg, run, mqh};
 }
 
+/*
+ * True if the worker waits for a heavyweight lock that this session holds in a conflicting
+ * mode: the caller waits for the worker, the worker for the caller's transaction, and the
+ * deadlock detector cannot see it (they are not one lock group).  The worker's wait is
+ * read without its partition lock; a stale read can only miss, and the caller acts only
+ * when two checks in a row agree.
+ */
+bool WorkerWaitsForMe(RunShared *run) {
+    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
+    if (pid == 0) return false;
+    PGPROC *proc = BackendPidGetProc(pid);
+    if (proc == nullptr) return false;
+    LOCK *lock = proc->waitLock;
+    if (lock == nullptr) return false;
+    LOCKTAG tag = lock->tag;
+    LOCKMODE wanted = proc->waitLockMode;
+    if (tag.locktag_lockmethodid != DEFAULT_LOCKMETHOD || wanted <= 0 || wanted > MaxLockMode)
+        return false;
+    LockMethod method = GetLocksMethodTable(lock);
+    for (LOCKMODE held = 1; held <= MaxLockMode; held++)
+        if ((method->conflictTab[wanted] & LOCKBIT_ON(held)) && LockHeldByMe(&tag, held)) return true;
+    return false;
+}
+
 /* Waits for the worker, relaying its messages; returns its error if it sent one. */
-ErrorData *WaitForWorker(shm_mq_handle *mqh) {
+ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
     ErrorData *error = nullptr;
+    int self_waits = 0;
     for (;;) {
         Size nbytes = 0;
         void *data = nullptr;
@@ -496,9 +524,23 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh) {
             continue;
         }
         if (res == SHM_MQ_DETACHED) break;
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, 0, PG_WAIT_EXTENSION);
+        int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                               kSelfDeadlockCheckMs, PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
+        if ((events & WL_TIMEOUT) != 0) {
+            self_waits = WorkerWaitsForMe(run) ? self_waits + 1 : 0;
+            if (self_waits >= 2)
+                ereport(ERROR,
+                        (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+                         errmsg("the guaranteed statement waits for a lock that the calling "
+                                "transaction holds"),
+                         errdetail("The statement runs in a background worker, in a transaction "
+                                   "of its own, so it waits for the caller, which waits for it."),
+                         errhint("Commit the locking statement before calling "
+                                 "run_with_parallel_guarantee, or call it outside the "
+                                 "transaction block.")));
+        }
     }
     return error;
 }
@@ -544,7 +586,7 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
 
     int64 run_id = 0;
     Launched launched = StartRun(fcinfo, request, false, &run_id);
-    ErrorData *error = WaitForWorker(launched.mqh);
+    ErrorData *error = WaitForWorker(launched.mqh, launched.run);
     (void) WaitForBackgroundWorkerShutdown(g_handle);
     RunShared *run = launched.run;
     run->caller_finished = true;

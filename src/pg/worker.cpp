@@ -270,8 +270,9 @@ void RaiseInsufficient(const RunOptions &o) {
     int launched = g_run->launched < 0 ? 0 : g_run->launched;
     ereport(ERROR,
             (errcode(ERRCODE_PG_INSUFFICIENT_WORKERS),
-             errmsg("launched %d of %d parallel workers, below min_workers %d, after %d attempts",
-                    launched, o.target_workers, o.min_workers, g_run->attempts_used),
+             errmsg("launched %d of %d parallel workers, below min_workers %d, after %d attempt%s",
+                    launched, o.target_workers, o.min_workers, g_run->attempts_used,
+                    g_run->attempts_used == 1 ? "" : "s"),
              errdetail_internal("%s", detail),
              max_parallel_workers < o.target_workers
                  ? errhint("This session's max_parallel_workers (%d) is below target_workers (%d), "

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Asynchronous runs: submit_parallel_guarantee returns a run id at once and the run goes on
+# after the submitting session ends; parallel_guarantee_status / _wait / _cancel on it, from
+# other sessions and other roles; the parallel_guarantee.max_async_runs limit (53G05).
+# Each check prints "ok - ..." or "not ok - ..." and what it found.
+#
+# Needs the throwaway cluster (bash scripts/cluster.sh start).  Creates and drops the databases
+# pg_guarantee_async and pg_guarantee_async_other and the roles guarantee_async_{alice,bob,auditor};
+# sets and resets parallel_guarantee.max_async_runs with ALTER SYSTEM.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+DB=pg_guarantee_async
+DB2=pg_guarantee_async_other
+ALICE=guarantee_async_alice
+BOB=guarantee_async_bob
+AUDITOR=guarantee_async_auditor
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+P() { bash scripts/cluster.sh psql -d "$DB" -tA -q "$@"; }                      # as postgres
+PR() { local role=$1; shift; bash scripts/cluster.sh psql -U "$role" -d "$DB" -tA -q "$@"; }  # as a role
+PG() { bash scripts/cluster.sh psql -d postgres -tA -q "$@"; }
+# The first error line of a statement, with its SQLSTATE ("ERROR:  42704"); empty if none.
+err() {  # err ROLE SQL
+  PR "$1" -v VERBOSITY=sqlstate -c "$2" 2>&1 >/dev/null | grep -m1 '^ERROR' || true
+}
+# Polls a query (a new session each time) until it returns the wanted value; bounded: 20 s.
+wait_for() {  # wait_for WANTED QUERY
+  for _ in $(seq 1 400); do
+    [ "$(P -c "$2" 2>/dev/null)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+now_ms() { date +%s%3N; }
+# What is left of runs in progress: run slots / worker backends of this extension / parallel workers.
+LEFT_Q="SELECT (SELECT count(*) FROM parallel_guarantee_activity WHERE database = current_database()) || '/' ||
+               (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker' AND datname = current_database()) || '/' ||
+               (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND datname = current_database())"
+
+drop_roles() {
+  PG -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS $ALICE, $BOB, $AUDITOR" >/dev/null 2>&1
+}
+# max_async_runs as it was before the test: restored on exit, whatever happens.
+ASYNC_SOURCE=$(PG -c "SELECT coalesce(sourcefile, '') FROM pg_settings WHERE name = 'parallel_guarantee.max_async_runs'")
+ASYNC_BEFORE=$(PG -c "SHOW parallel_guarantee.max_async_runs")
+ASYNC_TOUCHED=0
+restore_async() {
+  [ $ASYNC_TOUCHED = 1 ] || return 0
+  if [[ $ASYNC_SOURCE == *postgresql.auto.conf ]]; then
+    PG -c "ALTER SYSTEM SET parallel_guarantee.max_async_runs = $ASYNC_BEFORE" -c "SELECT pg_reload_conf()" >/dev/null
+  else
+    PG -c "ALTER SYSTEM RESET parallel_guarantee.max_async_runs" -c "SELECT pg_reload_conf()" >/dev/null
+  fi
+  ASYNC_TOUCHED=0
+}
+finish() {
+  restore_async
+  # Runs this test may have left in progress (a failed check): cancel them before dropping.
+  PG -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database IN ('$DB', '$DB2')" >/dev/null 2>&1
+  PG -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null 2>&1
+  drop_roles
+}
+trap finish EXIT
+
+# Setup: database, extension, a table that plans 4 workers, a log for the cleanups, roles.
+PG -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
+drop_roles
+PG -c "CREATE DATABASE $DB" >/dev/null || { echo "not ok - setup: could not create the database $DB"; exit 1; }
+# Run ids come from a sequence in each database, but wait and cancel look a run up by id
+# alone across the cluster (see section 5), so runs of 1, 2, ... in another database that
+# happen to be in progress would disturb the other checks: number ours from a random base.
+P -v ON_ERROR_STOP=1 >/dev/null <<SQL || { echo "not ok - setup: could not create the extension, tables and roles"; exit 1; }
+CREATE EXTENSION parallel_guarantee;
+SELECT setval('parallel_guarantee_run_id_seq', 1000000000 + (random() * 1e9)::bigint);
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
+VACUUM ANALYZE big;
+CREATE TABLE cleanup_log (what text, at timestamptz DEFAULT clock_timestamp());
+CREATE ROLE $ALICE LOGIN;
+CREATE ROLE $BOB LOGIN;
+CREATE ROLE $AUDITOR LOGIN IN ROLE pg_read_all_stats;
+GRANT EXECUTE ON FUNCTION submit_parallel_guarantee TO $ALICE, $BOB, $AUDITOR;
+GRANT SELECT ON big TO $ALICE, $BOB, $AUDITOR;
+GRANT CREATE ON SCHEMA public TO $ALICE, $BOB, $AUDITOR;
+SQL
+FAST="CREATE TABLE fast_out AS SELECT count(*) FROM big"
+FAST_CLEAN="DROP TABLE IF EXISTS fast_out"
+# A statement that runs for minutes at full degree unless stopped.
+slow() { echo "CREATE TABLE $1 AS SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL"; }
+SLOW=$(slow slow_out)
+SLOW_CLEAN="INSERT INTO cleanup_log (what) VALUES ('slow')"
+RUNNING_Q() { echo "SELECT state || '/' || workers_launched FROM parallel_guarantee_activity WHERE run_id = $1"; }
+
+# 1. Submit a fast run: the id comes back, the session ends, the run finishes on its own.
+FAST_ID=$(P -c "SELECT submit_parallel_guarantee(\$q\$$FAST\$q\$, \$q\$$FAST_CLEAN\$q\$, label => 'async fast')" 2>&1)
+if [[ $FAST_ID =~ ^[0-9]+$ ]]; then echo "ok - submit returns a run id ($FAST_ID)"
+else check "submit returns a run id" "a number" "$FAST_ID"; FAST_ID=0; fi
+check "the submitted run finishes target_met with 4 workers (waited on from a new session)" "target_met|4|4|t" \
+  "$(P -c "SELECT status, workers_planned, workers_launched, async FROM parallel_guarantee_wait($FAST_ID, '20 s')" 2>&1)"
+check "status of the finished run" "target_met|1|4|4|1|t|async fast|t|t|$FAST" \
+  "$(P -c "SELECT status, rows, workers_planned, workers_launched, attempts, async, label,
+                  sqlstate IS NULL, finished_at >= started_at, statement
+             FROM parallel_guarantee_status($FAST_ID)" 2>&1)"
+check "the table the run made exists, with the count" "200000" "$(P -c "SELECT count FROM fast_out" 2>&1)"
+t0=$(now_ms)
+out=$(timeout 10 bash scripts/cluster.sh psql -d "$DB" -tA -q -c "SELECT status FROM parallel_guarantee_wait($FAST_ID)" 2>&1)
+t1=$(now_ms)
+check "waiting (no timeout) on a finished run returns at once" "target_met fast" \
+  "$out $( [ $((t1 - t0)) -lt 2000 ] && echo fast || echo "slow: $((t1 - t0)) ms")"
+check "the run's one attempt is in parallel_guarantee_attempts" "1|4|4" \
+  "$(P -c "SELECT attempt || '|' || workers_planned || '|' || workers_launched FROM parallel_guarantee_attempts WHERE run_id = $FAST_ID" 2>&1)"
+
+# 2. Submit a slow run; it goes on without its session; cancel it.
+t0=$(now_ms)
+SLOW_ID=$(P -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, \$q\$$SLOW_CLEAN\$q\$, label => 'async slow')" 2>&1)
+t1=$(now_ms)
+[[ $SLOW_ID =~ ^[0-9]+$ ]] || SLOW_ID=0
+check "submitting a slow run returns its id at once (under 5 s)" "id fast" \
+  "$( [ "$SLOW_ID" != 0 ] && echo id || echo "no id: $SLOW_ID") $( [ $((t1 - t0)) -lt 5000 ] && echo fast || echo "slow: $((t1 - t0)) ms")"
+if wait_for "running/4" "$(RUNNING_Q "$SLOW_ID")"; then
+  echo "ok - the slow run is running with 4 workers after its session ended"
+  check "the submitting session is gone while the run goes on" "0|running" \
+    "$(P -c "SELECT (SELECT count(*) FROM pg_stat_activity p WHERE p.pid = r.caller_pid) || '|' || r.status
+               FROM parallel_guarantee_status($SLOW_ID) r" 2>&1)"
+  check "cancel of a run in progress returns true" "t" "$(P -c "SELECT parallel_guarantee_cancel($SLOW_ID)" 2>&1)"
+  check "after the cancel, wait returns status cancelled with sqlstate 57014" "cancelled|57014" \
+    "$(P -c "SELECT status, sqlstate FROM parallel_guarantee_wait($SLOW_ID, '20 s')" 2>&1)"
+  check "the cancelled run's cleanup ran once" "1" "$(P -c "SELECT count(*) FROM cleanup_log WHERE what = 'slow'" 2>&1)"
+  wait_for "0/0/0" "$LEFT_Q"
+  check "no run slot, parallel_guarantee worker or parallel worker left (slots/workers/parallel)" "0/0/0" "$(P -c "$LEFT_Q" 2>&1)"
+  check "the cancelled run left no slow_out table" "" "$(P -c "SELECT to_regclass('slow_out')" 2>&1)"
+  check "the cancelled run's attempt is recorded" "1" \
+    "$(P -c "SELECT count(*) FROM parallel_guarantee_attempts WHERE run_id = $SLOW_ID" 2>&1)"
+else
+  check "the slow run is running with 4 workers after its session ended" "running/4" "$(P -c "$(RUNNING_Q "$SLOW_ID")" 2>&1)"
+fi
+out=$(P -c "SELECT parallel_guarantee_cancel($SLOW_ID)" 2>&1)
+check "cancelling a finished run again returns false with a NOTICE" \
+  "NOTICE:  guaranteed run $SLOW_ID is not in progress: its status is cancelled|f" "$(echo "$out" | paste -sd'|')"
+
+# 3. An unknown run id.
+NOID=$(P -c "SELECT coalesce(max(run_id), 0) + 1000000 FROM parallel_guarantee_runs")
+check "status of an unknown run id: 42704" "ERROR:  42704" "$(err postgres "SELECT parallel_guarantee_status($NOID)")"
+check "wait on an unknown run id: 42704" "ERROR:  42704" "$(err postgres "SELECT parallel_guarantee_wait($NOID)")"
+check "cancel of an unknown run id: 42704" "ERROR:  42704" "$(err postgres "SELECT parallel_guarantee_cancel($NOID)")"
+
+# 4. Roles: alice's run in progress, seen (or not) and acted on by bob and by a member of
+#    pg_read_all_stats.
+A_ID=$(PR $ALICE -c "SELECT submit_parallel_guarantee(\$q\$$(slow alice_out)\$q\$, 'DROP TABLE IF EXISTS alice_out', label => 'alice slow')" 2>&1)
+[[ $A_ID =~ ^[0-9]+$ ]] || { echo "# alice's submit: $A_ID"; A_ID=0; }
+if wait_for "running/4" "$(RUNNING_Q "$A_ID")"; then
+  echo "ok - alice's submitted run is running with 4 workers"
+  check "bob cannot see alice's run: status 42704" "ERROR:  42704" "$(err $BOB "SELECT parallel_guarantee_status($A_ID)")"
+  check "bob cannot see alice's run: wait 42704" "ERROR:  42704" "$(err $BOB "SELECT parallel_guarantee_wait($A_ID, '1 s')")"
+  check "bob cannot see alice's run: cancel 42704" "ERROR:  42704" "$(err $BOB "SELECT parallel_guarantee_cancel($A_ID)")"
+  check "bob sees no run in parallel_guarantee_runs or parallel_guarantee_activity" "0|0" \
+    "$(PR $BOB -c "SELECT (SELECT count(*) FROM parallel_guarantee_runs) || '|' || (SELECT count(*) FROM parallel_guarantee_activity)" 2>&1)"
+  check "bob calling the internal cancel function directly: 42501" "ERROR:  42501" \
+    "$(err $BOB "SELECT parallel_guarantee_cancel_run($A_ID)")"
+  check "bob calling the internal wait function directly: 42501" "ERROR:  42501" \
+    "$(err $BOB "SELECT parallel_guarantee_wait_for($A_ID, '1 s')")"
+  check "a member of pg_read_all_stats sees alice's run in progress" "running|$ALICE|alice slow|1" \
+    "$(PR $AUDITOR -c "SELECT status, role, label, (SELECT count(*) FROM parallel_guarantee_runs WHERE run_id = $A_ID)
+                         FROM parallel_guarantee_status($A_ID)" 2>&1)"
+  check "a member of pg_read_all_stats sees alice's run in parallel_guarantee_activity" "running|$ALICE" \
+    "$(PR $AUDITOR -c "SELECT state, role FROM parallel_guarantee_activity WHERE run_id = $A_ID" 2>&1)"
+  check "a member of pg_read_all_stats may not wait on alice's run: 42501" "ERROR:  42501" \
+    "$(err $AUDITOR "SELECT parallel_guarantee_wait($A_ID, '1 s')")"
+  check "a member of pg_read_all_stats may not cancel alice's run: 42501" "ERROR:  42501" \
+    "$(err $AUDITOR "SELECT parallel_guarantee_cancel($A_ID)")"
+  check "alice's run is still running after those attempts" "running/4" "$(P -c "$(RUNNING_Q "$A_ID")" 2>&1)"
+  check "alice cancels her own run: true" "t" "$(PR $ALICE -c "SELECT parallel_guarantee_cancel($A_ID)" 2>&1)"
+  check "alice waits on her run: cancelled, 57014" "cancelled|57014" \
+    "$(PR $ALICE -c "SELECT status, sqlstate FROM parallel_guarantee_wait($A_ID, '20 s')" 2>&1)"
+  check "a member of pg_read_all_stats may wait on alice's finished run" "cancelled" \
+    "$(PR $AUDITOR -c "SELECT status FROM parallel_guarantee_wait($A_ID)" 2>&1)"
+  check "bob still cannot see alice's finished run: 42704" "ERROR:  42704" "$(err $BOB "SELECT parallel_guarantee_status($A_ID)")"
+  check "alice's cancelled run left no alice_out table" "" "$(P -c "SELECT to_regclass('alice_out')" 2>&1)"
+else
+  check "alice's submitted run is running with 4 workers" "running/4" "$(P -c "$(RUNNING_Q "$A_ID")" 2>&1)"
+fi
+wait_for "0/0/0" "$LEFT_Q"
+
+# 5. Run ids are numbered per database (each database's parallel_guarantee_run_id_seq): a run
+#    in progress in another database with the same id as our finished fast run must not be
+#    what wait and cancel here act on.
+PO() { bash scripts/cluster.sh psql -d "$DB2" -tA -q "$@"; }
+PG -c "CREATE DATABASE $DB2" >/dev/null
+PO -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
+SELECT setval('parallel_guarantee_run_id_seq', $FAST_ID, false);
+SQL
+O_ID=$(PO -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, label => 'other database slow')" 2>&1)
+O_RUNNING="SELECT a.state || '/' || a.workers_launched FROM parallel_guarantee_activity a WHERE a.run_id = $FAST_ID AND a.database = '$DB2'"
+if [ "$O_ID" = "$FAST_ID" ] && wait_for "running/4" "$O_RUNNING"; then
+  echo "ok - another database's submitted run $O_ID (same id as our finished run) is running"
+  t0=$(now_ms)
+  out=$(P -c "SELECT status FROM parallel_guarantee_wait($FAST_ID, '3 s')" 2>&1)
+  t1=$(now_ms)
+  check "waiting on our finished run $FAST_ID returns at once, whatever runs in another database" "target_met fast" \
+    "$out $( [ $((t1 - t0)) -lt 2000 ] && echo fast || echo "slow: $((t1 - t0)) ms")"
+  check "cancelling our finished run $FAST_ID returns false" "f" "$(P -c "SELECT parallel_guarantee_cancel($FAST_ID)" 2>/dev/null)"
+  # Waiting there up to 2 s returns early if that run ended (a cancel delivered to it).
+  check "the other database's run $FAST_ID is still running" "running" \
+    "$(PO -c "SELECT status FROM parallel_guarantee_wait($FAST_ID, '2 s')" 2>&1)"
+else
+  check "another database's submitted run gets id $FAST_ID and runs" "$FAST_ID running/4" "$O_ID $(P -c "$O_RUNNING" 2>&1)"
+fi
+PG -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database = '$DB2'" >/dev/null
+PO -c "SELECT parallel_guarantee_wait($O_ID, '20 s')" >/dev/null 2>&1
+PG -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
+wait_for "0/0/0" "$LEFT_Q"
+
+# 6. parallel_guarantee.max_async_runs = 1: a second submitted run is refused with 53G05.
+ASYNC_TOUCHED=1
+PG -c "ALTER SYSTEM SET parallel_guarantee.max_async_runs = 1" -c "SELECT pg_reload_conf()" >/dev/null
+if wait_for 1 "SHOW parallel_guarantee.max_async_runs"; then
+  echo "ok - max_async_runs is 1 after ALTER SYSTEM and a reload"
+  M_ID=$(P -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, \$q\$$SLOW_CLEAN\$q\$, label => 'async limit')" 2>&1)
+  [[ $M_ID =~ ^[0-9]+$ ]] || { echo "# the first submit under the limit: $M_ID"; M_ID=0; }
+  check "with max_async_runs = 1, a second submit while one is in progress fails with 53G05" "ERROR:  53G05" \
+    "$(err postgres "SELECT submit_parallel_guarantee('SELECT count(*) FROM big', label => 'async refused')")"
+  check "the refused submit left no run behind" "0" \
+    "$(P -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'async refused'" 2>&1)"
+  check "the first run under the limit is cancelled" "t" "$(P -c "SELECT parallel_guarantee_cancel($M_ID)" 2>&1)"
+  check "the first run under the limit ends cancelled" "cancelled" \
+    "$(P -c "SELECT status FROM parallel_guarantee_wait($M_ID, '20 s')" 2>&1)"
+  check "once it ended, a new submit is accepted again and finishes target_met" "target_met" \
+    "$(P -c "SELECT status FROM parallel_guarantee_wait(submit_parallel_guarantee('SELECT count(*) FROM big', label => 'async after limit'), '20 s')" 2>&1)"
+else
+  check "max_async_runs is 1 after ALTER SYSTEM and a reload" "1" "$(P -c "SHOW parallel_guarantee.max_async_runs" 2>&1)"
+fi
+restore_async
+wait_for "$ASYNC_BEFORE" "SHOW parallel_guarantee.max_async_runs"
+check "max_async_runs is back to $ASYNC_BEFORE" "$ASYNC_BEFORE" "$(P -c "SHOW parallel_guarantee.max_async_runs" 2>&1)"
+wait_for "0/0/0" "$LEFT_Q"
+check "at the end: no run slot or worker left (slots/workers/parallel)" "0/0/0" "$(P -c "$LEFT_Q" 2>&1)"
+
+exit $((failures > 0))
