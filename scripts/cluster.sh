@@ -33,6 +33,8 @@ start() {
   chown postgres: "$DIR"
   # postgres needs to reach the project directory.
   chmod o+x "$ROOT" 2>/dev/null || true
+  runuser -u postgres -- test -w "$DIR" \
+    || die "the postgres user cannot reach $DIR (a parent directory is private); clone the project somewhere it can, such as /srv or /tmp."
   if [ ! -f "$DATA/PG_VERSION" ]; then
     rm -rf "$DATA"
     as_pg "$BIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null \

@@ -20,6 +20,11 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 chown -R postgres: "$OUT"
 chmod o+x "$ROOT" 2>/dev/null || true
+if ! runuser -u postgres -- test -r "$ROOT/Makefile"; then
+  echo "test: the postgres user cannot read $ROOT (a parent directory is private); clone the project somewhere it can, such as /srv or /tmp."
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 
 count() {  # count LAYER NAME RESULT
   if [ "$3" = ok ]; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$1: $2"); fi

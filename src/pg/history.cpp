@@ -100,7 +100,8 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     Datum *live = static_cast<Datum *>(palloc(sizeof(Datum) * (g_shared->max_runs + 1)));
     LWLockAcquire(g_shared->lock, LW_SHARED);
     for (int i = 0; i < g_shared->max_runs; i++)
-        if (g_shared->slots[i].run_id != 0) live[nlive++] = Int64GetDatum(g_shared->slots[i].run_id);
+        if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].database_id == MyDatabaseId)
+            live[nlive++] = Int64GetDatum(g_shared->slots[i].run_id);
     LWLockRelease(g_shared->lock);
     if (nlive == 0) live[nlive++] = Int64GetDatum(run->run_id);
     ArrayType *live_array = construct_array(live, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);

@@ -215,7 +215,8 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     bool found = false;
     LWLockAcquire(g_shared->lock, LW_SHARED);
     for (int i = 0; i < g_shared->max_runs; i++) {
-        if (g_shared->slots[i].run_id == run_id) {
+        /* Run ids come from a per-database sequence: the database is part of the key. */
+        if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id == MyDatabaseId) {
             *copy = g_shared->slots[i];
             *index = i;
             found = true;
@@ -232,7 +233,7 @@ bool RequestCancel(int64 run_id) {
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
-        if (slot->run_id == run_id) {
+        if (slot->run_id == run_id && slot->database_id == MyDatabaseId) {
             slot->cancel_requested = true;
             pid = slot->worker_pid;
             found = true;

@@ -150,9 +150,9 @@ constexpr int kNoFreeSlot = -1;
 constexpr int kTooManyAsync = -2;
 int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
                  const char *label, bool async);
-/* Copies the slot of run_id; false when no run in progress has that id. */
+/* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
-/* Marks the run to stop and signals its worker; false when it is not in progress. */
+/* Marks this database's run to stop and signals its worker; false when it is not in progress. */
 bool RequestCancel(int64 run_id);
 /* Whether parallel_guarantee_cancel() asked this run to stop. */
 bool SlotCancelRequested(int index, int64 run_id);

@@ -1,0 +1,181 @@
+/*
+ * test_waiting.cpp: Catch2 unit tests of the core's waiting-for-slots helpers
+ * (src/core/policy.hpp): the texts of the waiting, admitted and deadline messages, and
+ * the default bound on waiting, DefaultMaxWaitMs.
+ *
+ * Built and run by test/unit/Makefile (`make -C test/unit run`), linked with
+ * libCatch2WithMain.a, so no CATCH_CONFIG_MAIN here.  No SECTIONs: one TEST_CASE per
+ * behaviour, so the JUnit report lists one <testcase> per behaviour.
+ */
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <string>
+
+#include "core/policy.hpp"
+
+using namespace pgguarantee;
+
+namespace {
+
+constexpr int64_t kOneDayMs = 86400000;
+
+RunOptions Attempts(int max_attempts, int64_t retry_delay_ms) {
+    RunOptions o;
+    o.max_attempts = max_attempts;
+    o.retry_delay_ms = retry_delay_ms;
+    return o;
+}
+
+}  // namespace
+
+/* ---- WaitingMessage ---- */
+
+TEST_CASE("WaitingMessage: exact text", "[waiting][message]") {
+    CHECK(WaitingMessage(7, 1, 4, 2, 1) ==
+          "run 7: attempt 1 waits for 4 free parallel workers (2 free now, position 1 in the "
+          "queue)");
+}
+
+TEST_CASE("WaitingMessage: every number lands in its own place", "[waiting][message]") {
+    CHECK(WaitingMessage(12, 3, 8, 5, 2) ==
+          "run 12: attempt 3 waits for 8 free parallel workers (5 free now, position 2 in the "
+          "queue)");
+}
+
+TEST_CASE("WaitingMessage: zero free workers", "[waiting][message]") {
+    CHECK(WaitingMessage(1, 1, 1, 0, 1) ==
+          "run 1: attempt 1 waits for 1 free parallel workers (0 free now, position 1 in the "
+          "queue)");
+}
+
+TEST_CASE("WaitingMessage: run ids beyond 32 bits are printed in full", "[waiting][message]") {
+    CHECK(WaitingMessage(INT64_C(9000000000), 100, 1024, 1023, 32) ==
+          "run 9000000000: attempt 100 waits for 1024 free parallel workers (1023 free now, "
+          "position 32 in the queue)");
+}
+
+TEST_CASE("WaitingMessage: the largest run id", "[waiting][message]") {
+    CHECK(WaitingMessage(INT64_MAX, 1, 4, 0, 1) ==
+          "run 9223372036854775807: attempt 1 waits for 4 free parallel workers (0 free now, "
+          "position 1 in the queue)");
+}
+
+/* ---- AdmittedMessage ---- */
+
+TEST_CASE("AdmittedMessage: exact text", "[waiting][message]") {
+    CHECK(AdmittedMessage(7, 1, 4, 1234.5) ==
+          "run 7: 4 parallel workers free after waiting 1234.5 ms, starting attempt 1");
+}
+
+TEST_CASE("AdmittedMessage: no wait at all reads 0.0 ms", "[waiting][message]") {
+    CHECK(AdmittedMessage(3, 2, 8, 0.0) ==
+          "run 3: 8 parallel workers free after waiting 0.0 ms, starting attempt 2");
+}
+
+TEST_CASE("AdmittedMessage: the wait is rounded to one decimal", "[waiting][message]") {
+    CHECK(AdmittedMessage(1, 1, 2, 2.04) ==
+          "run 1: 2 parallel workers free after waiting 2.0 ms, starting attempt 1");
+    CHECK(AdmittedMessage(1, 1, 2, 2.06) ==
+          "run 1: 2 parallel workers free after waiting 2.1 ms, starting attempt 1");
+    CHECK(AdmittedMessage(1, 1, 2, 0.04) ==
+          "run 1: 2 parallel workers free after waiting 0.0 ms, starting attempt 1");
+}
+
+TEST_CASE("AdmittedMessage: a wait of a whole day is printed without exponent",
+          "[waiting][message]") {
+    CHECK(AdmittedMessage(INT64_C(9000000000), 100, 1024, 86400000.0) ==
+          "run 9000000000: 1024 parallel workers free after waiting 86400000.0 ms, starting "
+          "attempt 100");
+}
+
+/* ---- DeadlineMessage ---- */
+
+TEST_CASE("DeadlineMessage: exact text", "[waiting][message]") {
+    CHECK(DeadlineMessage(7, 3, 8000.0) ==
+          "run 7: waited 8000.0 ms for free workers, the wait limit is reached: attempt 3 is "
+          "the last");
+}
+
+TEST_CASE("DeadlineMessage: the wait is rounded to one decimal", "[waiting][message]") {
+    CHECK(DeadlineMessage(2, 1, 12.345) ==
+          "run 2: waited 12.3 ms for free workers, the wait limit is reached: attempt 1 is the "
+          "last");
+    CHECK(DeadlineMessage(2, 1, 0.0) ==
+          "run 2: waited 0.0 ms for free workers, the wait limit is reached: attempt 1 is the "
+          "last");
+}
+
+TEST_CASE("DeadlineMessage: run ids beyond 32 bits are printed in full", "[waiting][message]") {
+    CHECK(DeadlineMessage(INT64_C(9000000000), 100, 86400000.0) ==
+          "run 9000000000: waited 86400000.0 ms for free workers, the wait limit is reached: "
+          "attempt 100 is the last");
+}
+
+/* ---- DefaultMaxWaitMs ---- */
+
+TEST_CASE("DefaultMaxWaitMs: the defaults give 8 seconds", "[waiting][maxwait]") {
+    RunOptions defaults;
+    REQUIRE(defaults.max_attempts == 5);
+    REQUIRE(defaults.retry_delay_ms == 2000);
+    CHECK(DefaultMaxWaitMs(defaults) == 8000);
+}
+
+TEST_CASE("DefaultMaxWaitMs: (max_attempts - 1) * retry_delay", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(2, 2000)) == 2000);
+    CHECK(DefaultMaxWaitMs(Attempts(3, 50)) == 100);
+    CHECK(DefaultMaxWaitMs(Attempts(10, 1)) == 9);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 50)) == 4950);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 1000)) == 99000);
+}
+
+TEST_CASE("DefaultMaxWaitMs: max_attempts 1 never waits", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(1, 2000)) == 0);
+    CHECK(DefaultMaxWaitMs(Attempts(1, 0)) == 0);
+    CHECK(DefaultMaxWaitMs(Attempts(1, kOneDayMs)) == 0);
+}
+
+TEST_CASE("DefaultMaxWaitMs: retry_delay 0 gives 0", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(5, 0)) == 0);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == 0);
+}
+
+TEST_CASE("DefaultMaxWaitMs: exactly one day is not clamped", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(2, kOneDayMs)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(5, kOneDayMs / 4)) == kOneDayMs);
+}
+
+TEST_CASE("DefaultMaxWaitMs: one millisecond over a day is clamped to a day",
+          "[waiting][maxwait]") {
+    /* 3 * 28,800,001 = 86,400,003 */
+    CHECK(DefaultMaxWaitMs(Attempts(4, kOneDayMs / 3 + 1)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(3, kOneDayMs / 2)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(3, kOneDayMs / 2 - 1)) == kOneDayMs - 2);
+}
+
+TEST_CASE("DefaultMaxWaitMs: the largest arguments are clamped to a day", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(kMaxAttempts, kMaxRetryDelayMs)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(3, kMaxRetryDelayMs)) == kOneDayMs);
+    CHECK(kMaxRetryDelayMs == kOneDayMs);
+}
+
+TEST_CASE("DefaultMaxWaitMs: independent of the worker counts", "[waiting][maxwait]") {
+    RunOptions a = Attempts(5, 300);
+    RunOptions b = a;
+    b.target_workers = 16;
+    b.min_workers = 0;
+    CHECK(DefaultMaxWaitMs(a) == 1200);
+    CHECK(DefaultMaxWaitMs(b) == 1200);
+}
+
+TEST_CASE("DefaultMaxWaitMs agrees with the formula over a grid", "[waiting][maxwait]") {
+    const int64_t delays[] = {0, 1, 50, 2000, 60000, 3600000, kOneDayMs / 7, kOneDayMs};
+    for (int attempts = 1; attempts <= kMaxAttempts; ++attempts) {
+        for (int64_t delay : delays) {
+            int64_t expected = static_cast<int64_t>(attempts - 1) * delay;
+            if (expected > kOneDayMs) expected = kOneDayMs;
+            INFO("max_attempts " << attempts << ", retry_delay_ms " << delay);
+            REQUIRE(DefaultMaxWaitMs(Attempts(attempts, delay)) == expected);
+        }
+    }
+}
