@@ -22,6 +22,8 @@ PG_FUNCTION_INFO_V1(run_with_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_activity);
 PG_FUNCTION_INFO_V1(submit_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_wait_for);
+PG_FUNCTION_INFO_V1(run_in_chunks);
+PG_FUNCTION_INFO_V1(resume_chunks);
 PG_FUNCTION_INFO_V1(parallel_guarantee_cancel_run);
 }
 
@@ -232,6 +234,10 @@ struct RunRequest {
     int64 max_wait_ms;
     int32 priority;
     StatementKind kind;
+    /* Chunked runs. */
+    RunMode mode;
+    int64 resume_run_id;
+    int32 chunk_size, max_retries, max_skipped, chunk_workers, notice_every;
 };
 
 /* Reads and checks the arguments; an argument an older SQL definition lacks takes its default. */
@@ -242,7 +248,8 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("%s must not be NULL", ArgumentName(l, i))));
 
-    RunRequest r;
+    RunRequest r{};
+    r.mode = RunMode::kGuarantee;
     r.statement = text_to_cstring(PG_GETARG_TEXT_PP(l.statement));
     r.cleanup = present(l.cleanup) ? text_to_cstring(PG_GETARG_TEXT_PP(l.cleanup)) : nullptr;
     r.label = present(l.label) ? text_to_cstring(PG_GETARG_TEXT_PP(l.label)) : nullptr;
@@ -387,6 +394,13 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     run->async = async;
     run->extension_namespace = extension_namespace;
     run->kind = r.kind;
+    run->mode = r.mode;
+    run->chunk_size = r.chunk_size;
+    run->max_retries = r.max_retries;
+    run->max_skipped = r.max_skipped;
+    run->chunk_workers = r.chunk_workers;
+    run->notice_every = r.notice_every;
+    pg_atomic_init_u32(&run->chunk_run_failed, 0);
     pg_atomic_init_u32(&run->cancel_requested, 0);
     pg_atomic_init_u32(&run->worker_pid, 0);
     pg_atomic_init_u32(&run->recorded, 0);
@@ -554,7 +568,16 @@ Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int6
                         errmsg("the sequence parallel_guarantee_run_id_seq is missing"),
                         errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
                                 "CREATE EXTENSION parallel_guarantee;")));
-    int64 run_id = nextval_internal(sequence, false);
+    int64 run_id = r.mode == RunMode::kChunksResume ? r.resume_run_id : nextval_internal(sequence, false);
+    if (r.mode == RunMode::kChunksResume) {
+        RunSlot running;
+        int index;
+        if (FindRun(run_id, &running, &index))
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                            errmsg("chunked run %lld is still in progress", static_cast<long long>(run_id)),
+                            errhint("Wait for it, or cancel it with parallel_guarantee_cancel(%lld).",
+                                    static_cast<long long>(run_id))));
+    }
 
     int slot = AllocateSlot(run_id, MyDatabaseId, GetUserId(), r.options, r.label, async);
     if (slot == kTooManyAsync)
@@ -690,6 +713,116 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
     PG_RETURN_BOOL(RequestCancel(run_id));
 }
 
+/* run_in_chunks / resume_chunks: starts the coordinator, relays its NOTICEs, returns the row. */
+Datum RunChunks(FunctionCallInfo fcinfo, bool resume) {
+    TimestampTz call_start = GetCurrentTimestamp();
+    const char *function = resume ? "resume_chunks" : "run_in_chunks";
+    CheckCanStartRun(function);
+    static const char *const kChunkArgs[] = {"keys", "action", "chunk_size", "max_retries",
+                                             "max_skipped", "workers", "notice_every"};
+    static const char *const kResumeArgs[] = {"run_id", "notice_every"};
+    for (int i = 0; i < PG_NARGS(); i++)
+        if (PG_ARGISNULL(i) && (resume || i != 7))
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("%s must not be NULL", resume ? kResumeArgs[i] : kChunkArgs[i])));
+
+    RunRequest r{};
+    r.options.target_workers = 1;
+    r.options.min_workers = 0;
+    r.options.max_attempts = 1;
+    r.kind = StatementKind::kOther;
+    if (resume) {
+        r.mode = RunMode::kChunksResume;
+        r.resume_run_id = PG_GETARG_INT64(0);
+        r.notice_every = PG_GETARG_INT32(1);
+        r.statement = pstrdup("");
+        r.cleanup = pstrdup("");
+        r.chunk_workers = 1;
+    } else {
+        r.mode = RunMode::kChunks;
+        r.statement = text_to_cstring(PG_GETARG_TEXT_PP(0));
+        r.cleanup = text_to_cstring(PG_GETARG_TEXT_PP(1));
+        r.chunk_size = PG_GETARG_INT32(2);
+        r.max_retries = PG_GETARG_INT32(3);
+        r.max_skipped = PG_GETARG_INT32(4);
+        r.chunk_workers = PG_GETARG_INT32(5);
+        r.notice_every = PG_GETARG_INT32(6);
+        r.label = PG_ARGISNULL(7) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(7));
+        if (r.chunk_size < 1 || r.chunk_size > 1000000)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("chunk_size must be between 1 and 1000000, not %d", r.chunk_size),
+                            errhint("A chunk is the set of keys one transaction of the action handles.")));
+        if (r.max_retries < 0 || r.max_retries > 100)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("max_retries must be between 0 and 100, not %d", r.max_retries)));
+        if (r.max_skipped < 0)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("max_skipped must not be negative, not %d", r.max_skipped)));
+        if (r.chunk_workers < 1 || r.chunk_workers > 64)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("workers must be between 1 and 64, not %d", r.chunk_workers)));
+        if (r.label != nullptr && strlen(r.label) >= static_cast<size_t>(kLabelSize))
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("label must be shorter than %d bytes", kLabelSize)));
+        if (CheckStatement(r.statement, "keys query") != StatementKind::kQuery)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("the keys query must be a SELECT that returns the keys"),
+                            errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
+        (void) CheckStatement(r.cleanup, "action");
+        if (strstr(r.cleanup, "$1") == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("the action must use $1, the array of the chunk's keys"),
+                            errhint("For example: UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1).")));
+    }
+    if (r.notice_every < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("notice_every must not be negative, not %d", r.notice_every)));
+
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s must return its 7-column result row", function)));
+    tupdesc = BlessTupleDesc(tupdesc);
+
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, r, false, &run_id);
+    ErrorData *error = WaitForWorker(launched.mqh, launched.run);
+    (void) WaitForBackgroundWorkerShutdown(g_handle);
+    RunShared *run = launched.run;
+    run->caller_finished = true;
+    pfree(g_handle);
+    g_handle = nullptr;
+    if (error != nullptr) {
+        dsm_detach(launched.seg);
+        error->elevel = ERROR;
+        const char *where = psprintf("parallel_guarantee chunk worker, run %lld", static_cast<long long>(run_id));
+        error->context = error->context ? psprintf("%s\n%s", error->context, where) : pstrdup(where);
+        ThrowErrorData(error);
+    }
+    if (run->chunk_status == ChunkStatus::kRunning) {
+        dsm_detach(launched.seg);
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("the worker of chunked run %lld exited without a result",
+                               static_cast<long long>(run_id)),
+                        errhint("Check the server log; resume_chunks(%lld) continues the run.",
+                                static_cast<long long>(run_id))));
+    }
+    static const char *const kStatus[] = {"running", "done", "failed", "cancelled"};
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    values[0] = Int64GetDatum(run_id);
+    values[1] = CStringGetTextDatum(kStatus[static_cast<int>(run->chunk_status)]);
+    values[2] = Int32GetDatum(run->chunks_total);
+    values[3] = Int32GetDatum(run->chunks_done);
+    values[4] = Int32GetDatum(run->chunks_skipped);
+    values[5] = Int64GetDatum(static_cast<int64>(run->rows));
+    auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    elapsed->time = GetCurrentTimestamp() - call_start;
+    values[6] = IntervalPGetDatum(elapsed);
+    dsm_detach(launched.seg);
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
 /* May the current user see this run?  Its own role (or a member), or pg_read_all_stats. */
 bool CanSee(Oid run_user) {
     return has_privs_of_role(GetUserId(), run_user) ||
@@ -766,6 +899,14 @@ Datum Activity(FunctionCallInfo fcinfo) {
 
 extern "C" Datum run_with_parallel_guarantee(PG_FUNCTION_ARGS) {
     return pgguarantee::CatchingCall([&]() { return pgguarantee::RunWithGuarantee(fcinfo); });
+}
+
+extern "C" Datum run_in_chunks(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, false); });
+}
+
+extern "C" Datum resume_chunks(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, true); });
 }
 
 extern "C" Datum parallel_guarantee_wait_for(PG_FUNCTION_ARGS) {

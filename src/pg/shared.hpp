@@ -80,6 +80,16 @@ enum class StatementKind : int32 {
     kOther,         /* DO, CALL, EXPLAIN and other utility statements */
 };
 
+/* What a worker does. */
+enum class RunMode : int32 {
+    kGuarantee = 0,    /* run_with_parallel_guarantee / submit_parallel_guarantee */
+    kChunks,           /* run_in_chunks: evaluate the keys, then process chunks */
+    kChunksResume,     /* resume_chunks: process the unfinished chunks of an earlier run */
+};
+
+/* The outcome of a chunked run. */
+enum class ChunkStatus : int32 { kRunning = 0, kDone, kFailed, kCancelled };
+
 constexpr uint64 kRunMagic = 0x50475541524e5431ULL; /* "PGUARNT1" */
 constexpr int kTocKeyRun = 1;
 constexpr int kTocKeyStatement = 2;
@@ -112,6 +122,20 @@ struct RunShared {
     bool async;                 /* submitted: no caller waits, no message queue */
     Oid extension_namespace;    /* where the history tables are */
     StatementKind kind;
+    RunMode mode;
+
+    /* Chunked runs (statement = the keys query, cleanup = the action). */
+    int32 chunk_size;
+    int32 max_retries;
+    int32 max_skipped;
+    int32 chunk_workers;
+    int32 notice_every;
+    Oid key_type;               /* set by the coordinator once the keys are known */
+    pg_atomic_uint32 chunk_run_failed;   /* a chunk failed beyond its limits: stop claiming */
+    ChunkStatus chunk_status;
+    int32 chunks_total;
+    int32 chunks_done;
+    int32 chunks_skipped;
 
     /* Control. */
     pg_atomic_uint32 cancel_requested;  /* set by the caller when it stops waiting */

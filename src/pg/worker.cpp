@@ -9,6 +9,7 @@
  * still runs.  SIGTERM (server shutdown, pg_terminate_backend) ends the worker at once and
  * its transaction rolls back.
  */
+#include "pg/chunks.hpp"
 #include "pg/errors.hpp"
 #include "pg/history.hpp"
 #include "pg/monitor.hpp"
@@ -360,7 +361,9 @@ void WorkerMain(Datum main_arg) {
                         errmsg("parallel_guarantee: bad shared memory segment for the worker")));
     g_run = static_cast<RunShared *>(shm_toc_lookup(toc, kTocKeyRun, false));
     g_seg = seg;
-    if (!g_run->async) {
+    /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
+    bool helper = MyBgworkerEntry->bgw_extra[0] == 1;
+    if (!g_run->async && !helper) {
         /* NOTICEs and the error go to the caller, who waits for them. */
         auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
         shm_mq_set_sender(mq, MyProc);
@@ -368,9 +371,11 @@ void WorkerMain(Datum main_arg) {
         pq_redirect_to_shm_mq(seg, mqh);
     }
 
-    before_shmem_exit(ReleaseOnExit, 0);
-    pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
-    SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
+    if (!helper) {
+        before_shmem_exit(ReleaseOnExit, 0);
+        pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
+        SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
+    }
     if (CancelRequested()) proc_exit(0);
     const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
 
@@ -390,6 +395,17 @@ void WorkerMain(Datum main_arg) {
     CommitTransactionCommand();
     SetCurrentRoleId(g_run->outer_user_id, g_run->role_is_superuser);
     SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);
+
+    if (g_run->mode != RunMode::kGuarantee) {
+        if (helper)
+            ChunkHelperMain(g_run, g_cleanup);
+        else {
+            SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, 1);
+            ChunkCoordinatorMain(g_run, seg, g_statement, g_cleanup, g_run->has_label ? label : nullptr);
+            SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, 1);
+        }
+        return;
+    }
 
     /* Let the planner plan the target degree; force_workers also removes the cost barrier. */
     char target[16];

@@ -1,0 +1,628 @@
+/*
+ * chunks.cpp: see chunks.hpp.
+ */
+#include "pg/chunks.hpp"
+
+#include "pg/errors.hpp"
+
+extern "C" {
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/syscache.h"
+}
+
+namespace pgguarantee {
+
+namespace {
+
+Oid g_owner = InvalidOid;
+char *g_runs_table = nullptr;
+char *g_chunks_table = nullptr;
+MemoryContext g_chunk_context = nullptr;
+
+uint32 HashKeyText(const void *key, Size) {
+    const char *text = *static_cast<char *const *>(key);
+    return hash_bytes(reinterpret_cast<const unsigned char *>(text), static_cast<int>(strlen(text)));
+}
+
+int MatchKeyText(const void *a, const void *b, Size) {
+    return strcmp(*static_cast<char *const *>(a), *static_cast<char *const *>(b));
+}
+
+bool ChunkCancelRequested(RunShared *run) {
+    return pg_atomic_read_u32(&run->cancel_requested) != 0 ||
+           SlotCancelRequested(run->slot_index, run->run_id);
+}
+
+/* Finds the chunk tables and their owner; an error if this database has no 0.3.0 objects. */
+void ResolveTables(RunShared *run) {
+    StartTransactionCommand();
+    char *schema = get_namespace_name(run->extension_namespace);
+    Oid runs = schema ? get_relname_relid("parallel_guarantee_chunk_run_history", run->extension_namespace)
+                      : InvalidOid;
+    if (!OidIsValid(runs))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the chunk tables of parallel_guarantee are missing"),
+                        errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(runs));
+    g_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    g_chunk_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee chunks",
+                                            ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    g_runs_table = psprintf("%s.parallel_guarantee_chunk_run_history", quote_identifier(schema));
+    g_chunks_table = psprintf("%s.parallel_guarantee_chunk_history", quote_identifier(schema));
+    MemoryContextSwitchTo(old);
+    CommitTransactionCommand();
+}
+
+/*
+ * Runs bookkeeping SQL inside the current transaction (SPI connected) as the tables' owner,
+ * with search_path pinned for just this statement.  Returns SPI's result code.
+ */
+int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    int nest = NewGUCNestLevel();
+    SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                        SECURITY_RESTRICTED_OPERATION);
+    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                             GUC_ACTION_SAVE, true, 0, false);
+    int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+    AtEOXact_GUC(true, nest);
+    SetUserIdAndSecContext(saved_user, saved_context);
+    return rc;
+}
+
+/* Runs bookkeeping SQL in a transaction of its own, as the owner. */
+void OwnerTransaction(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    (void) AsOwner(sql, nargs, types, values, nulls);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+}
+
+void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, const char *message) {
+    char nulls[4] = {' ', ' ', sqlstate ? ' ' : 'n', message ? ' ' : 'n'};
+    Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[4] = {Int64GetDatum(run->run_id), CStringGetTextDatum(status),
+                       sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
+                       message ? CStringGetTextDatum(message) : (Datum) 0};
+    char *sql = psprintf("UPDATE %s SET status = $2, sqlstate = $3, message = $4, "
+                         "finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE clock_timestamp() END "
+                         "WHERE run_id = $1",
+                         g_runs_table);
+    OwnerTransaction(sql, 4, types, values, nulls);
+}
+
+/*
+ * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
+ * and stores them cut into chunks, all in one transaction: either every chunk is there or
+ * none is.
+ */
+void CreateChunks(RunShared *run, const char *keys_query) {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    int rc = SPI_execute(keys_query, true, 0);
+    if (rc != SPI_OK_SELECT || SPI_tuptable == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the keys query must be a query that returns rows"),
+                        errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    if (desc->natts != 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the keys query must return exactly one column, not %d", desc->natts),
+                        errhint("Select only the key column, for example SELECT id FROM ...")));
+    Oid key_type = SPI_gettypeid(desc, 1);
+    if (!OidIsValid(get_array_type(key_type)))
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("keys of type %s cannot be passed as an array", format_type_be(key_type))));
+    uint64 nkeys = SPI_processed;
+    SPITupleTable *table = SPI_tuptable;
+
+    /* The keys as text, checked unique (the hash table keys are the strings' pointers). */
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof ctl);
+    ctl.keysize = sizeof(char *);
+    ctl.entrysize = sizeof(char *);
+    ctl.hcxt = CurrentMemoryContext;
+    ctl.hash = HashKeyText;
+    ctl.match = MatchKeyText;
+    char **texts = static_cast<char **>(palloc(sizeof(char *) * Max(nkeys, static_cast<uint64>(1))));
+    HTAB *seen = hash_create("parallel_guarantee keys", Max(static_cast<long>(nkeys), 16L), &ctl,
+                             HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+    for (uint64 i = 0; i < nkeys; i++) {
+        char *text = SPI_getvalue(table->vals[i], desc, 1);
+        if (text == nullptr)
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("the keys query returned a NULL key"),
+                            errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
+        texts[i] = text;
+        bool found = false;
+        (void) hash_search(seen, &texts[i], HASH_ENTER, &found);
+        if (found)
+            ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+                            errmsg("the keys query returned the key %s more than once", text),
+                            errhint("Each key must appear once, or some rows would be changed twice; "
+                                    "use SELECT DISTINCT.")));
+    }
+
+    /* The chunks. */
+    int chunk_size = run->chunk_size;
+    int nchunks = static_cast<int>((nkeys + chunk_size - 1) / chunk_size);
+    char *insert = psprintf("INSERT INTO %s (run_id, chunk_no, keys, state) VALUES ($1, $2, $3, 'pending')",
+                            g_chunks_table);
+    Oid types[3] = {INT8OID, INT4OID, TEXTARRAYOID};
+    SPIPlanPtr plan = nullptr;
+    for (int c = 0; c < nchunks; c++) {
+        uint64 first = static_cast<uint64>(c) * chunk_size;
+        int n = static_cast<int>(Min(static_cast<uint64>(chunk_size), nkeys - first));
+        Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
+        for (int k = 0; k < n; k++) elems[k] = CStringGetTextDatum(texts[first + k]);
+        ArrayType *keys = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+        Datum values[3] = {Int64GetDatum(run->run_id), Int32GetDatum(c + 1), PointerGetDatum(keys)};
+        if (plan == nullptr) {
+            /* Prepared as the owner, with search_path pinned, then kept. */
+            Oid saved_user;
+            int saved_context;
+            GetUserIdAndSecContext(&saved_user, &saved_context);
+            int nest = NewGUCNestLevel();
+            SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                                SECURITY_RESTRICTED_OPERATION);
+            (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                                     GUC_ACTION_SAVE, true, 0, false);
+            plan = SPI_prepare(insert, 3, types);
+            AtEOXact_GUC(true, nest);
+            SetUserIdAndSecContext(saved_user, saved_context);
+            if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
+        }
+        Oid saved_user;
+        int saved_context;
+        GetUserIdAndSecContext(&saved_user, &saved_context);
+        SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                            SECURITY_RESTRICTED_OPERATION);
+        (void) SPI_execute_plan(plan, values, nullptr, false, 0);
+        SetUserIdAndSecContext(saved_user, saved_context);
+        pfree(keys);
+        pfree(elems);
+    }
+    char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id = $1",
+                            g_runs_table);
+    Oid utypes[4] = {INT8OID, OIDOID, INT8OID, INT4OID};
+    Datum uvalues[4] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(key_type),
+                        Int64GetDatum(static_cast<int64>(nkeys)), Int32GetDatum(nchunks)};
+    (void) AsOwner(update, 4, utypes, uvalues, nullptr);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    run->key_type = key_type;
+    run->chunks_total = nchunks;
+}
+
+struct Claimed {
+    int chunk_no;        /* 0: nothing left */
+    int attempts;
+    Datum keys;          /* text[], in g_chunk_context */
+};
+
+/* Claims the first pending chunk; each chunk is claimed by exactly one worker. */
+Claimed ClaimChunk(RunShared *run) {
+    Claimed claimed{0, 0, (Datum) 0};
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    char *sql = psprintf(
+        "UPDATE %s c SET state = 'running', attempts = c.attempts + 1, worker_pid = $2, "
+        "started_at = clock_timestamp(), finished_at = NULL "
+        "FROM (SELECT chunk_no FROM %s WHERE run_id = $1 AND state = 'pending' "
+        "      ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED) p "
+        "WHERE c.run_id = $1 AND c.chunk_no = p.chunk_no RETURNING c.chunk_no, c.attempts, c.keys",
+        g_chunks_table, g_chunks_table);
+    Oid types[2] = {INT8OID, INT4OID};
+    Datum values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(MyProcPid)};
+    int rc = AsOwner(sql, 2, types, values, nullptr);
+    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) {
+        bool isnull;
+        HeapTuple tuple = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        claimed.chunk_no = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+        claimed.attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+        Datum keys = SPI_getbinval(tuple, desc, 3, &isnull);
+        MemoryContext old = MemoryContextSwitchTo(g_chunk_context);
+        claimed.keys = PointerGetDatum(DatumGetArrayTypePCopy(keys));
+        MemoryContextSwitchTo(old);
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return claimed;
+}
+
+/* The chunk's keys as an array of the key type, for the action's $1. */
+Datum TypedKeys(RunShared *run, Datum text_keys, Oid *array_type) {
+    *array_type = get_array_type(run->key_type);
+    Oid input;
+    Oid ioparam;
+    getTypeInputInfo(*array_type, &input, &ioparam);
+    char *literal = OidOutputFunctionCall(F_ARRAY_OUT, text_keys);
+    return OidInputFunctionCall(input, literal, ioparam, -1);
+}
+
+/* Runs one chunk's action; true if it committed. */
+bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *rows_out) {
+    MemoryContext outer = CurrentMemoryContext;
+    volatile bool committed = false;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, action);
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        Oid array_type;
+        Datum keys = TypedKeys(run, chunk.keys, &array_type);
+        int rc = SPI_execute_with_args(action, 1, &array_type, &keys, nullptr, false, 0);
+        if (rc < 0)
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("the action cannot run in a background worker (%s)",
+                                   SPI_result_code_string(rc))));
+        uint64 rows = SPI_processed;
+        char *done = psprintf("UPDATE %s SET state = 'done', rows = $3, finished_at = clock_timestamp(), "
+                              "sqlstate = NULL, error = NULL WHERE run_id = $1 AND chunk_no = $2",
+                              g_chunks_table);
+        Oid types[3] = {INT8OID, INT4OID, INT8OID};
+        Datum values[3] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk.chunk_no),
+                           Int64GetDatum(static_cast<int64>(rows))};
+        (void) AsOwner(done, 3, types, values, nullptr);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        *rows_out = rows;
+        committed = true;
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(g_chunk_context);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        QueryCancelPending = false;
+        MemoryContextSwitchTo(outer);
+        pgstat_report_activity(STATE_IDLE, nullptr);
+
+        /* Cancelled: the chunk goes back to pending, for a resume. */
+        const char *state = "pending";
+        if (!ChunkCancelRequested(run) && chunk.attempts > run->max_retries) state = "skip";
+        char *sqlstate = unpack_sql_state(edata->sqlerrcode);
+        if (strcmp(state, "skip") == 0) {
+            /* Skip it if the run may skip one more; otherwise the run fails here. */
+            char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
+                                  "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
+                                  g_runs_table);
+            Oid types[1] = {INT8OID};
+            Datum values[1] = {Int64GetDatum(run->run_id)};
+            StartTransactionCommand();
+            PushActiveSnapshot(GetTransactionSnapshot());
+            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+            int rc = AsOwner(skip, 1, types, values, nullptr);
+            state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
+            SPI_finish();
+            PopActiveSnapshot();
+            CommitTransactionCommand();
+        }
+        char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, "
+                              "attempts = CASE WHEN $3 = 'pending' AND $6 THEN attempts - 1 ELSE attempts END, "
+                              "finished_at = clock_timestamp() WHERE run_id = $1 AND chunk_no = $2",
+                              g_chunks_table);
+        Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk.chunk_no),
+                           CStringGetTextDatum(state), CStringGetTextDatum(sqlstate),
+                           CStringGetTextDatum(edata->message),
+                           BoolGetDatum(ChunkCancelRequested(run))};
+        OwnerTransaction(mark, 6, types, values, nullptr);
+        if (strcmp(state, "failed") == 0) pg_atomic_write_u32(&run->chunk_run_failed, 1);
+        if (strcmp(state, "skipped") == 0 || strcmp(state, "failed") == 0) {
+            ereport(LOG_SERVER_ONLY,
+                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
+                            static_cast<long long>(run->run_id), chunk.chunk_no, state,
+                            chunk.attempts, edata->message),
+                     errhidestmt(true), errhidecontext(true)));
+        }
+        FreeErrorData(edata);
+    }
+    PG_END_TRY();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    return committed;
+}
+
+/* Claims and runs chunks until none is left, the run failed or it was cancelled. */
+int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
+    int processed = 0;
+    while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
+        if (ProcDiePending) CHECK_FOR_INTERRUPTS();
+        MemoryContextReset(g_chunk_context);
+        Claimed chunk = ClaimChunk(run);
+        if (chunk.chunk_no == 0) break;
+        uint64 rows = 0;
+        if (RunChunk(run, action, chunk, &rows)) processed++;
+        if (coordinator && run->notice_every > 0 && processed > 0 && processed % run->notice_every == 0 &&
+            rows > 0) {
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %d chunks done by this worker, "
+                                    "latest chunk %d changed %llu rows",
+                                    static_cast<long long>(run->run_id), processed, chunk.chunk_no,
+                                    static_cast<unsigned long long>(rows)),
+                             errhidecontext(true)));
+        }
+    }
+    return processed;
+}
+
+/* Counts what the chunk table says, for the result and the run's final status. */
+void Tally(RunShared *run, int64 *rows, int *done, int *skipped, int *failed, int *pending) {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    char *sql = psprintf("SELECT coalesce(sum(rows) FILTER (WHERE state = 'done'), 0)::int8, "
+                         "count(*) FILTER (WHERE state = 'done')::int4, "
+                         "count(*) FILTER (WHERE state = 'skipped')::int4, "
+                         "count(*) FILTER (WHERE state = 'failed')::int4, "
+                         "count(*) FILTER (WHERE state IN ('pending', 'running'))::int4, "
+                         "count(*)::int4 FROM %s WHERE run_id = $1",
+                         g_chunks_table);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run->run_id)};
+    (void) AsOwner(sql, 1, types, values, nullptr);
+    bool isnull;
+    HeapTuple tuple = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    *rows = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+    *done = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+    *skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+    *failed = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+    *pending = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+    run->chunks_total = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+}
+
+/* Loads an earlier run for resume_chunks and puts its unfinished chunks back to pending. */
+void PrepareResume(RunShared *run, char **action_out) {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    char *sql = psprintf("SELECT action, key_type, chunk_size, max_retries, max_skipped, status, role_oid "
+                         "FROM %s WHERE run_id = $1 FOR UPDATE",
+                         g_runs_table);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run->run_id)};
+    (void) AsOwner(sql, 1, types, values, nullptr);
+    if (SPI_processed != 1)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("there is no chunked run %lld to resume", static_cast<long long>(run->run_id))));
+    HeapTuple tuple = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    bool isnull;
+    char *status = SPI_getvalue(tuple, desc, 6);
+    Oid role = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
+    if (!has_privs_of_role(run->current_user_id, role))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to resume chunked run %lld", static_cast<long long>(run->run_id)),
+                        errhint("Only the run's role, its members and superusers may resume it.")));
+    if (strcmp(status, "done") == 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("chunked run %lld is already done", static_cast<long long>(run->run_id))));
+    Datum key_type = SPI_getbinval(tuple, desc, 2, &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("chunked run %lld never got its key set, so there is nothing to resume",
+                               static_cast<long long>(run->run_id)),
+                        errhint("Start it again with run_in_chunks.")));
+    run->key_type = DatumGetObjectId(key_type);
+    run->chunk_size = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+    run->max_retries = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+    run->max_skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    *action_out = pstrdup(SPI_getvalue(tuple, desc, 1));
+    MemoryContextSwitchTo(old);
+    /* Chunks a stopped worker held were rolled back with it; failed ones get a new try. */
+    char *reset = psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
+                           "WHERE run_id = $1 AND state IN ('running', 'failed')",
+                           g_chunks_table);
+    (void) AsOwner(reset, 1, types, values, nullptr);
+    char *running = psprintf("UPDATE %s SET status = 'running', finished_at = NULL, sqlstate = NULL, "
+                             "message = NULL WHERE run_id = $1",
+                             g_runs_table);
+    (void) AsOwner(running, 1, types, values, nullptr);
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+}
+
+}  // namespace
+
+void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_query,
+                          const char *action_text, const char *label) {
+    ResolveTables(run);
+    const char *volatile action = action_text;   /* reassigned inside PG_TRY for a resume */
+    MemoryContext outer = CurrentMemoryContext;
+    char *resume_action = nullptr;
+
+    PG_TRY();
+    {
+        if (run->mode == RunMode::kChunksResume) {
+            PrepareResume(run, &resume_action);
+            action = resume_action;
+        } else {
+            /* Record the run first, so that a keys query that fails is in the history too. */
+            char *role = nullptr;
+            char *database = nullptr;
+            StartTransactionCommand();
+            role = GetUserNameFromId(run->current_user_id, true);
+            database = get_database_name(MyDatabaseId);
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            role = role ? pstrdup(role) : nullptr;
+            database = database ? pstrdup(database) : nullptr;
+            MemoryContextSwitchTo(old);
+            CommitTransactionCommand();
+            char nulls[12];
+            memset(nulls, ' ', sizeof nulls);
+            Oid types[12] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+                             INT4OID, INT4OID, INT4OID, INT4OID, TIMESTAMPTZOID};
+            Datum values[12];
+            values[0] = Int64GetDatum(run->run_id);
+            values[1] = label ? CStringGetTextDatum(label) : (Datum) 0;
+            nulls[1] = label ? ' ' : 'n';
+            values[2] = ObjectIdGetDatum(run->current_user_id);
+            values[3] = role ? CStringGetTextDatum(role) : (Datum) 0;
+            nulls[3] = role ? ' ' : 'n';
+            values[4] = database ? CStringGetTextDatum(database) : (Datum) 0;
+            nulls[4] = database ? ' ' : 'n';
+            values[5] = CStringGetTextDatum(keys_query);
+            values[6] = CStringGetTextDatum(const_cast<const char *>(action));
+            values[7] = Int32GetDatum(run->chunk_size);
+            values[8] = Int32GetDatum(run->max_retries);
+            values[9] = Int32GetDatum(run->max_skipped);
+            values[10] = Int32GetDatum(run->chunk_workers);
+            values[11] = TimestampTzGetDatum(GetCurrentTimestamp());
+            char *sql = psprintf("INSERT INTO %s (run_id, label, role_oid, role_name, database_name, "
+                                 "keys_query, action, chunk_size, max_retries, max_skipped, workers, "
+                                 "started_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                                 "$11, $12, 'running')",
+                                 g_runs_table);
+            OwnerTransaction(sql, 12, types, values, nulls);
+            CreateChunks(run, keys_query);
+        }
+
+        /* Helpers: the same segment, the same identity, chunks claimed one at a time. */
+        BackgroundWorkerHandle *helpers[64];
+        int nhelpers = 0;
+        for (int i = 1; i < run->chunk_workers && i < 64; i++) {
+            BackgroundWorker worker;
+            memset(&worker, 0, sizeof worker);
+            worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+            worker.bgw_start_time = BgWorkerStart_ConsistentState;
+            worker.bgw_restart_time = BGW_NEVER_RESTART;
+            snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
+            snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
+            snprintf(worker.bgw_name, BGW_MAXLEN, "parallel_guarantee chunk helper %d of run %lld", i,
+                     static_cast<long long>(run->run_id));
+            snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
+            worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+            worker.bgw_notify_pid = MyProcPid;
+            worker.bgw_extra[0] = 1;   /* a helper */
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            if (RegisterDynamicBackgroundWorker(&worker, &helpers[nhelpers])) nhelpers++;
+            MemoryContextSwitchTo(old);
+        }
+        if (nhelpers + 1 < run->chunk_workers)
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
+                                    "more background worker slots were free",
+                                    static_cast<long long>(run->run_id), nhelpers + 1, run->chunk_workers)));
+
+        (void) ProcessChunks(run, const_cast<const char *>(action), true);
+
+        /* When we stop early, so do the helpers. */
+        if (ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0) {
+            for (int i = 0; i < nhelpers; i++) {
+                pid_t pid;
+                if (GetBackgroundWorkerPid(helpers[i], &pid) == BGWH_STARTED) kill(pid, SIGINT);
+            }
+        }
+        for (int i = 0; i < nhelpers; i++) (void) WaitForBackgroundWorkerShutdown(helpers[i]);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(outer);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        if (IsTransactionState()) AbortCurrentTransaction();
+        QueryCancelPending = false;
+        SetRunStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",
+                     unpack_sql_state(edata->sqlerrcode), edata->message);
+        ReThrowError(edata);
+    }
+    PG_END_TRY();
+
+    int64 rows = 0;
+    int done = 0, skipped = 0, failed = 0, pending = 0;
+    Tally(run, &rows, &done, &skipped, &failed, &pending);
+    run->rows = static_cast<uint64>(rows);
+    run->chunks_done = done;
+    run->chunks_skipped = skipped;
+    if (failed > 0) {
+        run->chunk_status = ChunkStatus::kFailed;
+        /* The first failed chunk's own error, for the history and the caller. */
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        char *sql = psprintf("SELECT chunk_no, attempts, sqlstate, error FROM %s "
+                             "WHERE run_id = $1 AND state = 'failed' ORDER BY chunk_no LIMIT 1",
+                             g_chunks_table);
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(run->run_id)};
+        (void) AsOwner(sql, 1, types, values, nullptr);
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        HeapTuple tuple = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        char *chunk_no = pstrdup(SPI_getvalue(tuple, desc, 1));
+        char *attempts = pstrdup(SPI_getvalue(tuple, desc, 2));
+        char *sqlstate = pstrdup(SPI_getvalue(tuple, desc, 3));
+        char *error = pstrdup(SPI_getvalue(tuple, desc, 4));
+        MemoryContextSwitchTo(old);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        char *message = psprintf("chunk %s failed after %s attempts: %s", chunk_no, attempts, error);
+        SetRunStatus(run, "failed", sqlstate, message);
+        ereport(ERROR,
+                (errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4])),
+                 errmsg("chunked run %lld stopped: %s", static_cast<long long>(run->run_id), message),
+                 errdetail("%d chunks committed (%lld rows), %d skipped, %d not run; committed chunks "
+                           "stay committed.",
+                           done, static_cast<long long>(rows), skipped, pending + failed - 1),
+                 errhint("Fix the cause, then continue with SELECT * FROM resume_chunks(%lld); chunks "
+                         "already done are not run again.",
+                         static_cast<long long>(run->run_id))));
+    } else if (pending > 0) {
+        run->chunk_status = ChunkStatus::kCancelled;
+        SetRunStatus(run, "cancelled", "57014", "the run was cancelled; resume it with resume_chunks");
+    } else {
+        run->chunk_status = ChunkStatus::kDone;
+        SetRunStatus(run, "done", nullptr, nullptr);
+    }
+}
+
+void ChunkHelperMain(RunShared *run, const char *action) {
+    ResolveTables(run);
+    if (run->mode == RunMode::kChunksResume) {
+        /* The coordinator loaded the action; helpers read it from the run's row. */
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        char *sql = psprintf("SELECT action FROM %s WHERE run_id = $1", g_runs_table);
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(run->run_id)};
+        (void) AsOwner(sql, 1, types, values, nullptr);
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        action = SPI_processed == 1 ? pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+                                    : nullptr;
+        MemoryContextSwitchTo(old);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        if (action == nullptr) return;
+    }
+    (void) ProcessChunks(run, action, false);
+}
+
+}  // namespace pgguarantee

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Crashes and shutdowns in the middle of a guaranteed run, on a private cluster (it is
+# killed and restarted, so it must not be the shared one):
+#   a. the run's background worker killed with SIGKILL (the server crash-restarts);
+#   b. pg_ctl stop -m fast while a synchronous run is in progress, then start;
+#   c. pg_ctl stop -m immediate while a synchronous run is in progress, then start;
+#   d. a submitted (asynchronous) run in progress when the server is stopped -m fast;
+#   e. the calling backend killed with SIGKILL (crash-restart);
+#   f. one of the run's parallel workers killed with SIGKILL (crash-restart);
+#   g. the run's worker ended with pg_terminate_backend (no restart).
+# After each: the server accepts connections again, the extension works at once (a new
+# guaranteed call returns target_met), no run is left in parallel_guarantee_activity, and the
+# interrupted run's history row is 'lost' after the next run in that database.
+# Each check prints "ok - ..." or "not ok - ..."; what the caller saw is printed after '#'.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PC_NAME=crash
+PC_PORT=${CRASH_PORT:-54351}
+. "$ROOT/test/integration/data/private_cluster.sh"
+DB=crash
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+say() { sed 's/^/#   /'; }
+P() { pc_psql -d "$DB" -tA -q "$@"; }
+# Polls a query until it returns the wanted value (bounded: 20 s).
+wait_for() {  # wait_for WANTED QUERY
+  for _ in $(seq 1 400); do
+    [ "$(P -c "$2" 2>/dev/null)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# Waits for a background process to end (bounded); 0 if it ended.
+wait_exit() {  # wait_exit PID SECONDS
+  local i
+  for i in $(seq 1 $(($2 * 20))); do
+    kill -0 "$1" 2>/dev/null || { wait "$1" 2>/dev/null; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+now_ms() { date +%s%3N; }
+
+finish() {
+  [ -n "${CALL_PID:-}" ] && kill "$CALL_PID" 2>/dev/null
+  pc_stop immediate
+}
+trap finish EXIT
+
+if ! pc_init "restart_after_crash = on" "parallel_guarantee.history_days = 0"; then
+  echo "not ok - setup: the private cluster did not start (log: $PC_LOG)"; exit 1
+fi
+pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension and tables"; exit 1; }
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
+VACUUM ANALYZE big;
+CREATE TABLE cleanup_log (what text);
+SQL
+# Runs for minutes at full degree unless stopped.
+SLOW="CREATE TABLE slow_out AS SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL"
+CLEAN="INSERT INTO cleanup_log VALUES ('cleanup')"
+RUNNING_Q="SELECT run_id FROM parallel_guarantee_activity WHERE state = 'running' AND workers_launched = 4"
+LEFT_Q="SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' ||
+               (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
+
+# Starts the slow guaranteed call in the background (its output in OUTFILE).
+start_call() {  # start_call OUTFILE LABEL
+  timeout 120 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q -v VERBOSITY=verbose \
+    -c "SELECT status FROM run_with_parallel_guarantee(\$q\$$SLOW\$q\$, cleanup => \$q\$$CLEAN\$q\$, label => '$2')" \
+    >"$1" 2>&1 &
+  CALL_PID=$!
+}
+# Waits until the slow run is running with its 4 workers; prints its run id.
+running_run() {
+  local id=""
+  for _ in $(seq 1 400); do
+    id=$(P -c "$RUNNING_Q" 2>/dev/null)
+    [ -n "$id" ] && { echo "$id"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
+# The checks after the server is back: CASE RUN_ID.
+after_restart() {
+  local c=$1 id=$2
+  if pc_wait_ready; then echo "ok - $c: the server accepts connections again"
+  else echo "not ok - $c: the server does not accept connections within 30 s"; failures=$((failures + 1)); tail -20 "$PC_LOG" | say; return; fi
+  check "$c: parallel_guarantee_activity is empty and no worker is left (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
+  local before t0 t1 waited
+  before=$(P -c "SELECT status FROM parallel_guarantee_runs WHERE run_id = $id" 2>&1)
+  echo "#   $c: run $id's history row right after the restart, before any new run: '$before'"
+  t0=$(now_ms)
+  waited=$(timeout 15 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q \
+             -c "SELECT status FROM parallel_guarantee_wait($id, '5 s')" 2>&1)
+  t1=$(now_ms)
+  echo "#   $c: parallel_guarantee_wait($id, '5 s') before any new run returned '$waited' after $((t1 - t0)) ms"
+  check "$c: waiting on the interrupted run does not hang" "returned" \
+    "$( [ $((t1 - t0)) -lt 10000 ] && echo returned || echo "took $((t1 - t0)) ms")"
+  # The README: wait returns when the run is no longer in progress, or when the timeout
+  # passes ("then the row still says running").  Returning at once with 'running' is neither.
+  if [ "${3:-}" = contract ]; then
+    check "$c: parallel_guarantee_wait(id, '5 s') on the vanished run returns before its timeout only with a final status" \
+      "not running" "$( { [ "$waited" != running ] || [ $((t1 - t0)) -ge 5000 ]; } && echo "not running" || echo "'$waited' after $((t1 - t0)) ms")"
+  fi
+  local new
+  new=$(PGOPTIONS="-c client_min_messages=warning" timeout 30 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q -v VERBOSITY=verbose \
+          -c "SELECT status || '|' || workers_launched || '|' || run_id FROM run_with_parallel_guarantee('SELECT count(*) FROM big',
+                 target_workers => 4, min_workers => 4, max_attempts => 3, retry_delay => '100 ms', label => 'after $c')" 2>&1)
+  check "$c: a new guaranteed call at once returns target_met with 4 workers" "target_met|4" "${new%|*}"
+  local new_id=${new##*|}
+  if [[ $new_id =~ ^[0-9]+$ ]]; then
+    check "$c: the new run's id ($new_id) is above the interrupted run's ($id)" "above" \
+      "$( [ "$new_id" -gt "$id" ] && echo above || echo "not above")"
+  fi
+  check "$c: after the next run, the interrupted run $id is 'lost' with a finish time" "lost|t" \
+    "$(P -c "SELECT status, finished_at IS NOT NULL FROM parallel_guarantee_runs WHERE run_id = $id" 2>&1)"
+  check "$c: the interrupted statement left no slow_out table" "" "$(P -c "SELECT to_regclass('slow_out')" 2>&1)"
+  echo "#   $c: cleanup runs recorded: $(P -c "SELECT count(*) FROM cleanup_log" 2>&1) (the README says the cleanup does not run when the server stops)"
+  check "$c: the new run left nothing behind (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
+  P -c "TRUNCATE cleanup_log" >/dev/null 2>&1
+}
+
+# What the caller saw, and that it ended (with an error) instead of hanging.
+caller_ended() {  # caller_ended CASE OUTFILE
+  if wait_exit "$CALL_PID" 30; then
+    echo "ok - $1: the caller's call ended (no hang)"
+  else
+    echo "not ok - $1: the caller's call is still waiting after 30 s"; failures=$((failures + 1))
+    kill "$CALL_PID" 2>/dev/null
+  fi
+  CALL_PID=
+  echo "#   $1: the caller saw:"; say < "$2"
+  check "$1: the caller got an error, not a result" "error" \
+    "$(grep -qE '^(ERROR|FATAL)|server closed the connection|connection to server was lost|terminat' "$2" && ! grep -qE '^(target_met|degraded)$' "$2" && echo error || echo "no error")"
+}
+# Log lines of one case: from byte offset FROM.
+case_log() { tail -c +"$(($1 + 1))" "$PC_LOG" | grep -E 'PANIC|TRAP|terminated by signal|exited with exit code|shutdown|crash|not properly|parallel_guarantee worker|FATAL' | head -12 | say; }
+logsize() { stat -c %s "$PC_LOG"; }
+
+# a. The run's worker killed with SIGKILL.
+L0=$(logsize)
+start_call "$ROOT/test/out/crash/a.txt" crash-a
+if ID=$(running_run); then
+  WPID=$(P -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker'")
+  echo "#   a: run $ID running with 4 workers; worker pid $WPID gets SIGKILL"
+  kill -KILL "$WPID"
+  caller_ended "a (worker SIGKILL)" "$ROOT/test/out/crash/a.txt"
+  after_restart "a (worker SIGKILL)" "$ID" contract
+  check "a: the server log says the worker was killed by signal 9 (and nothing else was)" "1|1" \
+    "$(tail -c +"$((L0 + 1))" "$PC_LOG" | grep -c 'terminated by signal')|$(tail -c +"$((L0 + 1))" "$PC_LOG" | grep -c "(PID $WPID) was terminated by signal 9")"
+  echo "#   a: server log:"; case_log "$L0"
+else
+  check "a: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/a.txt")"
+  kill "$CALL_PID" 2>/dev/null
+fi
+
+# b. pg_ctl stop -m fast mid-run, then start.
+for mode in fast immediate; do
+  c="b (stop -m fast)"; [ $mode = immediate ] && c="c (stop -m immediate)"
+  L0=$(logsize)
+  start_call "$ROOT/test/out/crash/$mode.txt" "crash-$mode"
+  if ID=$(running_run); then
+    t0=$(now_ms)
+    if pc_stop $mode; then t1=$(now_ms); echo "ok - $c: pg_ctl stop -m $mode finished ($((t1 - t0)) ms)"
+    else echo "not ok - $c: pg_ctl stop -m $mode failed or timed out (60 s)"; failures=$((failures + 1)); pc_stop immediate; fi
+    caller_ended "$c" "$ROOT/test/out/crash/$mode.txt"
+    if pc_start; then echo "ok - $c: the server starts again"
+    else echo "not ok - $c: the server does not start again"; failures=$((failures + 1)); tail -20 "$PC_LOG" | say; fi
+    after_restart "$c" "$ID"
+    echo "#   $c: server log:"; case_log "$L0"
+  else
+    check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/$mode.txt")"
+    kill "$CALL_PID" 2>/dev/null
+  fi
+done
+
+# d. A submitted run in progress when the server is stopped -m fast.
+c="d (submitted run, stop -m fast)"
+L0=$(logsize)
+ID=$(P -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, \$q\$$CLEAN\$q\$, label => 'crash-d')" 2>&1)
+if [[ $ID =~ ^[0-9]+$ ]] && wait_for "running|4" "SELECT state || '|' || workers_launched FROM parallel_guarantee_activity WHERE run_id = $ID"; then
+  echo "ok - $c: the submitted run $ID is running with 4 workers"
+  if pc_stop fast; then echo "ok - $c: pg_ctl stop -m fast finished"
+  else echo "not ok - $c: pg_ctl stop -m fast failed or timed out (60 s)"; failures=$((failures + 1)); pc_stop immediate; fi
+  if pc_start; then echo "ok - $c: the server starts again"
+  else echo "not ok - $c: the server does not start again"; failures=$((failures + 1)); fi
+  pc_wait_ready
+  check "$c: the submitted run did not come back after the restart (activity empty)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
+  after_restart "$c" "$ID" contract
+  echo "#   $c: the submitted run's final row: $(P -c "SELECT status, sqlstate, message, attempts FROM parallel_guarantee_status($ID)" 2>&1)"
+  echo "#   $c: its attempts: $(P -c "SELECT attempt || ' ' || outcome FROM parallel_guarantee_attempts WHERE run_id = $ID" 2>&1 | paste -sd';')"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the submitted run starts with 4 workers" "running" "id '$ID': $(P -c "SELECT * FROM parallel_guarantee_activity" 2>&1)"
+fi
+
+# e. The calling backend killed with SIGKILL.
+c="e (caller SIGKILL)"
+L0=$(logsize)
+start_call "$ROOT/test/out/crash/e.txt" crash-e
+if ID=$(running_run); then
+  CPID=$(P -c "SELECT caller_pid FROM parallel_guarantee_activity WHERE run_id = $ID")
+  kill -KILL "$CPID"
+  caller_ended "$c" "$ROOT/test/out/crash/e.txt"
+  after_restart "$c" "$ID"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/e.txt")"
+  kill "$CALL_PID" 2>/dev/null
+fi
+
+# f. One of the run's parallel workers killed with SIGKILL.
+c="f (parallel worker SIGKILL)"
+L0=$(logsize)
+start_call "$ROOT/test/out/crash/f.txt" crash-f
+if ID=$(running_run); then
+  PPID_=$(P -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'parallel worker' LIMIT 1")
+  kill -KILL "$PPID_"
+  caller_ended "$c" "$ROOT/test/out/crash/f.txt"
+  after_restart "$c" "$ID"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/f.txt")"
+  kill "$CALL_PID" 2>/dev/null
+fi
+
+# g. The run's worker terminated with pg_terminate_backend (SIGTERM, no crash-restart).
+c="g (worker pg_terminate_backend)"
+L0=$(logsize)
+start_call "$ROOT/test/out/crash/g.txt" crash-g
+if ID=$(running_run); then
+  P -c "SELECT pg_terminate_backend(worker_pid) FROM parallel_guarantee_activity WHERE run_id = $ID" >/dev/null
+  caller_ended "$c" "$ROOT/test/out/crash/g.txt"
+  check "$c: the caller's error has a SQLSTATE other than XX000" "not XX000" \
+    "$(grep -m1 -E '^(ERROR|FATAL)' "$ROOT/test/out/crash/g.txt" | grep -q 'XX000' && echo XX000 || echo "not XX000")"
+  wait_for "0/0" "$LEFT_Q"
+  after_restart "$c" "$ID"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/g.txt")"
+  kill "$CALL_PID" 2>/dev/null
+fi
+
+# The whole server log: no PANIC, no assertion failure, no crash but the ones caused here.
+check "server log: no PANIC and no TRAP" "0" "$(grep -cE 'PANIC|TRAP:' "$PC_LOG")"
+check "server log: processes terminated by a signal are only the three killed here (SIGKILL)" "3|0" \
+  "$(grep -c 'terminated by signal' "$PC_LOG")|$(grep 'terminated by signal' "$PC_LOG" | grep -vc 'signal 9')"
+check "server log: no WARNING from the history (could not ... in the history)" "0" "$(grep -c 'in the history' "$PC_LOG")"
+grep -E 'in the history' "$PC_LOG" | head -5 | say
+
+if pc_stop fast; then echo "ok - the private cluster stops cleanly at the end"
+else echo "not ok - the private cluster does not stop cleanly at the end"; failures=$((failures + 1)); fi
+exit $((failures > 0))

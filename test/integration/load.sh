@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Load and memory (quick tier).  16 pgbench sessions make about 1,000 guaranteed calls with
+# shortages made at random (each call sets its session's max_parallel_workers to 1..8 and
+# asks for a random target, minimum, attempts, retry delay and wait_for_slots); then one
+# session makes a few hundred calls in a row while its backend's memory is measured.
+# Each check prints "ok - ..." or "not ok - ..." and what it found; figures are printed as
+# "# ..." lines.  Exits non-zero if any check failed.
+#
+# Uses a private cluster of its own (test/out/load, port $LOAD_PORT, default 54351, unix
+# socket only), so it neither needs nor disturbs the project cluster on port 54329.  The
+# cluster uses dynamic_shared_memory_type = mmap so that dynamic shared memory segments are
+# files in its data directory and a leaked segment can be counted.
+# The long tier (figures, 15 minutes) is test/long/run.sh.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
+OUT=$ROOT/test/out/load
+DATA=$OUT/data
+PORT=${LOAD_PORT:-54351}
+CLIENTS=${LOAD_CLIENTS:-16}
+TX=${LOAD_TX:-63}                 # calls per client: 16 x 63 = 1,008 calls
+MEM_CALLS=${LOAD_MEM_CALLS:-200}  # calls measured in the memory loops (after 50 to warm up)
+MEM_BOUND=${LOAD_MEM_BOUND:-1048576}
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+check_true() {  # check_true DESCRIPTION CONDITION-RESULT(t/f) DETAIL
+  if [ "$2" = t ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    found: $3" | sed 's/^/    /'; failures=$((failures + 1)); fi
+}
+M() { "$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d load -X -tA -q "$@"; }
+# Polls a query until it returns the wanted value (bounded: 20 s).
+wait_for() {  # wait_for WANTED QUERY
+  for _ in $(seq 1 400); do
+    [ "$(M -c "$2" 2>/dev/null)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+now_ms() { date +%s%3N; }
+stop_cluster() {
+  [ -f "$DATA/postmaster.pid" ] && runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+  return 0
+}
+trap stop_cluster EXIT
+
+# ---------------------------------------------------------------- the private cluster
+mkdir -p "$OUT"
+chown postgres: "$OUT"
+stop_cluster   # one left running by an interrupted earlier run
+rm -rf "$DATA" "$OUT"/*.log "$OUT"/*.txt
+runuser -u postgres -- "$BIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null \
+  || { echo "not ok - setup: initdb failed"; exit 1; }
+cat >> "$DATA/postgresql.conf" <<CONF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$OUT'
+shared_preload_libraries = 'parallel_guarantee'
+max_worker_processes = 32
+max_parallel_workers = 8
+max_connections = 60
+parallel_guarantee.max_runs = 64
+parallel_setup_cost = 0
+parallel_tuple_cost = 0
+min_parallel_table_scan_size = 0
+fsync = off
+dynamic_shared_memory_type = mmap
+log_line_prefix = '%m [%p] %e '
+parallel_guarantee.log_attempts = off
+CONF
+runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -l "$OUT/server.log" -w -t 60 start >/dev/null \
+  || { echo "not ok - setup: the private cluster did not start"; tail -20 "$OUT/server.log"; exit 1; }
+"$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d postgres -X -q -c "CREATE DATABASE load" \
+  || { echo "not ok - setup: could not create the database"; exit 1; }
+
+M -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, table and wrapper"; exit 1; }
+CREATE EXTENSION parallel_guarantee;
+-- Small, so that a call is fast; it plans 4 workers.
+CREATE TABLE small (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO small SELECT g, 'x' FROM generate_series(1, 20000) g;
+VACUUM ANALYZE small;
+-- One row per call: the status, or the SQLSTATE of the error; the run id when there was a run.
+CREATE TABLE outcomes (
+    n        bigserial PRIMARY KEY,
+    label    text,
+    outcome  text NOT NULL,
+    run_id   bigint,
+    kind     int, target int, min_workers int, max_attempts int, delay_ms int, wait int, mpw int,
+    launched int, attempts int,
+    message  text,
+    at       timestamptz DEFAULT clock_timestamp());
+-- Calls run_with_parallel_guarantee and records how it ended; raises nothing, so that a
+-- pgbench client is never aborted.  kind 1: CREATE TABLE AS with a cleanup (the table is
+-- dropped after a success); other kinds: a SELECT.
+CREATE FUNCTION load_call(p_kind int, p_target int, p_min int, p_attempts int, p_delay_ms int,
+                          p_wait int, p_mpw int, p_label text DEFAULT 'load')
+RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE
+    r   parallel_guarantee_result;
+    st  text;
+    msg text;
+    ctx text;
+    tbl text := 'load_out_' || pg_backend_pid();
+    stmt text := 'SELECT count(*) FROM small';
+    cln  text;
+BEGIN
+    IF p_kind = 1 THEN
+        stmt := format('CREATE TABLE %I AS SELECT id %% 10 AS k, count(*) AS n FROM small GROUP BY 1', tbl);
+        cln := format('DROP TABLE IF EXISTS %I', tbl);
+    END IF;
+    BEGIN
+        SELECT * INTO r FROM run_with_parallel_guarantee(stmt, cleanup => cln,
+            target_workers => p_target, min_workers => p_min, max_attempts => p_attempts,
+            retry_delay => make_interval(secs => p_delay_ms / 1000.0),
+            wait_for_slots => p_wait = 1, max_wait => '0.2 s', label => p_label);
+        INSERT INTO outcomes (label, outcome, run_id, kind, target, min_workers, max_attempts, delay_ms, wait, mpw, launched, attempts)
+        VALUES (p_label, r.status, r.run_id, p_kind, p_target, p_min, p_attempts, p_delay_ms, p_wait, p_mpw, r.workers_launched, r.attempts);
+        IF p_kind = 1 THEN EXECUTE cln; END IF;
+        RETURN r.status;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    END;
+    INSERT INTO outcomes (label, outcome, run_id, kind, target, min_workers, max_attempts, delay_ms, wait, mpw, message)
+    VALUES (p_label, st, substring(ctx from 'parallel_guarantee worker, run ([0-9]+)')::bigint,
+            p_kind, p_target, p_min, p_attempts, p_delay_ms, p_wait, p_mpw, msg);
+    RETURN st;
+END $f$;
+SQL
+DSM_BASE=$(ls "$DATA/pg_dynshmem" | wc -l)
+
+# ---------------------------------------------------------------- 1. 16 sessions, ~1,000 calls
+cat > "$OUT/load.pgbench" <<'PGB'
+\set kind random(1, 3)
+\set mpw random(1, 8)
+\set target random(2, 4)
+\set minw random(0, :target)
+\set attempts random(1, 3)
+\set delay random(0, 1) * random(1, 5)
+\set wait random(0, 1)
+SET max_parallel_workers = :mpw;
+SELECT load_call(:kind, :target, :minw, :attempts, :delay, :wait, :mpw);
+PGB
+chown postgres: "$OUT/load.pgbench"
+CALLS=$((CLIENTS * TX))
+t0=$(now_ms)
+timeout 300 runuser -u postgres -- "$BIN/pgbench" -h "$OUT" -p "$PORT" -U postgres -n -c "$CLIENTS" -j 2 -t "$TX" \
+  -f "$OUT/load.pgbench" load >"$OUT/pgbench.txt" 2>&1
+PGB_RC=$?
+t1=$(now_ms)
+check "pgbench: $CLIENTS clients x $TX calls finished (exit status)" "0" "$PGB_RC"
+[ $PGB_RC = 0 ] || sed 's/^/    # /' "$OUT/pgbench.txt" | tail -15
+check "every call recorded an outcome (no client aborted)" "$CALLS" "$(M -c "SELECT count(*) FROM outcomes WHERE label = 'load'")"
+awk -v n="$CALLS" -v ms="$((t1 - t0))" 'BEGIN { printf "# %d calls in %.1f s: %.1f calls/s\n", n, ms / 1000, n * 1000 / ms }'
+echo "# outcomes: $(M -c "SELECT string_agg(outcome || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT outcome, count(*) n FROM outcomes WHERE label = 'load' GROUP BY 1) s")"
+echo "# by session max_parallel_workers < target: $(M -c "SELECT string_agg(outcome || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT outcome, count(*) n FROM outcomes WHERE label = 'load' AND mpw < target GROUP BY 1) s")"
+
+UNEXPECTED=$(M -c "SELECT string_agg(outcome || ' x' || n || ': ' || coalesce(msg, ''), E'\n') FROM (
+                     SELECT outcome, count(*) n, min(message) msg FROM outcomes
+                      WHERE label = 'load' AND outcome NOT IN ('target_met', 'degraded', '53G01', '53G02', '53G03', '53G05')
+                      GROUP BY 1) s")
+check "every call ended with success, degraded or 53G01/53G02/53G03/53G05 (unexpected outcomes)" "" "$UNEXPECTED"
+
+# After the load: nothing left running.
+wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity"
+check "no run left in parallel_guarantee_activity" "0" "$(M -c "SELECT count(*) FROM parallel_guarantee_activity")"
+wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
+check "no parallel_guarantee worker or parallel worker left" "0" \
+  "$(M -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')")"
+check "the queue is empty" "0" "$(M -c "SELECT count(*) FROM parallel_guarantee_queue")"
+check "no dynamic shared memory segment left (files in pg_dynshmem)" "$DSM_BASE" "$(ls "$DATA/pg_dynshmem" | wc -l)"
+
+# The history agrees with what the callers saw.
+check "every history row has a final status (rows still 'running' or 'lost')" "0" \
+  "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'load' AND status NOT IN ('target_met', 'degraded', 'failed', 'error')")"
+check "history rows = calls that got a run id" "$(M -c "SELECT count(*) FROM outcomes WHERE label = 'load' AND run_id IS NOT NULL")" \
+  "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'load'")"
+check "the run ids of the history are those the callers got (missing / extra)" "0/0" \
+  "$(M -c "SELECT (SELECT count(*) FROM outcomes o WHERE label = 'load' AND run_id IS NOT NULL AND NOT EXISTS (SELECT FROM parallel_guarantee_runs r WHERE r.run_id = o.run_id))
+               || '/' || (SELECT count(*) FROM parallel_guarantee_runs r WHERE label = 'load' AND NOT EXISTS (SELECT FROM outcomes o WHERE o.run_id = r.run_id))")"
+check "only errors raised before a run starts (53G02, 53G05) have no run id" "" \
+  "$(M -c "SELECT string_agg(DISTINCT outcome, ',') FROM outcomes WHERE label = 'load' AND run_id IS NULL AND outcome NOT IN ('53G02', '53G05')")"
+MISMATCH=$(M -c "SELECT string_agg(format('run %s: caller %s, history %s/%s', o.run_id, o.outcome, r.status, r.sqlstate), E'\n')
+                   FROM outcomes o JOIN parallel_guarantee_runs r USING (run_id)
+                  WHERE o.label = 'load' AND NOT (
+                        (o.outcome IN ('target_met', 'degraded') AND r.status = o.outcome AND r.sqlstate IS NULL
+                         AND r.attempts = o.attempts AND r.workers_launched IS NOT DISTINCT FROM o.launched)
+                     OR (o.outcome = '53G01' AND r.status = 'failed' AND r.sqlstate = '53G01')
+                     OR (o.outcome NOT IN ('target_met', 'degraded', '53G01') AND r.status = 'error' AND r.sqlstate = o.outcome))")
+check "each history row says what its caller got (status, SQLSTATE, attempts, workers)" "" "$MISMATCH"
+check "each run has as many attempt rows as its attempts" "" \
+  "$(M -c "SELECT string_agg(format('run %s: %s attempts, %s rows', r.run_id, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
+             FROM parallel_guarantee_runs r WHERE label = 'load'
+              AND r.attempts IS DISTINCT FROM (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)")"
+check "degraded and successful runs launched what they promise (target_met >= target, degraded in [min, target))" "" \
+  "$(M -c "SELECT string_agg(format('run %s: %s with %s of target %s min %s', run_id, outcome, launched, target, min_workers), E'\n')
+             FROM outcomes WHERE label = 'load' AND NOT (
+                  (outcome = 'target_met' AND launched >= target)
+               OR (outcome = 'degraded' AND launched >= min_workers AND launched < target)
+               OR outcome NOT IN ('target_met', 'degraded'))")"
+check "no table left behind by the CREATE TABLE AS calls" "0" "$(M -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'load_out_%'")"
+
+# ---------------------------------------------------------------- 2. memory of one caller
+# One session: 50 calls to warm up, the backend's memory, $MEM_CALLS calls (each its own
+# transaction, as a client sends them), the memory again.  Then the same with calls that
+# fail (53G01: the session's max_parallel_workers is below the minimum), and with calls
+# inside one DO block (one transaction).
+mem_loop() {  # mem_loop NAME SETUP CALL-SQL
+  local name=$1 setup=$2 call=$3
+  { echo "SET client_min_messages = warning;"
+    echo "$setup"
+    echo "SELECT format(\$c\$$call\$c\$) FROM generate_series(1, 50) \\gexec"
+    echo "SELECT sum(total_bytes) AS before FROM pg_backend_memory_contexts \\gset"
+    echo "SELECT format(\$c\$$call\$c\$) FROM generate_series(1, $MEM_CALLS) \\gexec"
+    echo "SELECT sum(total_bytes) AS after FROM pg_backend_memory_contexts \\gset"
+    echo "\\echo MEM :before :after"
+  } | M >"$OUT/mem-$name.txt" 2>"$OUT/mem-$name.err"
+  local line before after
+  line=$(grep '^MEM ' "$OUT/mem-$name.txt")
+  before=$(echo "$line" | cut -d' ' -f2); after=$(echo "$line" | cut -d' ' -f3)
+  if [ -z "$before" ] || [ -z "$after" ]; then
+    check "memory ($name): the loop ran" "MEM before after" "${line:-nothing: $(tail -3 "$OUT/mem-$name.err")}"
+    return
+  fi
+  local growth=$((after - before))
+  echo "# memory ($name): $before -> $after bytes after $MEM_CALLS calls: growth $growth bytes"
+  check_true "memory ($name): the caller's memory grows less than $MEM_BOUND bytes over $MEM_CALLS calls" \
+    "$([ $growth -lt "$MEM_BOUND" ] && echo t || echo f)" "growth $growth bytes ($before -> $after)"
+}
+CALL="SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem')"
+mem_loop success "" "$CALL"
+check "memory (success): every call succeeded" "$((MEM_CALLS + 50))" "$(grep -cE '^(target_met|degraded)$' "$OUT/mem-success.txt")"
+FAIL="SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 2, max_attempts => 1, label => 'mem-fail')"
+mem_loop failure "SET max_parallel_workers = 1;" "$FAIL"
+check "memory (failure): every call failed with 53G01" "$((MEM_CALLS + 50))" "$(grep -c 'launched 1 of 2 parallel workers, below min_workers 2' "$OUT/mem-failure.err")"
+
+# Inside one DO block: one transaction for all the calls.
+M >"$OUT/mem-do.txt" 2>"$OUT/mem-do.err" <<SQL
+SET client_min_messages = warning;
+DO \$\$
+DECLARE before bigint; after bigint; r parallel_guarantee_result;
+BEGIN
+    FOR i IN 1 .. 50 + $MEM_CALLS LOOP
+        IF i = 51 THEN SELECT sum(total_bytes) INTO before FROM pg_backend_memory_contexts; END IF;
+        SELECT * INTO r FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem-do');
+    END LOOP;
+    SELECT sum(total_bytes) INTO after FROM pg_backend_memory_contexts;
+    RAISE WARNING 'MEM % %', before, after;
+END \$\$;
+SQL
+line=$(grep -o 'MEM [0-9]* [0-9]*' "$OUT/mem-do.err")
+if [ -n "$line" ]; then
+  before=$(echo "$line" | cut -d' ' -f2); after=$(echo "$line" | cut -d' ' -f3); growth=$((after - before))
+  echo "# memory (one DO block): $before -> $after bytes after $MEM_CALLS calls: growth $growth bytes"
+  check_true "memory (one DO block): the caller's memory grows less than $MEM_BOUND bytes over $MEM_CALLS calls in one transaction" \
+    "$([ $growth -lt "$MEM_BOUND" ] && echo t || echo f)" "growth $growth bytes ($before -> $after)"
+else
+  check "memory (one DO block): the loop ran" "MEM before after" "$(tail -3 "$OUT/mem-do.err")"
+fi
+check "memory loops: every history row has a final status" "0" \
+  "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label LIKE 'mem%' AND status NOT IN ('target_met', 'degraded', 'failed', 'error')")"
+
+# ---------------------------------------------------------------- the end
+wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
+check "at the end: no run slot, no worker left (slots/workers)" "0/0" \
+  "$(M -c "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))")"
+check "the server log has no crash, PANIC, XX000 or history warning" "" \
+  "$(grep -E 'terminated by signal|was terminated|PANIC|TRAP|\] XX000 |could not .* in the history|server process .* exited with exit code [2-9]' "$OUT/server.log" | head -5)"
+
+stop_cluster
+exit $((failures > 0))
