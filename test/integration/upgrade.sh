@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Upgrade path: version 0.1.0 installed and used, then ALTER EXTENSION ... UPDATE to 0.2.0;
-# the upgraded extension's objects must be exactly those of a fresh CREATE EXTENSION.
+# Upgrade path: version 0.1.0 installed and used, then ALTER EXTENSION ... UPDATE to the
+# default version (0.2.0 when this was written); the upgraded extension's objects must be
+# exactly those of a fresh CREATE EXTENSION.  Every other older version that is installed
+# (0.2.0 once the default is later) is updated and compared the same way.
 # Each check prints "ok - ..." or "not ok - ..." and what it found.
 #
 # Needs the throwaway cluster (bash scripts/cluster.sh start).  Creates and drops the
-# databases pg_guarantee_upgrade_a (0.1.0, then updated) and pg_guarantee_upgrade_b (fresh);
-# writes the compared listings to test/out/upgrade.
+# databases pg_guarantee_upgrade_a (0.1.0, then updated), pg_guarantee_upgrade_b (fresh) and
+# pg_guarantee_upgrade_from_<version> (other older versions); writes the compared listings
+# to test/out/upgrade.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -21,7 +24,16 @@ check() {  # check DESCRIPTION EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
 }
 P() { local db=$1; shift; bash scripts/cluster.sh psql -d "$db" -tA -q "$@"; }
-drop_dbs() { P postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $A WITH (FORCE)" -c "DROP DATABASE IF EXISTS $B WITH (FORCE)" >/dev/null 2>&1; }
+# The default version, and the other versions installed (those an upgrade starts from).
+TO=$(P postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guarantee'")
+[ -n "$TO" ] || { echo "not ok - setup: parallel_guarantee is not installed (make && make install)"; exit 1; }
+OLDER=$(P postgres -c "SELECT version FROM pg_available_extension_versions
+                        WHERE name = 'parallel_guarantee' AND version NOT IN ('0.1.0', '$TO') ORDER BY version")
+from_db() { echo "pg_guarantee_upgrade_from_${1//./_}"; }
+drop_dbs() {
+  P postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $A WITH (FORCE)" -c "DROP DATABASE IF EXISTS $B WITH (FORCE)" >/dev/null 2>&1
+  for v in $OLDER; do P postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $(from_db "$v") WITH (FORCE)" >/dev/null 2>&1; done
+}
 trap drop_dbs EXIT
 
 drop_dbs
@@ -42,7 +54,7 @@ RUN_ID_010=$(P "$A" -c "SELECT last_value FROM parallel_guarantee_run_id_seq")
 # 2. ALTER EXTENSION ... UPDATE to the default version.
 check "A: ALTER EXTENSION parallel_guarantee UPDATE succeeds quietly" "" \
   "$(P "$A" -v ON_ERROR_STOP=1 -c "ALTER EXTENSION parallel_guarantee UPDATE" 2>&1 || echo "failed")"
-check "A: the extension is at 0.2.0" "0.2.0" "$(P "$A" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
+check "A: the extension is at the default version $TO" "$TO" "$(P "$A" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
 check "A: the history views and the async functions exist" "t" \
   "$(P "$A" -c "SELECT to_regclass('parallel_guarantee_runs') IS NOT NULL AND to_regclass('parallel_guarantee_attempts') IS NOT NULL
                    AND to_regclass('parallel_guarantee_label_summary') IS NOT NULL AND to_regproc('submit_parallel_guarantee') IS NOT NULL
@@ -62,9 +74,9 @@ check "A: a submitted run after the update finishes target_met" "target_met|4" \
 # 3. Database B: a fresh install of the default version.
 P "$B" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee" -c "$SMALL" >/dev/null \
   || { echo "not ok - setup: could not create the extension in $B"; exit 1; }
-check "B: a fresh install is at 0.2.0" "0.2.0" "$(P "$B" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
-check "B: ALTER EXTENSION parallel_guarantee UPDATE says it is already at 0.2.0 (a NOTICE, no error)" \
-  "rc=0 NOTICE:  version \"0.2.0\" of extension \"parallel_guarantee\" is already installed" \
+check "B: a fresh install is at $TO" "$TO" "$(P "$B" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
+check "B: ALTER EXTENSION parallel_guarantee UPDATE says it is already at $TO (a NOTICE, no error)" \
+  "rc=0 NOTICE:  version \"$TO\" of extension \"parallel_guarantee\" is already installed" \
   "$(out=$(P "$B" -v ON_ERROR_STOP=1 -c "ALTER EXTENSION parallel_guarantee UPDATE" 2>&1); echo "rc=$? $out")"
 
 # 4. The extension's objects in A and in B: every member (pg_depend deptype 'e') with its
@@ -130,20 +142,36 @@ else
   sed 's/^/    /' "$OUT/members.diff" | head -150
   failures=$((failures + 1))
 fi
-check "the listing covers every member kind (functions, views, tables, sequence, type)" "t" \
-  "$(P "$B" -c "SELECT count(DISTINCT classid) = 3 AND count(*) = $n FROM pg_depend
-                 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-                   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guarantee')")"
+check "the listing has every member, each with its definition" "$n members, 0 without a definition" \
+  "$(P "$B" -c "SELECT count(*) FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+                   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guarantee')") members, $(grep -c '^(no definition listed' "$OUT/members-b.txt") without a definition"
+# The other older versions: each updated to the default must list the same.
+for v in $OLDER; do
+  db=$(from_db "$v")
+  if P postgres -c "CREATE DATABASE $db" >/dev/null && P "$db" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee VERSION '$v'" \
+       -c "ALTER EXTENSION parallel_guarantee UPDATE" >/dev/null; then
+    P "$db" -v ON_ERROR_STOP=1 -f "$OUT/members.sql" >"$OUT/members-from-$v.txt" 2>&1
+    if diff -u "$OUT/members-from-$v.txt" "$OUT/members-b.txt" >"$OUT/members-from-$v.diff"; then
+      echo "ok - $v updated to $TO: its member objects equal a fresh install's"
+    else
+      echo "not ok - $v updated to $TO: its member objects equal a fresh install's"
+      sed 's/^/    /' "$OUT/members-from-$v.diff" | head -150
+      failures=$((failures + 1))
+    fi
+  else
+    check "$v can be installed and updated to $TO" "yes" "no"
+  fi
+done
 
 # 5. The same through pg_dump: in binary-upgrade mode it writes out every member object; the
 #    objects' oids, xids and LSNs differ between the databases and are masked, and so is the
-#    run id sequence's value (A has had runs).
+#    sequences' values (A has had runs).
 dump() {
   "$BIN/pg_dump" -h "$ROOT/.cluster" -p "$PORT" -U postgres -s --binary-upgrade "$1" 2>&1 \
     | grep -v -E 'binary_upgrade_set_next_|^\\(un)?restrict ' \
     | sed -E "s/(binary_upgrade_create_empty_extension\('[^']*', '[^']*', [a-z]+, '[^']*', )'\{[0-9,]*\}'/\1'{OIDS}'/;
               s/oid = '[0-9]+'/oid = 'OID'/; s/(relfrozenxid|relminmxid) = '[0-9]+'/\1 = 'XID'/g;
-              s/(setval\('public\.parallel_guarantee_run_id_seq', )[0-9]+, (true|false)\)/\1N, B)/"
+              s/(setval\('[^']*', )[0-9]+, (true|false)\)/\1N, B)/"
 }
 dump "$A" >"$OUT/dump-a.sql"
 dump "$B" >"$OUT/dump-b.sql"
