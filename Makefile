@@ -1,6 +1,8 @@
 # parallel_guarantee: PGXS build.  `make && make install`, then `make installcheck`
 # (pg_regress and isolation specs against a temporary instance with our config).
 
+.DEFAULT_GOAL := all
+
 EXTENSION   = parallel_guarantee
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 MODULE_big  = parallel_guarantee

@@ -105,21 +105,18 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     LWLockRelease(g_shared->lock);
     if (nlive == 0) live[nlive++] = Int64GetDatum(run->run_id);
     ArrayType *live_array = construct_array(live, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
-    {
-        char *sql = psprintf("UPDATE %s SET status = 'lost', finished_at = clock_timestamp() "
-                             "WHERE status = 'running' AND run_id <> ALL ($1)", g_runs_table);
-        Oid types[1] = {INT8ARRAYOID};
-        Datum values[1] = {PointerGetDatum(live_array)};
-        HistoryExec("mark lost runs", sql, 1, types, values, nullptr);
-    }
 
+    /*
+     * One statement, one transaction: runs marked running whose worker is gone (killed,
+     * server crash) become lost, and this run is recorded.
+     */
     const RunOptions &o = run->options;
-    char nulls[19];
+    char nulls[20];
     memset(nulls, ' ', sizeof nulls);
-    Datum values[19];
-    Oid types[19] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+    Datum values[20];
+    Oid types[20] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
                      INT4OID, INT4OID, INT8OID, BOOLOID, BOOLOID, INT8OID, INT4OID, BOOLOID,
-                     INT4OID, INT4OID, TIMESTAMPTZOID};
+                     INT4OID, INT4OID, TIMESTAMPTZOID, INT8ARRAYOID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = TextOrNull(label, &nulls[1]);
     values[2] = ObjectIdGetDatum(run->current_user_id);
@@ -139,33 +136,59 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     values[16] = Int32GetDatum(run->caller_pid);
     values[17] = Int32GetDatum(MyProcPid);
     values[18] = TimestampTzGetDatum(GetCurrentTimestamp());
+    values[19] = PointerGetDatum(live_array);
     char *sql = psprintf(
+        "WITH lost AS (UPDATE %s SET status = 'lost', finished_at = clock_timestamp() "
+        "              WHERE status = 'running' AND run_id <> ALL ($20) RETURNING 1) "
         "INSERT INTO %s (run_id, label, role_oid, role_name, database_name, statement, cleanup, "
         "target_workers, min_workers, max_attempts, retry_delay_ms, force_workers, wait_for_slots, "
         "max_wait_ms, priority, async, caller_pid, worker_pid, started_at, status) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
         "$19, 'running')",
-        g_runs_table);
-    HistoryExec("record the run", sql, 19, types, values, nulls);
+        g_runs_table, g_runs_table);
+    HistoryExec("record the run", sql, 20, types, values, nulls);
 }
 
-void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started) {
-    if (!g_history_ready) return;
+namespace {
+
+/* The attempt's values, as parameters first..first+7 of a statement. */
+void AttemptValues(const RunShared *run, int attempt, TimestampTz started, int first, Datum *values,
+                   char *nulls, Oid *types) {
     const AttemptRecord &r = run->attempts[attempt - 1];
+    Oid t[8] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID};
+    for (int i = 0; i < 8; i++) {
+        types[first + i] = t[i];
+        nulls[first + i] = ' ';
+    }
+    values[first + 0] = Int64GetDatum(run->run_id);
+    values[first + 1] = Int32GetDatum(attempt);
+    values[first + 2] = TimestampTzGetDatum(started);
+    values[first + 3] = Int64GetDatum(r.waited_ms);
+    values[first + 4] = Int64GetDatum(r.duration_us);
+    values[first + 5] = Int32GetDatum(r.planned);
+    nulls[first + 5] = r.planned < 0 ? 'n' : ' ';
+    values[first + 6] = Int32GetDatum(r.launched);
+    nulls[first + 6] = r.launched < 0 ? 'n' : ' ';
+    values[first + 7] = CStringGetTextDatum(OutcomeName(r.outcome));
+}
+
+/* The last attempt, kept to be written with the run's end in one transaction. */
+int g_pending_attempt = 0;
+TimestampTz g_pending_started = 0;
+
+}  // namespace
+
+void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool final) {
+    if (!g_history_ready) return;
+    if (final) {
+        g_pending_attempt = attempt;
+        g_pending_started = started;
+        return;
+    }
     char nulls[8];
-    memset(nulls, ' ', sizeof nulls);
     Datum values[8];
-    Oid types[8] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID};
-    values[0] = Int64GetDatum(run->run_id);
-    values[1] = Int32GetDatum(attempt);
-    values[2] = TimestampTzGetDatum(started);
-    values[3] = Int64GetDatum(r.waited_ms);
-    values[4] = Int64GetDatum(r.duration_us);
-    values[5] = Int32GetDatum(r.planned);
-    nulls[5] = r.planned < 0 ? 'n' : ' ';
-    values[6] = Int32GetDatum(r.launched);
-    nulls[6] = r.launched < 0 ? 'n' : ' ';
-    values[7] = CStringGetTextDatum(OutcomeName(r.outcome));
+    Oid types[8];
+    AttemptValues(run, attempt, started, 0, values, nulls, types);
     char *sql = psprintf("INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
                          "workers_planned, workers_launched, outcome) "
                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -176,10 +199,12 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started) {
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message) {
     if (!g_history_ready) return;
-    char nulls[9];
+    /* One statement: the last attempt, the run's end, and the purge of old runs. */
+    char nulls[19];
     memset(nulls, ' ', sizeof nulls);
-    Datum values[9];
-    Oid types[9] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID};
+    Datum values[19];
+    Oid types[19] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID,
+                     TEXTOID, BOOLOID, TIMESTAMPTZOID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
     values[2] = CStringGetTextDatum(status);
@@ -191,19 +216,26 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
     values[6] = Int32GetDatum(run->attempts_used);
     values[7] = TextOrNull(sqlstate, &nulls[7]);
     values[8] = TextOrNull(message, &nulls[8]);
-    char *sql = psprintf("UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
+    values[9] = BoolGetDatum(g_history_days > 0);
+    values[10] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(
+        GetCurrentTimestamp(), -static_cast<int64>(g_history_days) * 24 * 3600 * 1000));
+    bool with_attempt = g_pending_attempt > 0;
+    if (with_attempt)
+        AttemptValues(run, g_pending_attempt, g_pending_started, 11, values, nulls, types);
+    char *attempt_cte = with_attempt
+        ? psprintf("attempt AS (INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
+                   "workers_planned, workers_launched, outcome) "
+                   "VALUES ($12, $13, $14, $15, $16, $17, $18, $19) RETURNING 1), ",
+                   g_attempts_table)
+        : pstrdup("");
+    char *sql = psprintf("WITH %s"
+                         "purge AS (DELETE FROM %s WHERE $10 AND finished_at < $11 RETURNING 1) "
+                         "UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
                          "workers_planned = $5, workers_launched = $6, attempts = $7, "
                          "sqlstate = $8, message = $9 WHERE run_id = $1",
-                         g_runs_table);
-    HistoryExec("record the run's end", sql, 9, types, values, nulls);
-
-    if (g_history_days > 0) {
-        Oid purge_types[1] = {TIMESTAMPTZOID};
-        Datum purge_values[1] = {TimestampTzGetDatum(TimestampTzPlusMilliseconds(
-            GetCurrentTimestamp(), -static_cast<int64>(g_history_days) * 24 * 3600 * 1000))};
-        char *purge = psprintf("DELETE FROM %s WHERE finished_at < $1", g_runs_table);
-        HistoryExec("purge old runs", purge, 1, purge_types, purge_values, nullptr);
-    }
+                         attempt_cte, g_runs_table, g_runs_table);
+    HistoryExec("record the run's end", sql, with_attempt ? 19 : 11, types, values, nulls);
+    g_pending_attempt = 0;
 }
 
 }  // namespace pgguarantee

@@ -17,7 +17,11 @@ namespace pgguarantee {
 /* Finds the tables, marks runs whose worker vanished as lost, and records this run. */
 void HistoryBegin(const RunShared *run, const char *statement, const char *cleanup,
                   const char *label);
-void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started);
+/*
+ * Records an attempt; the final one (final = true) is written together with the run's
+ * end by HistoryFinish, in one transaction.
+ */
+void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool final);
 /* Records the final status; sqlstate and message are null on success.  Purges old runs. */
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message);

@@ -317,7 +317,7 @@ void RunAttempts() {
         TimestampTz started = GetCurrentTimestamp();
         AttemptResult r = RunOneAttempt(attempt, o);
         RecordAttempt(attempt, r, waited_ms, started);
-        HistoryAttempt(g_run, attempt, started);
+        HistoryAttempt(g_run, attempt, started, r.outcome != AttemptOutcome::kAbandoned);
 
         switch (r.outcome) {
             case AttemptOutcome::kTargetMet:
