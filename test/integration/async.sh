@@ -110,7 +110,7 @@ out=$(timeout 10 bash scripts/cluster.sh psql -d "$DB" -tA -q -c "SELECT status 
 t1=$(now_ms)
 check "waiting (no timeout) on a finished run returns at once" "target_met fast" \
   "$out $( [ $((t1 - t0)) -lt 2000 ] && echo fast || echo "slow: $((t1 - t0)) ms")"
-check "the run's attempts are in parallel_guarantee_attempts, the last with 4 workers" "t|4|4|target met" \
+check "the run's attempts are in parallel_guarantee_attempts, the last with 4 workers" "true|4|4|target met" \
   "$(P -c "SELECT (a.attempt = r.attempts) || '|' || a.workers_planned || '|' || a.workers_launched || '|' || a.outcome
              FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id)
             WHERE a.run_id = $FAST_ID ORDER BY a.attempt DESC LIMIT 1" 2>&1)"

@@ -124,7 +124,7 @@ check "that run met its target: status, planned and launched workers, role, data
   "target_met|4|4|postgres|postgres|SELECT count(*) FROM pg_cron_big" \
   "$(P -c "SELECT r.status, r.workers_planned, r.workers_launched, r.role, r.database, r.statement $MATCH_Q")"
 check "that run also finished before the job's end_time" "t" "$(P -c "SELECT bool_and(r.finished_at <= d.end_time) $MATCH_Q")"
-check "its attempts are recorded, the last with 4 workers launched" "t|4|target met" \
+check "its attempts are recorded, the last with 4 workers launched" "true|4|target met" \
   "$(P -c "SELECT (a.attempt = r.attempts) || '|' || a.workers_launched || '|' || a.outcome
              FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id)
             WHERE a.run_id = (SELECT r.run_id $MATCH_Q) ORDER BY a.attempt DESC LIMIT 1")"

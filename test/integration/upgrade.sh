@@ -64,7 +64,7 @@ check "A: a run after the update succeeds" "target_met|4" "$(P "$A" -c "$RUN, la
 check "A: the history records it, with a run id after those of 0.1.0" "1|target_met|4|true" \
   "$(P "$A" -c "SELECT count(*) || '|' || min(status) || '|' || min(workers_launched) || '|' || bool_and(run_id > $RUN_ID_010)
                    FROM parallel_guarantee_runs WHERE label = 'after upgrade'" 2>&1)"
-check "A: and its attempts, the last with 4 workers" "t|4|target met" \
+check "A: and its attempts, the last with 4 workers" "true|4|target met" \
   "$(P "$A" -c "SELECT (a.attempt = r.attempts) || '|' || a.workers_launched || '|' || a.outcome FROM parallel_guarantee_attempts a
                    JOIN parallel_guarantee_runs r USING (run_id) WHERE r.label = 'after upgrade' ORDER BY a.attempt DESC LIMIT 1" 2>&1)"
 check "A: a submitted run after the update finishes target_met" "target_met|4" \
