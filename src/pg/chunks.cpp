@@ -507,22 +507,10 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         BackgroundWorkerHandle *helpers[64];
         int nhelpers = 0;
         for (int i = 1; i < run->chunk_workers && i < 64; i++) {
-            BackgroundWorker worker;
-            memset(&worker, 0, sizeof worker);
-            worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-            worker.bgw_start_time = BgWorkerStart_ConsistentState;
-            worker.bgw_restart_time = BGW_NEVER_RESTART;
-            snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
-            snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
-            snprintf(worker.bgw_name, BGW_MAXLEN, "parallel_guarantee chunk helper %d of run %lld", i,
+            char name[BGW_MAXLEN];
+            snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
                      static_cast<long long>(run->run_id));
-            snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
-            worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-            worker.bgw_notify_pid = MyProcPid;
-            worker.bgw_extra[0] = 1;   /* a helper */
-            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-            if (RegisterDynamicBackgroundWorker(&worker, &helpers[nhelpers])) nhelpers++;
-            MemoryContextSwitchTo(old);
+            if (RegisterRunWorker(seg, name, true, &helpers[nhelpers])) nhelpers++;
         }
         if (nhelpers + 1 < run->chunk_workers)
             ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "

@@ -438,22 +438,10 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
         on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
     }
 
-    BackgroundWorker worker;
-    memset(&worker, 0, sizeof worker);
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_ConsistentState;
-    worker.bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
-    snprintf(worker.bgw_name, BGW_MAXLEN, "parallel_guarantee run %lld for PID %d",
-             static_cast<long long>(run_id), MyProcPid);
-    snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
-    worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-    worker.bgw_notify_pid = MyProcPid;
-
-    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    bool registered = RegisterDynamicBackgroundWorker(&worker, &g_handle);
-    MemoryContextSwitchTo(old);
+    char name[BGW_MAXLEN];
+    snprintf(name, sizeof name, "parallel_guarantee run %lld for PID %d", static_cast<long long>(run_id),
+             MyProcPid);
+    bool registered = RegisterRunWorker(seg, name, false, &g_handle);
     if (!registered) {
         g_handle = nullptr;
         ReleaseSlot(slot, run_id);
@@ -595,34 +583,47 @@ Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int6
     return LaunchWorker(run_id, slot, r, namespace_oid, async);
 }
 
-Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
-    TimestampTz call_start = GetCurrentTimestamp();
-    CheckCanStartRun("run_with_parallel_guarantee");
-    RunRequest request = ReadRequest(fcinfo, kRunArgs);
-
+/* The caller's result row type, checked to be the 7 columns this library fills. */
+TupleDesc ResultRowType(FunctionCallInfo fcinfo, const char *function) {
     TupleDesc tupdesc;
     if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("run_with_parallel_guarantee must return its 7-column result row"),
+                        errmsg("%s must return its 7-column result row", function),
                         errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
-    tupdesc = BlessTupleDesc(tupdesc);
+    return BlessTupleDesc(tupdesc);
+}
 
-    int64 run_id = 0;
-    Launched launched = StartRun(fcinfo, request, false, &run_id);
+/*
+ * Waits for the worker of a synchronous run and re-raises its error, if any, with a
+ * context line naming it.  On return the worker has exited and the caller still has the
+ * segment mapped (detach it after reading the result).
+ */
+RunShared *AwaitWorker(const Launched &launched, int64 run_id, const char *worker_name) {
     ErrorData *error = WaitForWorker(launched.mqh, launched.run);
     (void) WaitForBackgroundWorkerShutdown(g_handle);
     RunShared *run = launched.run;
     run->caller_finished = true;
     pfree(g_handle);
     g_handle = nullptr;
-
     if (error != nullptr) {
         dsm_detach(launched.seg);
         error->elevel = ERROR;
-        const char *where = psprintf("parallel_guarantee worker, run %lld", static_cast<long long>(run_id));
+        const char *where = psprintf("%s, run %lld", worker_name, static_cast<long long>(run_id));
         error->context = error->context ? psprintf("%s\n%s", error->context, where) : pstrdup(where);
         ThrowErrorData(error);
     }
+    return run;
+}
+
+Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
+    TimestampTz call_start = GetCurrentTimestamp();
+    CheckCanStartRun("run_with_parallel_guarantee");
+    RunRequest request = ReadRequest(fcinfo, kRunArgs);
+    TupleDesc tupdesc = ResultRowType(fcinfo, "run_with_parallel_guarantee");
+
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, request, false, &run_id);
+    RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee worker");
     if (run->status == RunStatus::kRunning) {
         dsm_detach(launched.seg);
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
@@ -778,27 +779,11 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("notice_every must not be negative, not %d", r.notice_every)));
 
-    TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("%s must return its 7-column result row", function)));
-    tupdesc = BlessTupleDesc(tupdesc);
+    TupleDesc tupdesc = ResultRowType(fcinfo, function);
 
     int64 run_id = 0;
     Launched launched = StartRun(fcinfo, r, false, &run_id);
-    ErrorData *error = WaitForWorker(launched.mqh, launched.run);
-    (void) WaitForBackgroundWorkerShutdown(g_handle);
-    RunShared *run = launched.run;
-    run->caller_finished = true;
-    pfree(g_handle);
-    g_handle = nullptr;
-    if (error != nullptr) {
-        dsm_detach(launched.seg);
-        error->elevel = ERROR;
-        const char *where = psprintf("parallel_guarantee chunk worker, run %lld", static_cast<long long>(run_id));
-        error->context = error->context ? psprintf("%s\n%s", error->context, where) : pstrdup(where);
-        ThrowErrorData(error);
-    }
+    RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee chunk worker");
     if (run->chunk_status == ChunkStatus::kRunning) {
         dsm_detach(launched.seg);
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),

@@ -330,6 +330,26 @@ bool QueueTryAdmit(int index, int64 run_id, int need, int session_max_parallel, 
     return admitted;
 }
 
+bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
+                       BackgroundWorkerHandle **handle) {
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_ConsistentState;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
+    strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+    snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
+    worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+    worker.bgw_notify_pid = MyProcPid;
+    worker.bgw_extra[0] = chunk_helper ? 1 : 0;
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    bool registered = RegisterDynamicBackgroundWorker(&worker, handle);
+    MemoryContextSwitchTo(old);
+    return registered;
+}
+
 char *PallocCopy(const std::string &text) {
     char *copy = static_cast<char *>(
         MemoryContextAllocExtended(CurrentMemoryContext, text.size() + 1, MCXT_ALLOC_NO_OOM));

@@ -196,6 +196,14 @@ bool QueueTryAdmit(int index, int64 run_id, int need, int session_max_parallel, 
                    int *free_workers);
 void QueueLeave(int index, int64 run_id);
 
+/*
+ * Registers a dynamic background worker that runs parallel_guarantee_worker_main on the
+ * run's segment, notifying this process; a chunk helper shares the coordinator's run.  The
+ * handle is allocated in TopMemoryContext.  False when no background-worker slot is free.
+ */
+bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
+                       BackgroundWorkerHandle **handle);
+
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);
 
