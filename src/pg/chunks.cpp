@@ -221,15 +221,19 @@ Claimed ClaimChunk(RunShared *run) {
     PushActiveSnapshot(GetTransactionSnapshot());
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     char *sql = psprintf(
+        /* A scalar subquery runs once (an InitPlan): exactly one chunk is claimed. */
         "UPDATE %s c SET state = 'running', attempts = c.attempts + 1, worker_pid = $2, "
         "started_at = clock_timestamp(), finished_at = NULL "
-        "FROM (SELECT chunk_no FROM %s WHERE run_id = $1 AND state = 'pending' "
-        "      ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED) p "
-        "WHERE c.run_id = $1 AND c.chunk_no = p.chunk_no RETURNING c.chunk_no, c.attempts, c.keys",
+        "WHERE c.run_id = $1 AND c.chunk_no = (SELECT chunk_no FROM %s WHERE run_id = $1 "
+        "  AND state = 'pending' ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED) "
+        "RETURNING c.chunk_no, c.attempts, c.keys",
         g_chunks_table, g_chunks_table);
     Oid types[2] = {INT8OID, INT4OID};
     Datum values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(MyProcPid)};
     int rc = AsOwner(sql, 2, types, values, nullptr);
+    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed > 1)
+        elog(ERROR, "parallel_guarantee: a claim took %llu chunks at once",
+             static_cast<unsigned long long>(SPI_processed));
     if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) {
         bool isnull;
         HeapTuple tuple = SPI_tuptable->vals[0];

@@ -69,9 +69,9 @@ trap finish EXIT
 PG -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
 drop_roles
 PG -c "CREATE DATABASE $DB" >/dev/null || { echo "not ok - setup: could not create the database $DB"; exit 1; }
-# Run ids come from a sequence in each database, but wait and cancel look a run up by id
-# alone across the cluster (see section 5), so runs of 1, 2, ... in another database that
-# happen to be in progress would disturb the other checks: number ours from a random base.
+# Run ids come from a sequence in each database.  Ours start from a random base, so that
+# only section 5 makes an id collide with another database's run in progress (before run
+# lookups were per database, runs 1, 2, ... of other tests disturbed the other checks).
 P -v ON_ERROR_STOP=1 >/dev/null <<SQL || { echo "not ok - setup: could not create the extension, tables and roles"; exit 1; }
 CREATE EXTENSION parallel_guarantee;
 SELECT setval('parallel_guarantee_run_id_seq', 1000000000 + (random() * 1e9)::bigint);

@@ -233,19 +233,29 @@ mem_loop success "" "$CALL"
 check "memory (success): every call succeeded" "$((MEM_CALLS + 50))" "$(grep -cE '^(target_met|degraded)$' "$OUT/mem-success.txt")"
 FAIL="SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 2, max_attempts => 1, label => 'mem-fail')"
 mem_loop failure "SET max_parallel_workers = 1;" "$FAIL"
-check "memory (failure): every call failed with 53G01" "$((MEM_CALLS + 50))" "$(grep -c 'launched 1 of 2 parallel workers, below min_workers 2' "$OUT/mem-failure.err")"
+# PostgreSQL's max_parallel_workers caps the parallel workers alive at once: on a busy
+# machine the first worker can finish the small scan and exit before the second is
+# registered, and the run then counts 2 launched.  Rare; the failing path is what is measured.
+FAILED=$(grep -c 'launched 1 of 2 parallel workers, below min_workers 2' "$OUT/mem-failure.err")
+MET=$(grep -c '^target_met$' "$OUT/mem-failure.txt")
+echo "# memory (failure): $FAILED calls failed with 53G01, $MET got 2 workers one after the other"
+check "memory (failure): every call failed with 53G01 (or got its 2 workers one after the other)" "$((MEM_CALLS + 50))" "$((FAILED + MET))"
+check_true "memory (failure): at least 90 % of the calls failed with 53G01" "$([ $((FAILED * 10)) -ge $(((MEM_CALLS + 50) * 9)) ] && echo t || echo f)" "$FAILED of $((MEM_CALLS + 50))"
 
 # Inside one DO block: one transaction for all the calls.
 M >"$OUT/mem-do.txt" 2>"$OUT/mem-do.err" <<SQL
 SET client_min_messages = warning;
+-- The same function measures both times, so its compiled code and plan count in both.
+CREATE FUNCTION pg_temp.backend_memory() RETURNS bigint LANGUAGE plpgsql AS
+  'BEGIN RETURN (SELECT sum(total_bytes) FROM pg_backend_memory_contexts); END';
 DO \$\$
 DECLARE before bigint; after bigint; r parallel_guarantee_result;
 BEGIN
     FOR i IN 1 .. 50 + $MEM_CALLS LOOP
-        IF i = 51 THEN SELECT sum(total_bytes) INTO before FROM pg_backend_memory_contexts; END IF;
+        IF i = 51 THEN before := pg_temp.backend_memory(); END IF;
         SELECT * INTO r FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem-do');
     END LOOP;
-    SELECT sum(total_bytes) INTO after FROM pg_backend_memory_contexts;
+    after := pg_temp.backend_memory();
     RAISE WARNING 'MEM % %', before, after;
 END \$\$;
 SQL
