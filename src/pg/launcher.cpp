@@ -660,7 +660,14 @@ Datum SubmitRun(FunctionCallInfo fcinfo) {
 }
 
 /* Only the run's role, roles with its privileges (members) and superusers may act on it. */
+bool CanSee(Oid run_user);
+
 void CheckMayActOn(const RunSlot &slot, const char *what) {
+    /* A run the caller may not even see is, to the caller, no run at all. */
+    if (!CanSee(slot.user_id))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("there is no guaranteed run %lld that you may see",
+                               static_cast<long long>(slot.run_id))));
     if (!has_privs_of_role(GetUserId(), slot.user_id)) {
         char *role = GetUserNameFromId(slot.user_id, true);
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
