@@ -128,7 +128,10 @@ BEGIN
     RETURN st;
 END $f$;
 SQL
-DSM_BASE=$(ls "$DATA/pg_dynshmem" | wc -l)
+# Dynamic shared memory segments smaller than 1 MB: the control segment, and those of runs
+# and parallel queries in progress (the statistics' DSA grows by segments of 1 MB or more).
+small_dsm() { find "$DATA/pg_dynshmem" -type f -size -1024k | wc -l; }
+DSM_BASE=$(small_dsm)
 
 # ---------------------------------------------------------------- 1. 16 sessions, ~1,000 calls
 cat > "$OUT/load.pgbench" <<'PGB'
@@ -169,7 +172,7 @@ wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parall
 check "no parallel_guarantee worker or parallel worker left" "0" \
   "$(M -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')")"
 check "the queue is empty" "0" "$(M -c "SELECT count(*) FROM parallel_guarantee_queue")"
-check "no dynamic shared memory segment left (files in pg_dynshmem)" "$DSM_BASE" "$(ls "$DATA/pg_dynshmem" | wc -l)"
+check "no dynamic shared memory segment left (segments under 1 MB in pg_dynshmem)" "$DSM_BASE" "$(small_dsm)"
 
 # The history agrees with what the callers saw.
 check "every history row has a final status (rows still 'running' or 'lost')" "0" \
@@ -202,37 +205,47 @@ check "degraded and successful runs launched what they promise (target_met >= ta
 check "no table left behind by the CREATE TABLE AS calls" "0" "$(M -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'load_out_%'")"
 
 # ---------------------------------------------------------------- 2. memory of one caller
-# One session: 50 calls to warm up, the backend's memory, $MEM_CALLS calls (each its own
-# transaction, as a client sends them), the memory again.  Then the same with calls that
-# fail (53G01: the session's max_parallel_workers is below the minimum), and with calls
-# inside one DO block (one transaction).
-mem_loop() {  # mem_loop NAME SETUP CALL-SQL
-  local name=$1 setup=$2 call=$3
-  { echo "SET client_min_messages = warning;"
-    echo "$setup"
-    echo "SELECT format(\$c\$$call\$c\$) FROM generate_series(1, 50) \\gexec"
-    echo "SELECT sum(total_bytes) AS before FROM pg_backend_memory_contexts \\gset"
-    echo "SELECT format(\$c\$$call\$c\$) FROM generate_series(1, $MEM_CALLS) \\gexec"
-    echo "SELECT sum(total_bytes) AS after FROM pg_backend_memory_contexts \\gset"
-    echo "\\echo MEM :before :after"
-  } | M >"$OUT/mem-$name.txt" 2>"$OUT/mem-$name.err"
-  local line before after
-  line=$(grep '^MEM ' "$OUT/mem-$name.txt")
-  before=$(echo "$line" | cut -d' ' -f2); after=$(echo "$line" | cut -d' ' -f3)
-  if [ -z "$before" ] || [ -z "$after" ]; then
-    check "memory ($name): the loop ran" "MEM before after" "${line:-nothing: $(tail -3 "$OUT/mem-$name.err")}"
+# One session per path: 50 calls to warm up, the backend's memory (sum of total_bytes of
+# pg_backend_memory_contexts, and the bytes used in TopMemoryContext, where a leak that
+# outlives transactions lands), $MEM_CALLS calls (each its own transaction, as a client
+# sends them), the memory again.  Paths: success; failure (53G01: the session's
+# max_parallel_workers is below the minimum); the caller cancelled mid-run by a random
+# statement_timeout of 1-40 ms; and all the calls inside one DO block (one transaction).
+MEMQ="SELECT sum(total_bytes) AS total, (SELECT used_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext') AS top FROM pg_backend_memory_contexts"
+TOP_BOUND=${LOAD_TOP_BOUND:-2048}
+mem_report() {  # mem_report NAME "TOTAL_BEFORE TOTAL_AFTER TOP_BEFORE TOP_AFTER"
+  local name=$1 tb ta ub ua
+  read -r tb ta ub ua <<<"$2"
+  if [ -z "$ua" ]; then
+    check "memory ($name): the loop ran" "four figures" "${2:-nothing}: $(tail -3 "$OUT/mem-$name.err" 2>/dev/null)"
     return
   fi
-  local growth=$((after - before))
-  echo "# memory ($name): $before -> $after bytes after $MEM_CALLS calls: growth $growth bytes"
+  echo "# memory ($name): $MEM_CALLS calls: total $tb -> $ta bytes (growth $((ta - tb))), TopMemoryContext used $ub -> $ua (growth $((ua - ub)), $(awk -v g=$((ua - ub)) -v n="$MEM_CALLS" 'BEGIN { printf "%.1f", g / n }') bytes/call)"
   check_true "memory ($name): the caller's memory grows less than $MEM_BOUND bytes over $MEM_CALLS calls" \
-    "$([ $growth -lt "$MEM_BOUND" ] && echo t || echo f)" "growth $growth bytes ($before -> $after)"
+    "$([ $((ta - tb)) -lt "$MEM_BOUND" ] && echo t || echo f)" "growth $((ta - tb)) bytes ($tb -> $ta)"
+  check_true "memory ($name): the caller's TopMemoryContext keeps nothing per call (used bytes grow less than $TOP_BOUND over $MEM_CALLS calls)" \
+    "$([ $((ua - ub)) -lt "$TOP_BOUND" ] && echo t || echo f)" "TopMemoryContext used bytes $ub -> $ua: $((ua - ub)) bytes over $MEM_CALLS calls"
 }
-CALL="SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem')"
-mem_loop success "" "$CALL"
+mem_loop() {  # mem_loop NAME SETUP GENERATOR-QUERY: the generator's rows are run by \gexec
+  local name=$1 setup=$2 gen=$3
+  { echo "SET client_min_messages = warning;"
+    echo "$setup"
+    echo "$gen FROM generate_series(1, 50) \\gexec"
+    echo "RESET statement_timeout;"
+    echo "$MEMQ \\gset before_"
+    echo "$gen FROM generate_series(1, $MEM_CALLS) \\gexec"
+    echo "RESET statement_timeout;"
+    echo "$MEMQ \\gset after_"
+    echo "\\echo MEM :before_total :after_total :before_top :after_top"
+  } | M >"$OUT/mem-$name.txt" 2>"$OUT/mem-$name.err"
+  mem_report "$name" "$(sed -n 's/^MEM //p' "$OUT/mem-$name.txt")"
+}
+CALL="run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem')"
+mem_loop success "" "SELECT \$c\$SELECT status FROM $CALL\$c\$"
 check "memory (success): every call succeeded" "$((MEM_CALLS + 50))" "$(grep -cE '^(target_met|degraded)$' "$OUT/mem-success.txt")"
-FAIL="SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 2, max_attempts => 1, label => 'mem-fail')"
-mem_loop failure "SET max_parallel_workers = 1;" "$FAIL"
+
+FAIL="run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 2, max_attempts => 1, label => 'mem-fail')"
+mem_loop failure "SET max_parallel_workers = 1;" "SELECT \$c\$SELECT status FROM $FAIL\$c\$"
 # PostgreSQL's max_parallel_workers caps the parallel workers alive at once: on a busy
 # machine the first worker can finish the small scan and exit before the second is
 # registered, and the run then counts 2 launched.  Rare; the failing path is what is measured.
@@ -242,14 +255,20 @@ echo "# memory (failure): $FAILED calls failed with 53G01, $MET got 2 workers on
 check "memory (failure): every call failed with 53G01 (or got its 2 workers one after the other)" "$((MEM_CALLS + 50))" "$((FAILED + MET))"
 check_true "memory (failure): at least 90 % of the calls failed with 53G01" "$([ $((FAILED * 10)) -ge $(((MEM_CALLS + 50) * 9)) ] && echo t || echo f)" "$FAILED of $((MEM_CALLS + 50))"
 
-# Inside one DO block: one transaction for all the calls.
+# A statement that runs for seconds (pg_sleep per row), cancelled after 1-40 ms.
+SLOW="run_with_parallel_guarantee('SELECT count(*) FROM small WHERE pg_sleep(0.001) IS NOT NULL', cleanup => 'SELECT 1', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem-cancel')"
+mem_loop cancel "" "SELECT format('SET statement_timeout = %s', 1 + (random() * 39)::int), \$c\$SELECT status FROM $SLOW\$c\$"
+check "memory (cancel): every call was cancelled by its statement_timeout (57014)" "$((MEM_CALLS + 50))" \
+  "$(grep -c '^ERROR:  canceling statement due to statement timeout' "$OUT/mem-cancel.err")"
+
+# Inside one DO block: one transaction for all the calls.  The same function measures both
+# times, so its compiled code and plan count in both figures.
 M >"$OUT/mem-do.txt" 2>"$OUT/mem-do.err" <<SQL
 SET client_min_messages = warning;
--- The same function measures both times, so its compiled code and plan count in both.
-CREATE FUNCTION pg_temp.backend_memory() RETURNS bigint LANGUAGE plpgsql AS
-  'BEGIN RETURN (SELECT sum(total_bytes) FROM pg_backend_memory_contexts); END';
+CREATE FUNCTION pg_temp.backend_memory() RETURNS text LANGUAGE plpgsql AS
+  \$f\$BEGIN RETURN (SELECT sum(total_bytes) || ' ' || (SELECT used_bytes FROM pg_backend_memory_contexts WHERE name = 'TopMemoryContext') FROM pg_backend_memory_contexts); END\$f\$;
 DO \$\$
-DECLARE before bigint; after bigint; r parallel_guarantee_result;
+DECLARE before text; after text; r parallel_guarantee_result;
 BEGIN
     FOR i IN 1 .. 50 + $MEM_CALLS LOOP
         IF i = 51 THEN before := pg_temp.backend_memory(); END IF;
@@ -259,22 +278,20 @@ BEGIN
     RAISE WARNING 'MEM % %', before, after;
 END \$\$;
 SQL
-line=$(grep -o 'MEM [0-9]* [0-9]*' "$OUT/mem-do.err")
-if [ -n "$line" ]; then
-  before=$(echo "$line" | cut -d' ' -f2); after=$(echo "$line" | cut -d' ' -f3); growth=$((after - before))
-  echo "# memory (one DO block): $before -> $after bytes after $MEM_CALLS calls: growth $growth bytes"
-  check_true "memory (one DO block): the caller's memory grows less than $MEM_BOUND bytes over $MEM_CALLS calls in one transaction" \
-    "$([ $growth -lt "$MEM_BOUND" ] && echo t || echo f)" "growth $growth bytes ($before -> $after)"
-else
-  check "memory (one DO block): the loop ran" "MEM before after" "$(tail -3 "$OUT/mem-do.err")"
-fi
-check "memory loops: every history row has a final status" "0" \
-  "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label LIKE 'mem%' AND status NOT IN ('target_met', 'degraded', 'failed', 'error')")"
+mem_report do "$(sed -n 's/.*MEM \([0-9]*\) \([0-9]*\) \([0-9]*\) \([0-9]*\).*/\1 \3 \2 \4/p' "$OUT/mem-do.err")"
+
+wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
+check "memory loops: every history row has a final status" "" \
+  "$(M -c "SELECT string_agg(label || ': ' || status || ' x' || n, ', ') FROM (SELECT label, status, count(*) n FROM parallel_guarantee_runs WHERE label LIKE 'mem%' AND status NOT IN ('target_met', 'degraded', 'failed', 'error', 'cancelled') GROUP BY 1, 2) s")"
+check "cancelled callers: their recorded runs say cancelled, 57014" "" \
+  "$(M -c "SELECT string_agg(status || '/' || coalesce(sqlstate, '-') || ' x' || n, ', ') FROM (SELECT status, sqlstate, count(*) n FROM parallel_guarantee_runs WHERE label = 'mem-cancel' AND (status, sqlstate) IS DISTINCT FROM ('cancelled', '57014') GROUP BY 1, 2) s")"
+echo "# cancelled callers: $(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'mem-cancel'") of $((MEM_CALLS + 50)) runs had started when their caller was cancelled"
 
 # ---------------------------------------------------------------- the end
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
 check "at the end: no run slot, no worker left (slots/workers)" "0/0" \
   "$(M -c "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))")"
+check "at the end: no dynamic shared memory segment left (segments under 1 MB in pg_dynshmem)" "$DSM_BASE" "$(small_dsm)"
 check "the server log has no crash, PANIC, XX000 or history warning" "" \
   "$(grep -E 'terminated by signal|was terminated|PANIC|TRAP|\] XX000 |could not .* in the history|server process .* exited with exit code [2-9]' "$OUT/server.log" | head -5)"
 

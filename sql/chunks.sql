@@ -1,0 +1,274 @@
+-- Chunked batch steps: run_in_chunks and resume_chunks on the seed's pass-expiry case.
+-- 100,000 generated passes; the action expires the IN_PROGRESS passes that ended or have
+-- nothing left.  A BEFORE UPDATE trigger counts every change of a row (touched), so a row
+-- changed twice, or a change that should have rolled back, shows.
+-- Run ids are numbered from 601 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 601, false); END $$;
+
+CREATE TABLE passes (
+    id          bigint PRIMARY KEY,
+    status      text NOT NULL,
+    ends_at     timestamptz NOT NULL,
+    remaining   integer NOT NULL,
+    orig_status text NOT NULL,              -- the status before any run, to see collateral changes
+    touched     integer NOT NULL DEFAULT 0  -- changes of the row, counted by ck_count_change
+);
+CREATE FUNCTION ck_count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.touched := OLD.touched + 1;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ck_count_change BEFORE UPDATE ON passes FOR EACH ROW EXECUTE FUNCTION ck_count_change();
+
+-- The matching set as it was before the run.
+CREATE TABLE ck_expected (id bigint PRIMARY KEY);
+
+-- Fresh data: a third already expired, 40 % ended, every 7th with nothing left: 32,382
+-- matching passes, 33 chunks of 1000 (the last one 382).
+CREATE FUNCTION ck_reset() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  TRUNCATE passes, ck_expected;
+  INSERT INTO passes (id, status, ends_at, remaining, orig_status)
+  SELECT g, s, CASE WHEN g % 5 < 2 THEN timestamptz '2020-01-01' + g * interval '1 minute'
+                    ELSE timestamptz '2999-01-01' + g * interval '1 minute' END,
+         CASE WHEN g % 7 = 0 THEN 0 ELSE 1 + g % 30 END, s
+    FROM generate_series(1, 100000) g,
+         LATERAL (SELECT CASE WHEN g % 3 = 0 THEN 'EXPIRED' ELSE 'IN_PROGRESS' END AS s) x;
+  INSERT INTO ck_expected
+  SELECT id FROM passes WHERE status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0);
+  ANALYZE passes;
+  RETURN (SELECT count(*) FROM ck_expected);
+END $$;
+
+-- The verdict on the passes: the expected rows expired exactly once, nothing else touched.
+CREATE VIEW ck_verdict AS
+SELECT count(*) FILTER (WHERE e.id IS NOT NULL AND p.status = 'EXPIRED' AND p.touched = 1) AS expired_once,
+       count(*) FILTER (WHERE e.id IS NOT NULL AND NOT (p.status = 'EXPIRED' AND p.touched = 1)) AS not_expired,
+       count(*) FILTER (WHERE e.id IS NULL AND (p.touched <> 0 OR p.status <> p.orig_status)) AS others_changed,
+       count(*) FILTER (WHERE p.touched > 1) AS changed_twice
+  FROM passes p LEFT JOIN ck_expected e USING (id);
+
+-- Per run: the chunks by state, their attempts, rows and keys.
+CREATE VIEW ck_chunk_summary AS
+SELECT run_id, state, count(*) AS chunks, min(chunk_no) AS first_chunk, max(chunk_no) AS last_chunk,
+       min(attempts) AS min_attempts, max(attempts) AS max_attempts, sum(key_count) AS keys,
+       sum(rows) AS rows
+  FROM parallel_guarantee_chunks GROUP BY run_id, state;
+
+-- Errors as text: SQLSTATE and message; ck_try_full adds the detail and the hint.
+CREATE FUNCTION ck_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE stmt;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  RETURN sqlstate || ': ' || sqlerrm;
+END $$;
+
+CREATE FUNCTION ck_try_full(stmt text, OUT sqlstate text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE stmt;
+  sqlstate := '00000';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS sqlstate = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                          detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+END $$;
+
+\set keys 'SELECT id FROM passes WHERE status = ''IN_PROGRESS'' AND (ends_at < now() OR remaining = 0) ORDER BY id'
+\set action 'UPDATE passes SET status = ''EXPIRED'' WHERE id = ANY ($1)'
+
+-- 1. The seed's case, one worker.  NOTICEs every 10 chunks (their text is fixed with one worker).
+SELECT ck_reset() AS matching;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM run_in_chunks(:'keys', :'action', chunk_size => 1000);
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 601;
+-- Chunks hold the keys in the query's order, 1000 each (first and last key of each chunk).
+SELECT bool_and(c.first_key::bigint = e.first_id AND c.last_key::bigint = e.last_id) AS chunk_keys_in_order
+  FROM parallel_guarantee_chunks c
+  JOIN (SELECT (n - 1) / 1000 + 1 AS chunk_no, min(id) AS first_id, max(id) AS last_id
+          FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ck_expected) x GROUP BY 1) e
+    USING (chunk_no)
+ WHERE c.run_id = 601;
+SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
+       sqlstate, message, chunk_size, max_retries, max_skipped, workers, key_type,
+       finished_at >= started_at AS finished
+  FROM parallel_guarantee_chunk_runs WHERE run_id = 601;
+
+SET client_min_messages = warning;
+
+-- 2. Bad input: an error, and nothing changed, after each.
+SELECT ck_reset() AS matching;
+SELECT ck_try($$SELECT run_in_chunks('SELECT id, status FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks($k$SELECT id FROM passes WHERE status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0)
+                                       UNION ALL SELECT max(id) FROM ck_expected$k$,
+                                     $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks($k$SELECT id FROM passes WHERE status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0)
+                                       UNION ALL SELECT NULL::bigint$k$,
+                                     $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE status = 'IN_PROGRESS'$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, chunk_size => 0)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, chunk_size => -5)$$);
+SELECT ck_try($$SELECT run_in_chunks(NULL, $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', NULL)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, chunk_size => NULL)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, max_retries => NULL)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, max_retries => -1)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, max_skipped => -1)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, workers => 0)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$, notice_every => -1)$$);
+SELECT ck_try($$SELECT run_in_chunks($k$UPDATE passes SET status = 'EXPIRED' RETURNING id$k$, $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM no_such_table', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
+SELECT ck_try($$SELECT resume_chunks(NULL)$$);
+SELECT ck_try($$SELECT resume_chunks(999999)$$);
+SELECT ck_try($$SELECT resume_chunks(601)$$);
+SELECT * FROM ck_verdict;
+SELECT count(*) AS passes_touched FROM passes WHERE touched <> 0 OR status <> orig_status;
+-- The errors the worker saw are in the history, with no chunk stored.
+SELECT r.run_id, r.status, r.sqlstate, r.message, r.total_keys, r.total_chunks,
+       (SELECT count(*) FROM parallel_guarantee_chunks c WHERE c.run_id = r.run_id) AS chunks_stored
+  FROM parallel_guarantee_chunk_runs r WHERE r.run_id > 601 ORDER BY r.run_id;
+
+-- 3. A trigger raises on one chosen key, the 4,500th matching one (in chunk 5).
+CREATE TABLE ck_bad_key (id bigint);
+CREATE FUNCTION ck_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.id = (SELECT id FROM ck_bad_key) THEN
+    RAISE EXCEPTION 'pass % is locked by the billing system', NEW.id USING ERRCODE = 'UE001';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER ck_refuse BEFORE UPDATE ON passes FOR EACH ROW EXECUTE FUNCTION ck_refuse();
+SELECT setval('parallel_guarantee_run_id_seq', 611, false) IS NOT NULL AS numbered;
+
+-- 3a. max_skipped => 1: chunk 5 is tried 3 times (max_retries 2), then skipped and recorded
+-- with its error; every other chunk committed.
+SELECT ck_reset() AS matching;
+INSERT INTO ck_bad_key SELECT id FROM ck_expected ORDER BY id OFFSET 4499 LIMIT 1;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM run_in_chunks(:'keys', :'action', chunk_size => 1000, max_retries => 2, max_skipped => 1);
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 611 ORDER BY first_chunk;
+SELECT chunk_no, state, attempts, rows, sqlstate, error FROM parallel_guarantee_chunks
+ WHERE run_id = 611 AND state <> 'done';
+-- Exactly the skipped chunk's rows are left as they were.
+SELECT count(*) AS left_alone, bool_and(p.status = 'IN_PROGRESS' AND p.touched = 0) AS untouched
+  FROM passes p JOIN ck_expected e USING (id)
+ WHERE e.id BETWEEN (SELECT first_key::bigint FROM parallel_guarantee_chunks WHERE run_id = 611 AND chunk_no = 5)
+                AND (SELECT last_key::bigint FROM parallel_guarantee_chunks WHERE run_id = 611 AND chunk_no = 5);
+SELECT status, chunks_done, chunks_skipped, rows_changed, sqlstate, message
+  FROM parallel_guarantee_chunk_runs WHERE run_id = 611;
+
+-- 3b. max_skipped 0: the call fails with the trigger's SQLSTATE after chunk 5's 2 attempts
+-- (max_retries 1); chunks 1-4 stay committed, 6-33 never ran.
+SELECT ck_reset() AS matching;
+SELECT * FROM ck_try_full(format('SELECT run_in_chunks(%L, %L, max_retries => 1)', :'keys', :'action'));
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 612 ORDER BY first_chunk;
+SELECT chunk_no, state, attempts, sqlstate, error FROM parallel_guarantee_chunks
+ WHERE run_id = 612 AND state = 'failed';
+SELECT status, chunks_done, chunks_skipped, rows_changed, sqlstate, message
+  FROM parallel_guarantee_chunk_runs WHERE run_id = 612;
+-- Exactly chunks 1-4 (the first 4000 matching passes) are expired.
+SELECT bool_and((p.status = 'EXPIRED') = (e.n <= 4000)) AS first_4000_only
+  FROM passes p JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ck_expected) e USING (id);
+
+-- Resumed while the cause is still there: chunk 5 fails again, with fresh attempts.
+SELECT * FROM ck_try_full('SELECT resume_chunks(612)');
+SELECT chunk_no, state, attempts, sqlstate FROM parallel_guarantee_chunks WHERE run_id = 612 AND state <> 'done'
+ ORDER BY chunk_no LIMIT 2;
+SELECT * FROM ck_verdict;
+-- Resumed after the cause is gone: chunks done are not run again.
+CREATE TABLE ck_before_resume AS
+SELECT chunk_no, started_at, finished_at, worker_pid FROM parallel_guarantee_chunks WHERE run_id = 612 AND state = 'done';
+DROP TRIGGER ck_refuse ON passes;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed FROM resume_chunks(612);
+-- The end state equals an uninterrupted run.
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 612;
+SELECT count(*) AS kept, bool_and(c.started_at = b.started_at AND c.finished_at = b.finished_at
+                                  AND c.worker_pid = b.worker_pid) AS unchanged
+  FROM ck_before_resume b JOIN parallel_guarantee_chunks c USING (chunk_no) WHERE c.run_id = 612;
+SELECT status, total_keys, chunks_done, chunks_skipped, rows_changed, sqlstate, message
+  FROM parallel_guarantee_chunk_runs WHERE run_id = 612;
+SELECT * FROM ck_try_full('SELECT resume_chunks(612)');   -- done: nothing to resume
+SELECT * FROM ck_verdict;
+
+-- 4. Two workers: every chunk claimed and done exactly once.  A statement trigger makes
+-- each chunk take 20 ms, so that both workers get chunks.
+SELECT setval('parallel_guarantee_run_id_seq', 631, false) IS NOT NULL AS numbered;
+CREATE FUNCTION ck_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.02); RETURN NULL; END $$;
+CREATE TRIGGER ck_slow AFTER UPDATE ON passes FOR EACH STATEMENT EXECUTE FUNCTION ck_slow();
+SELECT ck_reset() AS matching;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM run_in_chunks(:'keys', :'action', chunk_size => 1000, workers => 2);
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 631;
+SELECT count(DISTINCT worker_pid) AS workers_used FROM parallel_guarantee_chunks WHERE run_id = 631;
+SELECT status, workers, chunks_done, rows_changed FROM parallel_guarantee_chunk_runs WHERE run_id = 631;
+-- Two workers and a chunk skipped: the same outcome as with one.
+CREATE TRIGGER ck_refuse BEFORE UPDATE ON passes FOR EACH ROW EXECUTE FUNCTION ck_refuse();
+SELECT ck_reset() AS matching;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM run_in_chunks(:'keys', :'action', chunk_size => 1000, workers => 2, max_skipped => 1);
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 632 ORDER BY first_chunk;
+DROP TRIGGER ck_refuse ON passes;
+DROP TRIGGER ck_slow ON passes;
+
+-- 5. Keys of type text (with characters an array literal must quote) and uuid.
+SELECT setval('parallel_guarantee_run_id_seq', 641, false) IS NOT NULL AS numbered;
+CREATE TABLE ck_codes (code text PRIMARY KEY, hits integer NOT NULL DEFAULT 0);
+INSERT INTO ck_codes (code) VALUES ('plain'), ('with space'), ('comma,inside'), ('"quoted"'),
+  ('{braces}'), ('back\slash'), ('NULL'), ('null'), (''), ('  padded  '), ('ünïcødé'), ('it''s'),
+  ('semi;colon'), (E'new\nline');
+INSERT INTO ck_codes (code) SELECT 'code-' || g FROM generate_series(1, 86) g;
+SELECT run_id, status, chunks_total, chunks_done, rows_changed
+  FROM run_in_chunks('SELECT code FROM ck_codes ORDER BY code COLLATE "C"',
+                     'UPDATE ck_codes SET hits = hits + 1 WHERE code = ANY ($1)', chunk_size => 7);
+SELECT count(*) AS codes, count(*) FILTER (WHERE hits = 1) AS hit_once FROM ck_codes;
+SELECT key_type, total_keys, total_chunks FROM parallel_guarantee_chunk_runs WHERE run_id = 641;
+SELECT chunk_no, first_key, last_key, key_count FROM parallel_guarantee_chunks
+ WHERE run_id = 641 AND chunk_no <= 3 ORDER BY chunk_no;
+
+CREATE TABLE ck_devices (id uuid PRIMARY KEY, seen integer NOT NULL DEFAULT 0, active boolean NOT NULL);
+INSERT INTO ck_devices SELECT md5(g::text)::uuid, 0, g % 4 <> 0 FROM generate_series(1, 5000) g;
+SELECT run_id, status, chunks_total, chunks_done, rows_changed
+  FROM run_in_chunks('SELECT id FROM ck_devices WHERE active',
+                     'UPDATE ck_devices SET seen = seen + 1 WHERE id = ANY ($1)', chunk_size => 1000);
+SELECT active, seen, count(*) FROM ck_devices GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT key_type, total_keys, total_chunks FROM parallel_guarantee_chunk_runs WHERE run_id = 642;
+-- $1 really is a uuid[] (not text[]): the action may use uuid functions on its elements.
+CREATE TABLE ck_uuid_seen (id uuid, elem_type regtype);
+SELECT run_id, status, rows_changed
+  FROM run_in_chunks('SELECT id FROM ck_devices WHERE NOT active',
+                     'INSERT INTO ck_uuid_seen SELECT k, pg_typeof(k) FROM unnest($1) k', chunk_size => 500);
+SELECT elem_type, count(*) FROM ck_uuid_seen GROUP BY 1;
+
+-- No keys at all: a run with no chunks.
+SELECT run_id, status, chunks_total, chunks_done, rows_changed
+  FROM run_in_chunks('SELECT id FROM passes WHERE false', :'action');
+
+-- 6. EXECUTE is revoked from PUBLIC.
+CREATE ROLE ck_nobody;
+GRANT SELECT, UPDATE ON passes TO ck_nobody;
+SET ROLE ck_nobody;
+SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', 'UPDATE passes SET status = ''X'' WHERE id = ANY ($1)')$$);
+SELECT ck_try($$SELECT resume_chunks(612)$$);
+SELECT count(*) AS runs_visible FROM parallel_guarantee_chunk_runs;
+RESET ROLE;
+REVOKE ALL ON passes FROM ck_nobody;
+DROP ROLE ck_nobody;
+
+-- All the runs of this file.
+SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
+       sqlstate, key_type
+  FROM parallel_guarantee_chunk_runs WHERE run_id >= 601 ORDER BY run_id;
+RESET client_min_messages;

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# Bad input: several hundred argument combinations and statement strings for
+# run_with_parallel_guarantee, submit_parallel_guarantee and parallel_guarantee_status /
+# _wait / _cancel, each in a psql session of its own, on a private cluster.  Hand-written
+# cases are in test/integration/data/bad_input_cases.sql; NULLs in every position, extreme
+# numbers, intervals, labels and run ids are generated here.  For every case the outcome
+# (OK or the SQLSTATE), the message and the LOCATION are collected in
+# test/out/bad_input/results.tsv.
+# Checks: no XX000, no crashed backend, no hang; every error message a sentence without
+# internal names; the SQLSTATEs the README documents; invalid UTF-8 refused by PostgreSQL's
+# own input functions; a clean server log; the server still answers; nothing left in
+# parallel_guarantee_activity; the tables the statements tried to damage are intact.
+# Each check prints "ok - ..." or "not ok - ..." and what it found.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PC_NAME=bad_input
+PC_PORT=${BAD_INPUT_PORT:-54352}
+. "$ROOT/test/integration/data/private_cluster.sh"
+DB=badinput
+OUT=$PC_DIR
+FILES=$PC_DIR/files
+CASES_FILE=$ROOT/test/integration/data/bad_input_cases.sql
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+# check_empty DESCRIPTION LIST: ok when LIST is empty, else prints it.
+check_empty() {
+  if [ -z "$2" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "$2" | head -40 | sed 's/^/    /'; failures=$((failures + 1)); fi
+}
+P() { pc_psql -d "$DB" -tA -q "$@"; }
+finish() { pc_stop immediate; }
+trap finish EXIT
+
+if ! pc_init "parallel_guarantee.max_async_runs = 64" "max_locks_per_transaction = 128"; then
+  echo "not ok - setup: the private cluster did not start (log: $PC_LOG)"; exit 1
+fi
+mkdir -p "$FILES"; chown postgres: "$FILES"
+pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, tables and functions"; exit 1; }
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 100000) g;
+CREATE TABLE small (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO small SELECT g, 'y' FROM generate_series(1, 1000) g;
+CREATE TABLE tiny (id int);
+INSERT INTO tiny SELECT generate_series(1, 1000);
+VACUUM ANALYZE big, small, tiny;
+CREATE TABLE cleanup_log (n int);
+CREATE ROLE plain LOGIN;
+-- Infinite recursion, to hit max_stack_depth.
+CREATE FUNCTION recurse(n int) RETURNS int LANGUAGE plpgsql AS
+  $$ BEGIN RETURN recurse(n + 1); END $$;
+CREATE PROCEDURE proc_commit() LANGUAGE plpgsql AS $$ BEGIN PERFORM count(*) FROM big; COMMIT; END $$;
+CREATE PROCEDURE proc_query() LANGUAGE plpgsql AS $$ BEGIN PERFORM count(*) FROM big; END $$;
+-- Falsely marked PARALLEL SAFE: a parallel worker would call the extension.
+CREATE FUNCTION lying_run() RETURNS bigint PARALLEL SAFE LANGUAGE sql AS
+  $$ SELECT (run_with_parallel_guarantee('SELECT count(*) FROM big')).run_id $$;
+CREATE FUNCTION lying_submit() RETURNS bigint PARALLEL SAFE LANGUAGE sql AS
+  $$ SELECT submit_parallel_guarantee('SELECT count(*) FROM big') $$;
+CREATE FUNCTION wrapper_sql() RETURNS text LANGUAGE sql AS
+  $$ SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM big') $$;
+-- Raises the SQLSTATE a submitted run recorded (nothing if it recorded none).
+CREATE FUNCTION raise_state(s text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  IF s ~ '^[0-9A-Z]{5}$' THEN
+    RAISE EXCEPTION 'the submitted run recorded SQLSTATE %', s USING ERRCODE = s;
+  END IF;
+  RETURN s;
+END $$;
+SQL
+P -c "SET client_min_messages = warning" -c "SELECT run_with_parallel_guarantee('SELECT count(*) FROM big')" >/dev/null
+FIRST_ID=$(P -c "SELECT min(run_id) FROM parallel_guarantee_runs WHERE status = 'target_met'")
+BIG_BEFORE=$(P -c "SELECT count(*) || '/' || (SELECT count(*) FROM small) || '/' || (SELECT count(*) FROM tiny) FROM big")
+LOG_START=$(stat -c %s "$PC_LOG")
+
+# ---------------------------------------------------------------- the cases
+GROUPS_=(); EXPECTS=(); SQLS=()
+add() { GROUPS_+=("$1"); EXPECTS+=("$2"); SQLS+=("$3"); }
+
+# Hand-written cases.
+load_cases() {
+  local group="" expect="" sql="" line
+  while IFS= read -r line || [ -n "$line" ]; do
+    if [[ $line == '@@#'* ]]; then continue; fi
+    if [[ $line == '@@ '* ]]; then
+      [ -n "$group" ] && add "$group" "$expect" "$sql"
+      read -r _ group expect <<<"$line"
+      sql=""
+      continue
+    fi
+    [ -z "$group" ] && continue
+    if [ -z "$sql" ]; then sql=$line; else sql+=$'\n'$line; fi
+  done < "$CASES_FILE"
+  [ -n "$group" ] && add "$group" "$expect" "$sql"
+}
+load_cases
+NHAND=${#SQLS[@]}
+
+S='$q$SELECT count(*) FROM big$q$'
+RUN="SELECT status FROM run_with_parallel_guarantee"
+SUB="SELECT 0 < submit_parallel_guarantee"
+
+# NULL in each position, positionally and by name.
+RUN_NAMES=(statement cleanup target_workers min_workers max_attempts retry_delay force_workers raise_on_failure wait_for_slots max_wait priority label)
+RUN_VALUES=("$S" "NULL::text" "4" "2" "5" "'10 ms'::interval" "false" "true" "true" "NULL::interval" "0" "NULL::text")
+RUN_TYPES=(text text integer integer integer interval boolean boolean boolean interval integer text)
+SUB_NAMES=(statement cleanup target_workers min_workers max_attempts retry_delay force_workers wait_for_slots max_wait priority label)
+SUB_VALUES=("$S" "NULL::text" "4" "2" "5" "'10 ms'::interval" "false" "true" "NULL::interval" "0" "NULL::text")
+SUB_TYPES=(text text integer integer integer interval boolean boolean interval integer text)
+null_cases() {  # null_cases FUNCTION CALLPREFIX NAMES VALUES TYPES
+  local fn=$1 prefix=$2 i j args named expect
+  local -n names=$3 values=$4 types=$5
+  for i in "${!names[@]}"; do
+    args=""; named="$S"
+    for j in "${!names[@]}"; do
+      if [ "$i" = "$j" ]; then args+="${args:+, }NULL::${types[$j]}"; else args+="${args:+, }${values[$j]}"; fi
+    done
+    case ${names[$i]} in cleanup|max_wait|label) expect=OK ;; *) expect=22004 ;; esac
+    add "nulls" "$expect" "$prefix($args)"
+    if [ "$i" = 0 ]; then named="statement => NULL"; else named="$S, ${names[$i]} => NULL"; fi
+    add "nulls" "$expect" "$prefix($named)"
+  done
+  add "nulls" "22004" "$prefix(NULL)"
+  args=""; for j in "${!names[@]}"; do args+="${args:+, }NULL"; done
+  add "nulls" "22004" "$prefix($args)"
+}
+null_cases run "$RUN" RUN_NAMES RUN_VALUES RUN_TYPES
+null_cases submit "$SUB" SUB_NAMES SUB_VALUES SUB_TYPES
+
+# Extreme numbers for each integer argument.
+for fn in RUN SUB; do
+  prefix=${!fn}
+  for v in 0 -1 1 2147483647 -2147483648; do
+    case $v in 0|-1|2147483647|-2147483648) e=22023 ;; 1) e=22023 ;; esac   # target 1 < min_workers 2
+    add "extreme-int" "$e" "$prefix($S, target_workers => $v)"
+    case $v in 0|1) e=OK ;; *) e=22023 ;; esac
+    add "extreme-int" "$e" "$prefix($S, min_workers => $v)"
+    case $v in 1) e=OK ;; *) e=22023 ;; esac
+    add "extreme-int" "$e" "$prefix($S, max_attempts => $v, retry_delay => '10 ms')"
+    add "extreme-int" "OK" "$prefix($S, priority => $v)"
+  done
+  add "extreme-int" "22023" "$prefix($S, target_workers => 1, min_workers => 2)"
+  add "extreme-int" "OK" "$prefix($S, target_workers => 1, min_workers => 1)"
+  add "extreme-int" "53G03" "$prefix($S, target_workers => 8, min_workers => 8)"
+  add "extreme-int" "OK" "$prefix($S, target_workers => 8, min_workers => 8, force_workers => true)"
+  add "extreme-int" "53G02" "$prefix($S, target_workers => 9)"
+  add "extreme-int" "53G02" "$prefix($S, target_workers => 1024)"
+  add "extreme-int" "22023" "$prefix($S, target_workers => 1025)"
+  add "extreme-int" "OK" "$prefix($S, max_attempts => 100, retry_delay => '10 ms')"
+  add "extreme-int" "22023" "$prefix($S, max_attempts => 101)"
+  add "extreme-int" "42883|22003" "$prefix($S, target_workers => 2147483648)"
+done
+add "extreme-int" "53G03" "$RUN(\$q\$SELECT count(*) FROM tiny\$q\$)"
+add "extreme-int" "OK" "$RUN(\$q\$SELECT count(*) FROM tiny\$q\$, force_workers => true)"
+
+# Extreme intervals for retry_delay and max_wait.
+INTERVALS=("-1 us" "0" "1 us" "0.5 ms" "1 day" "1 day 1 us" "1 day -1 us" "100 years" "-100 years" "1 mon" "-1 mon 31 days" "178000000 years" "-178000000 years" "infinity")
+interval_expect() {
+  case $1 in
+    "0"|"1 us"|"0.5 ms"|"1 day"|"1 day -1 us"|"-1 mon 31 days") echo OK ;;
+    infinity) echo "22007" ;;      # PostgreSQL 15's interval input has no infinity
+    *) echo 22023 ;;
+  esac
+}
+for fn in RUN SUB; do
+  prefix=${!fn}
+  for iv in "${INTERVALS[@]}"; do
+    e=$(interval_expect "$iv")
+    add "extreme-interval" "$e" "$prefix($S, retry_delay => '$iv')"
+    add "extreme-interval" "$e" "$prefix($S, max_wait => '$iv')"
+  done
+done
+
+# Labels: 63, 64, 1000 bytes, multibyte at the limit, odd characters.
+L63=$(printf 'a%.0s' $(seq 1 63)); L64=$(printf 'a%.0s' $(seq 1 64)); L1000=$(printf 'a%.0s' $(seq 1 1000))
+E21=$(printf '€%.0s' $(seq 1 21)); E22=$(printf '€%.0s' $(seq 1 22)); L62=$(printf 'a%.0s' $(seq 1 62))
+for fn in RUN SUB; do
+  prefix=${!fn}
+  add "labels" "OK" "$prefix($S, label => '')"
+  add "labels" "OK" "$prefix($S, label => '$L63')"
+  add "labels" "22023" "$prefix($S, label => '$L64')"
+  add "labels" "22023" "$prefix($S, label => '$L1000')"
+  add "labels" "OK" "$prefix($S, label => '$E21')"
+  add "labels" "22023" "$prefix($S, label => '$E22')"
+  add "labels" "22023" "$prefix($S, label => '${L62}é')"
+  add "labels" "OK" "$prefix($S, label => E'tab\\there\\nnewline')"
+  add "labels" "OK" "$prefix($S, label => \$l\$it's \"quoted\" \\ ; DROP TABLE big; --\$l\$)"
+  add "labels" "OK" "$prefix($S, label => '   ')"
+done
+
+# Run ids for status / wait / cancel.
+for id in -1 0 9223372036854775807 -9223372036854775808 123456789; do
+  add "run-ids" "42704" "SELECT status FROM parallel_guarantee_status($id)"
+  add "run-ids" "42704" "SELECT status FROM parallel_guarantee_wait($id)"
+  add "run-ids" "42704" "SELECT status FROM parallel_guarantee_wait($id, '1 s')"
+  add "run-ids" "42704" "SELECT parallel_guarantee_cancel($id)"
+  add "run-ids" "OK" "SELECT parallel_guarantee_wait_for($id, '10 ms')"
+  add "run-ids" "OK" "SELECT parallel_guarantee_cancel_run($id)"
+done
+for f in "parallel_guarantee_status(NULL)" "parallel_guarantee_wait(NULL)" "parallel_guarantee_wait(NULL, NULL)" \
+         "parallel_guarantee_cancel(NULL)" "parallel_guarantee_wait_for(NULL, NULL)" "parallel_guarantee_wait_for(NULL, '1 s')"; do
+  add "run-ids" "22004" "SELECT $f"
+done
+add "run-ids" "OK" "SELECT parallel_guarantee_cancel_run(NULL)"
+for f in status wait cancel; do
+  add "run-ids" "42883|22003" "SELECT parallel_guarantee_$f(9223372036854775808)"
+  add "run-ids" "22P02" "SELECT parallel_guarantee_$f('abc')"
+  add "run-ids" "22P02" "SELECT parallel_guarantee_$f('')"
+done
+add "run-ids" "22023" "SELECT parallel_guarantee_wait_for(-1, '-1 us')"
+for iv in "NULL" "'0'" "'1 us'" "'-1 us'" "'1 day 1 us'" "'100 years'" "'-100 years'" "'178000000 years'" "'infinity'"; do
+  case $iv in "'-1 us'"|"'-100 years'") e=22023 ;; "'infinity'") e=22007 ;; *) e=OK ;; esac
+  add "run-ids" "$e" "SELECT status FROM parallel_guarantee_wait($FIRST_ID, $iv)"
+done
+add "run-ids" "OK" "SELECT parallel_guarantee_cancel($FIRST_ID)"
+add "run-ids" "OK" "SELECT status FROM parallel_guarantee_status($FIRST_ID)"
+
+# Booleans.
+add "booleans" "OK" "$RUN($S, force_workers => true)"
+add "booleans" "OK" "$RUN($S, wait_for_slots => false)"
+add "booleans" "OK" "SET max_parallel_workers = 0; SELECT status FROM run_with_parallel_guarantee($S, raise_on_failure => false, max_attempts => 1)"
+add "booleans" "53G01" "SET max_parallel_workers = 0; SELECT status FROM run_with_parallel_guarantee($S, raise_on_failure => true, max_attempts => 1)"
+add "booleans" "OK" "$SUB($S, force_workers => true, wait_for_slots => false)"
+add "booleans" "OK" "$RUN($S, force_workers => 'yes', raise_on_failure => 'off', wait_for_slots => 'on')"
+
+# ---------------------------------------------------------------- running them
+RESULTS=$OUT/results.tsv
+: > "$RESULTS"
+NOW=$(date +%s)
+ncase=${#SQLS[@]}
+for i in "${!SQLS[@]}"; do
+  n=$((i + 1))
+  sql=${SQLS[$i]//\{RUN\}/$RUN}
+  sql=${sql//\{SUB\}/$SUB}
+  sql=${sql//\{N\}/$n}
+  sql=${sql//\{FILES\}/$FILES}
+  stop=1; [[ $sql == *'-- continue'* ]] && stop=0
+  printf '%s;\n' "$sql" > "$OUT/case_$n.sql"
+  out=$(PGOPTIONS="-c client_min_messages=warning -c statement_timeout=20s" timeout 45 \
+          "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -q -tA \
+          -v ON_ERROR_STOP=$stop -v VERBOSITY=verbose -f "$OUT/case_$n.sql" 2>&1)
+  rc=$?
+  errline=$(grep -E '^(psql:[^:]*:[0-9]+: )?(ERROR|FATAL):  [0-9A-Z]{5}: ' <<<"$out" | tail -1 | sed -E 's/^psql:[^:]*:[0-9]+: //')
+  code=OK; msg=""; loc=""
+  if [ -n "$errline" ]; then
+    code=$(sed -E 's/^(ERROR|FATAL):  ([0-9A-Z]{5}): .*/\2/' <<<"$errline")
+    msg=$(sed -E 's/^(ERROR|FATAL):  [0-9A-Z]{5}: //' <<<"$errline")
+    loc=$(awk -v e="$errline" 'f && /^LOCATION:/ {sub(/^LOCATION:  /, ""); print; exit} index($0, e) {f=1}' <<<"$out")
+  fi
+  if [ $stop = 0 ] && grep -q 'FINAL-OK' <<<"$out"; then code=OK; msg=""; loc=""; fi
+  if [ $rc = 124 ]; then code=TIMEOUT; msg="psql did not return within 45 s"; fi
+  if grep -qE 'server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash' <<<"$out"; then
+    code=CRASH; msg=$(grep -m1 -E 'server closed|connection to server|crash' <<<"$out")
+  fi
+  if [ "$code" = 57014 ] && [[ $msg == *'statement timeout'* ]] && ! [[ ${EXPECTS[$i]} =~ 57014 ]]; then code=HANG; fi
+  first=$(tr '\n\t' '  ' <<<"${SQLS[$i]}" | cut -c1-160)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$(cut -c1-300 <<<"$msg")" "$loc" "$first" >> "$RESULTS"
+done
+ELAPSED=$(( $(date +%s) - NOW ))
+echo "# $ncase cases ($NHAND hand-written, $((ncase - NHAND)) generated) ran in $ELAPSED s; results in ${RESULTS#$ROOT/}"
+
+# ---------------------------------------------------------------- checks
+check "at least 300 cases ran" "yes" "$( [ "$(wc -l < "$RESULTS")" -ge 300 ] && echo yes || echo "only $(wc -l < "$RESULTS")")"
+echo "# outcomes per SQLSTATE:"
+cut -f4 "$RESULTS" | sort | uniq -c | sort -rn | awk '{printf "#   %-8s %s\n", $2, $1}'
+
+fmt() { awk -F'\t' '{printf "case %s [%s] %s: %s (%s) | %s\n", $1, $2, $4, $5, $6, $7}'; }
+check_empty "no case ends with SQLSTATE XX000" "$(awk -F'\t' '$4 == "XX000"' "$RESULTS" | fmt)"
+check_empty "no case crashes a backend or loses the connection" "$(awk -F'\t' '$4 == "CRASH"' "$RESULTS" | fmt)"
+check_empty "no case hangs (statement_timeout of 20 s or psql timeout of 45 s)" "$(awk -F'\t' '$4 == "HANG" || $4 == "TIMEOUT"' "$RESULTS" | fmt)"
+check_empty "every error message is a sentence (two words or more)" \
+  "$(awk -F'\t' '$4 != "OK" && $4 != "CRASH" && $4 != "TIMEOUT" && split($5, w, " ") < 2' "$RESULTS" | fmt)"
+check_empty "no error message shows C++ or internal names (std::, ::, elog, SPI_, cache lookup, lost track, node type)" \
+  "$(awk -F'\t' '$4 != "OK" && $5 ~ /std::|[A-Za-z_]::[A-Za-z_]|elog|ereport|SPI_|cache lookup failed|unrecognized node type|lost track of|invalid memory alloc|terminate called|what\(\)|nullptr|basic_string|bad_alloc|Assert/' "$RESULTS" | fmt)"
+for g in $(cut -f2 "$RESULTS" | awk '!seen[$0]++'); do
+  total=$(awk -F'\t' -v g="$g" '$2 == g' "$RESULTS" | wc -l)
+  check_empty "$g: all $total cases give the documented outcome" \
+    "$(awk -F'\t' -v g="$g" '$2 == g && $4 !~ ("^(" $3 ")$")' "$RESULTS" | awk -F'\t' '{printf "case %s expected %s, got %s: %s (%s) | %s\n", $1, $3, $4, $5, $6, $7}')"
+done
+check_empty "invalid UTF-8: every refusal comes from PostgreSQL's input functions (LOCATION outside the extension's sources)" \
+  "$(awk -F'\t' '$2 == "invalid-encoding" && $4 != "OK" && $6 ~ /(launcher|module|monitor|worker|history|pool|policy)\.cpp/' "$RESULTS" | fmt)"
+echo "# invalid UTF-8 refusals, where PostgreSQL raised them:"
+awk -F'\t' '$2 == "invalid-encoding" && $4 != "OK" {print $6}' "$RESULTS" | sed -E 's/:[0-9]+$//' | sort | uniq -c | sed 's/^/#   /'
+echo "# errors raised by the extension itself, by location:"
+awk -F'\t' '$6 ~ /\.cpp/ {print $4 " " $6}' "$RESULTS" | sed -E 's/:[0-9]+$//' | sort | uniq -c | sort -rn | sed 's/^/#   /'
+
+# Labels round-trip through the history unchanged.
+check "labels of 63 bytes and of 21 three-byte characters are recorded whole" "2|2" \
+  "$(P -c "SELECT count(*) FILTER (WHERE label = '$L63') || '|' || count(*) FILTER (WHERE label = '$E21') FROM parallel_guarantee_runs")"
+
+# The server afterwards.
+check "the server still answers" "1" "$(P -c "SELECT 1" 2>&1)"
+for _ in $(seq 1 300); do
+  [ "$(P -c "SELECT count(*) FROM parallel_guarantee_activity" 2>/dev/null)" = 0 ] && break
+  sleep 0.1
+done
+check "no run left in parallel_guarantee_activity (submitted runs finished within 30 s)" "0" \
+  "$(P -c "SELECT count(*) FROM parallel_guarantee_activity" 2>&1)"
+P -c "SELECT run_id, state, label FROM parallel_guarantee_activity" 2>&1 | sed 's/^/#   still in progress: /' | grep -v '^#   still in progress: $'
+check "no parallel_guarantee worker or parallel worker left" "0" \
+  "$(P -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')" 2>&1)"
+# One more run marks runs whose worker vanished (a worker that terminated itself) as lost.
+P -c "SET client_min_messages = warning" -c "SELECT run_with_parallel_guarantee('SELECT count(*) FROM big')" >/dev/null 2>&1
+check "no run is left 'running' in the history after the next run" "0" \
+  "$(P -c "SELECT count(*) FROM parallel_guarantee_runs WHERE status = 'running'" 2>&1)"
+echo "# statuses of all runs in the history: $(P -c "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs GROUP BY status) s")"
+echo "# submitted runs: $(P -c "SELECT string_agg(status || ' ' || n, ', ' ORDER BY status) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE async GROUP BY status) s")"
+check "the tables statements tried to truncate, delete or drop are intact (big/small/tiny rows)" "$BIG_BEFORE" \
+  "$(P -c "SELECT count(*) || '/' || (SELECT count(*) FROM small) || '/' || (SELECT count(*) FROM tiny) FROM big" 2>&1)"
+check "no database or tablespace was created by a statement" "0|0" \
+  "$(P -c "SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE '%db\_%') || '|' || (SELECT count(*) FROM pg_tablespace WHERE spcname LIKE 'ts\_%')" 2>&1)"
+check "no temporary or half-built object was left (no relation named t_N, dt_N, rec_N, cic_N)" "0" \
+  "$(P -c "SELECT count(*) FROM pg_class WHERE relname ~ '^(t|dt|rec|cic|dcic|exec|several)_[0-9]+$'" 2>&1)"
+LOGPART=$(tail -c +"$((LOG_START + 1))" "$PC_LOG")
+check_empty "server log: no process terminated by a signal, no PANIC, no TRAP" \
+  "$(grep -E 'server process .* was terminated|terminated by signal|PANIC|TRAP:' <<<"$LOGPART" | cut -c1-300)"
+echo "# server log: $(grep -c 'ERROR:' <<<"$LOGPART") ERROR lines, $(grep -c 'FATAL:' <<<"$LOGPART") FATAL lines, $(grep -c 'WARNING:' <<<"$LOGPART") WARNING lines"
+grep 'WARNING:' <<<"$LOGPART" | sed -E 's/^[^]]*\] //' | cut -c1-200 | sort | uniq -c | sort -rn | head -5 | sed 's/^/#   /'
+
+pc_stop fast
+exit $((failures > 0))
