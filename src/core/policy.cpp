@@ -193,7 +193,7 @@ int64_t DefaultMaxWaitMs(const RunOptions &o) {
     int64_t attempts = o.max_attempts > 1 ? o.max_attempts - 1 : 0;
     if (attempts == 0 || o.retry_delay_ms <= 0) return 0;
     /* Saturate before multiplying, so no input can overflow. */
-    if (o.retry_delay_ms >= kMaxRetryDelayMs / attempts) return kMaxRetryDelayMs;
+    if (o.retry_delay_ms > kMaxRetryDelayMs / attempts) return kMaxRetryDelayMs;
     return std::min(attempts * o.retry_delay_ms, kMaxRetryDelayMs);
 }
 
