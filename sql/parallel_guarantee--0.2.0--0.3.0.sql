@@ -76,7 +76,21 @@ RETURNS @extschema@.parallel_guarantee_chunk_result
 AS 'MODULE_PATHNAME', 'resume_chunks'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
 
+CREATE FUNCTION @extschema@.submit_chunks(
+    keys         text,
+    action       text,
+    chunk_size   integer DEFAULT 1000,
+    max_retries  integer DEFAULT 2,
+    max_skipped  integer DEFAULT 0,
+    workers      integer DEFAULT 1,
+    notice_every integer DEFAULT 10,
+    label        text    DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'submit_chunks'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
+
 REVOKE ALL ON FUNCTION @extschema@.run_in_chunks(text, text, integer, integer, integer, integer, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.submit_chunks(text, text, integer, integer, integer, integer, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.resume_chunks(bigint, integer) FROM PUBLIC;
 
 CREATE VIEW @extschema@.parallel_guarantee_chunk_runs WITH (security_barrier) AS
@@ -103,3 +117,46 @@ SELECT c.run_id, c.chunk_no, c.state, c.keys[1] AS first_key,
  WHERE @extschema@.parallel_guarantee_visible(r.role_oid);
 
 GRANT SELECT ON @extschema@.parallel_guarantee_chunk_runs, @extschema@.parallel_guarantee_chunks TO PUBLIC;
+
+-- The status, wait and cancel surface of submitted chunked runs.
+CREATE FUNCTION @extschema@.parallel_guarantee_chunk_status(run_id bigint)
+RETURNS @extschema@.parallel_guarantee_chunk_runs
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+DECLARE
+    r @extschema@.parallel_guarantee_chunk_runs;
+BEGIN
+    IF run_id IS NULL THEN
+        RAISE EXCEPTION 'run_id must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT * INTO r FROM @extschema@.parallel_guarantee_chunk_runs h WHERE h.run_id = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'there is no chunked run % that you may see', $1
+            USING ERRCODE = '42704',
+                  HINT = 'Run ids come from run_in_chunks and submit_chunks; a run is visible to '
+                         'its role, that role''s members and pg_read_all_stats.';
+    END IF;
+    RETURN r;
+END $$;
+
+CREATE FUNCTION @extschema@.parallel_guarantee_chunk_wait(run_id bigint, timeout interval DEFAULT NULL)
+RETURNS @extschema@.parallel_guarantee_chunk_runs
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    PERFORM @extschema@.parallel_guarantee_chunk_status(run_id);
+    PERFORM @extschema@.parallel_guarantee_wait_for(run_id, timeout);
+    RETURN @extschema@.parallel_guarantee_chunk_status(run_id);
+END $$;
+
+CREATE FUNCTION @extschema@.parallel_guarantee_chunk_cancel(run_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+DECLARE
+    r @extschema@.parallel_guarantee_chunk_runs;
+BEGIN
+    r := @extschema@.parallel_guarantee_chunk_status(run_id);
+    IF @extschema@.parallel_guarantee_cancel_run(run_id) THEN
+        RETURN true;
+    END IF;
+    RAISE NOTICE 'chunked run % is not in progress: its status is %', run_id, r.status;
+    RETURN false;
+END $$;

@@ -458,6 +458,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
                           const char *action_text, const char *label) {
     ResolveTables(run);
     const char *volatile action = action_text;   /* reassigned inside PG_TRY for a resume */
+    volatile bool owns_status = false;           /* the run's row is ours to update */
     MemoryContext outer = CurrentMemoryContext;
     char *resume_action = nullptr;
 
@@ -465,6 +466,8 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
     {
         if (run->mode == RunMode::kChunksResume) {
             PrepareResume(run, &resume_action);
+            owns_status = true;
+            pg_atomic_write_u32(&run->recorded, 1);
             action = resume_action;
         } else {
             /* Record the run first, so that a keys query that fails is in the history too. */
@@ -504,6 +507,9 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
                                  "$11, $12, 'running')",
                                  g_runs_table);
             OwnerTransaction(sql, 12, types, values, nulls);
+            owns_status = true;
+            /* A submitting caller may return now: the run is in the history. */
+            pg_atomic_write_u32(&run->recorded, 1);
             CreateChunks(run, keys_query);
         }
 
@@ -539,8 +545,10 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         FlushErrorState();
         if (IsTransactionState()) AbortCurrentTransaction();
         QueryCancelPending = false;
-        SetRunStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",
-                     unpack_sql_state(edata->sqlerrcode), edata->message);
+        /* A resume that could not start leaves the run as it was. */
+        if (owns_status)
+            SetRunStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",
+                         unpack_sql_state(edata->sqlerrcode), edata->message);
         ReThrowError(edata);
     }
     PG_END_TRY();

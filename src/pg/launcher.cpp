@@ -24,6 +24,7 @@ PG_FUNCTION_INFO_V1(submit_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_wait_for);
 PG_FUNCTION_INFO_V1(run_in_chunks);
 PG_FUNCTION_INFO_V1(resume_chunks);
+PG_FUNCTION_INFO_V1(submit_chunks);
 PG_FUNCTION_INFO_V1(parallel_guarantee_cancel_run);
 }
 
@@ -722,9 +723,9 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
 }
 
 /* run_in_chunks / resume_chunks: starts the coordinator, relays its NOTICEs, returns the row. */
-Datum RunChunks(FunctionCallInfo fcinfo, bool resume) {
+Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
     TimestampTz call_start = GetCurrentTimestamp();
-    const char *function = resume ? "resume_chunks" : "run_in_chunks";
+    const char *function = async ? "submit_chunks" : resume ? "resume_chunks" : "run_in_chunks";
     CheckCanStartRun(function);
     static const char *const kChunkArgs[] = {"keys", "action", "chunk_size", "max_retries",
                                              "max_skipped", "workers", "notice_every"};
@@ -786,9 +787,14 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("notice_every must not be negative, not %d", r.notice_every)));
 
-    TupleDesc tupdesc = ResultRowType(fcinfo, function);
-
     int64 run_id = 0;
+    if (async) {
+        /* Nobody waits: the run goes on after this session; its id is returned at once. */
+        Launched launched = StartRun(fcinfo, r, true, &run_id);
+        dsm_detach(launched.seg);
+        PG_RETURN_INT64(run_id);
+    }
+    TupleDesc tupdesc = ResultRowType(fcinfo, function);
     Launched launched = StartRun(fcinfo, r, false, &run_id);
     RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee chunk worker");
     if (run->chunk_status == ChunkStatus::kRunning) {
@@ -894,11 +900,15 @@ extern "C" Datum run_with_parallel_guarantee(PG_FUNCTION_ARGS) {
 }
 
 extern "C" Datum run_in_chunks(PG_FUNCTION_ARGS) {
-    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, false); });
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, false, false); });
+}
+
+extern "C" Datum submit_chunks(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, false, true); });
 }
 
 extern "C" Datum resume_chunks(PG_FUNCTION_ARGS) {
-    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, true); });
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunChunks(fcinfo, true, false); });
 }
 
 extern "C" Datum parallel_guarantee_wait_for(PG_FUNCTION_ARGS) {

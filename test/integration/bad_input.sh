@@ -240,10 +240,12 @@ for i in "${!SQLS[@]}"; do
   sql=${sql//\{FILES\}/$FILES}
   stop=1; [[ $sql == *'-- continue'* ]] && stop=0
   printf '%s;\n' "$sql" > "$OUT/case_$n.sql"
+  c0=$(date +%s%3N)
   out=$(PGOPTIONS="-c client_min_messages=warning -c statement_timeout=20s" timeout 45 \
           "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -q -tA \
           -v ON_ERROR_STOP=$stop -v VERBOSITY=verbose -f "$OUT/case_$n.sql" 2>&1)
   rc=$?
+  ms=$(( $(date +%s%3N) - c0 ))
   errline=$(grep -E '^(psql:[^:]*:[0-9]+: )?(ERROR|FATAL):  [0-9A-Z]{5}: ' <<<"$out" | tail -1 | sed -E 's/^psql:[^:]*:[0-9]+: //')
   code=OK; msg=""; loc=""
   if [ -n "$errline" ]; then
@@ -259,7 +261,7 @@ for i in "${!SQLS[@]}"; do
   fi
   if [ "$code" = 57014 ] && [[ $msg == *'statement timeout'* ]] && ! [[ ${EXPECTS[$i]} =~ 57014 ]]; then code=HANG; fi
   first=$(tr '\n\t' '  ' <<<"${SQLS[$i]}" | cut -c1-160)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$(cut -c1-300 <<<"$msg")" "$loc" "$first" >> "$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$(cut -c1-300 <<<"$msg")" "$loc" "$first" "$ms" >> "$RESULTS"
 done
 ELAPSED=$(( $(date +%s) - NOW ))
 echo "# $ncase cases ($NHAND hand-written, $((ncase - NHAND)) generated) ran in $ELAPSED s; results in ${RESULTS#$ROOT/}"
@@ -297,7 +299,7 @@ check "the cleanup ran once after each of the 3 short attempts" "3" "$(P -c "SEL
 # (falsely IMMUTABLE) expression counts its calls in a sequence.
 P >/dev/null 2>&1 <<SQL
 CREATE SEQUENCE probe_calls;
-CREATE FUNCTION probe(int) RETURNS int IMMUTABLE PARALLEL SAFE LANGUAGE plpgsql AS
+CREATE FUNCTION probe(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS
   \$\$ BEGIN PERFORM nextval('probe_calls'); RETURN \$1; END \$\$;
 SQL
 t0=$(date +%s%3N)
