@@ -22,7 +22,7 @@ PG_CONFIG  ?= pg_config
 
 # Tests against throwaway instances started with test/pg.conf (shared_preload_libraries).
 # pg_regress: sql/<test>.sql with expected/<test>.out; isolation: test/isolation/specs.
-REGRESS        = guarantee arguments statement_errors identity history
+REGRESS        = guarantee arguments statement_errors identity history chunks
 REGRESS_OPTS   = --outputdir=test/out/regress --temp-instance=$(CURDIR)/test/out/tmp_regress \
                  --temp-config=$(CURDIR)/test/pg.conf --load-extension=$(EXTENSION)
 ISOLATION      = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))

@@ -62,6 +62,34 @@ CREATE FUNCTION lying_submit() RETURNS bigint PARALLEL SAFE LANGUAGE sql AS
   $$ SELECT submit_parallel_guarantee('SELECT count(*) FROM big') $$;
 CREATE FUNCTION wrapper_sql() RETURNS text LANGUAGE sql AS
   $$ SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM big') $$;
+-- The PL/pgSQL loop for the generated cases: each case in a subtransaction, its outcome
+-- committed at once (a crash or hang loses nothing before it).
+CREATE TABLE bi_cases (n int PRIMARY KEY, sql text NOT NULL);
+CREATE TABLE bi_results (n int PRIMARY KEY, code text, msg text, ctx text, ms int);
+CREATE PROCEDURE bi_idle() LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..2000 LOOP
+    EXIT WHEN NOT EXISTS (SELECT 1 FROM parallel_guarantee_activity);
+    PERFORM pg_sleep(0.005);
+  END LOOP;
+END $$;
+CREATE PROCEDURE bi_run(first_n int) LANGUAGE plpgsql AS $$
+DECLARE c record; t0 timestamptz; st text; m text; cx text;
+BEGIN
+  FOR c IN SELECT * FROM bi_cases WHERE n >= first_n ORDER BY n LOOP
+    t0 := clock_timestamp(); st := 'OK'; m := ''; cx := '';
+    BEGIN
+      EXECUTE c.sql;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+      GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, m = MESSAGE_TEXT, cx = PG_EXCEPTION_CONTEXT;
+    END;
+    INSERT INTO bi_results VALUES (c.n, st, left(m, 300), left(cx, 300),
+                                   (extract(epoch FROM clock_timestamp() - t0) * 1000)::int);
+    COMMIT;
+    -- A submitted run still going would hold the workers the next case wants.
+    CALL bi_idle();
+  END LOOP;
+END $$;
 -- Raises the SQLSTATE a submitted run recorded (nothing if it recorded none).
 CREATE FUNCTION raise_state(s text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -77,8 +105,11 @@ BIG_BEFORE=$(P -c "SELECT count(*) || '/' || (SELECT count(*) FROM small) || '/'
 LOG_START=$(stat -c %s "$PC_LOG")
 
 # ---------------------------------------------------------------- the cases
-GROUPS_=(); EXPECTS=(); SQLS=()
-add() { GROUPS_+=("$1"); EXPECTS+=("$2"); SQLS+=("$3"); }
+GROUPS_=(); EXPECTS=(); SQLS=(); MODES=()
+# add GROUP EXPECTED SQL [MODE]: MODE psql (default) runs the case in a psql session of its
+# own; loop runs it in a PL/pgSQL loop (bi_run below) that catches its error.
+MODE=psql
+add() { GROUPS_+=("$1"); EXPECTS+=("$2"); SQLS+=("$3"); MODES+=("$MODE"); }
 
 # Hand-written cases.
 load_cases() {
@@ -103,6 +134,9 @@ S='$q$SELECT count(*) FROM big$q$'
 RUN="SELECT status FROM run_with_parallel_guarantee"
 SUB="SELECT 0 < submit_parallel_guarantee"
 
+# The generated cases are single SELECTs: they run in a PL/pgSQL loop, each in a
+# subtransaction of its own, committed one by one (many fewer connections).
+MODE=loop
 # NULL in each position, positionally and by name.
 RUN_NAMES=(statement cleanup target_workers min_workers max_attempts retry_delay force_workers raise_on_failure wait_for_slots max_wait priority label)
 RUN_VALUES=("$S" "NULL::text" "4" "2" "5" "'10 ms'::interval" "false" "true" "true" "NULL::interval" "0" "NULL::text")
@@ -219,7 +253,8 @@ done
 add "run-ids" "OK" "SELECT parallel_guarantee_cancel($FIRST_ID)"
 add "run-ids" "OK" "SELECT status FROM parallel_guarantee_status($FIRST_ID)"
 
-# Booleans.
+# Booleans (some need a SET first: each in a psql session of its own).
+MODE=psql
 add "booleans" "OK" "$RUN($S, force_workers => true)"
 add "booleans" "OK" "$RUN($S, wait_for_slots => false)"
 add "booleans" "OK" "SET max_parallel_workers = 0; SELECT status FROM run_with_parallel_guarantee($S, raise_on_failure => false, max_attempts => 1)"
@@ -232,36 +267,73 @@ RESULTS=$OUT/results.tsv
 : > "$RESULTS"
 NOW=$(date +%s)
 ncase=${#SQLS[@]}
+# The loop cases: load them, then CALL bi_run until every case has an outcome; a crash or a
+# hang (psql timeout) is recorded for the first case without one, and the loop goes on after it.
+{ for i in "${!SQLS[@]}"; do
+    [ "${MODES[$i]}" = loop ] || continue
+    printf 'INSERT INTO bi_cases VALUES (%d, $bicase$%s$bicase$);\n' "$((i + 1))" "${SQLS[$i]}"
+  done; } > "$OUT/loop_cases.sql"
+P -v ON_ERROR_STOP=1 -f "$OUT/loop_cases.sql" >/dev/null || echo "not ok - setup: could not load the loop cases"
+for _ in $(seq 1 20); do
+  next=$(P -c "SELECT min(n) FROM bi_cases c WHERE NOT EXISTS (SELECT 1 FROM bi_results r WHERE r.n = c.n)")
+  [ -z "$next" ] && break
+  out=$(PGAPPNAME=bad_input_loop PGOPTIONS="-c client_min_messages=warning" timeout 120 \
+          "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -q -tA -c "CALL bi_run($next)" 2>&1)
+  rc=$?
+  [ $rc = 0 ] && continue
+  P -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'bad_input_loop'" >/dev/null 2>&1
+  pc_wait_ready
+  stuck=$(P -c "SELECT min(n) FROM bi_cases c WHERE NOT EXISTS (SELECT 1 FROM bi_results r WHERE r.n = c.n)")
+  [ -z "$stuck" ] && break
+  what=CRASH; [ $rc = 124 ] && what=TIMEOUT
+  P -c "INSERT INTO bi_results VALUES ($stuck, '$what', \$m\$$(head -c 250 <<<"$out" | tr '\n\t' '  ')\$m\$, '', 0)" >/dev/null
+done
+P -c "COPY (SELECT n, code, coalesce(nullif(msg, ''), '-'), '-', ms FROM bi_results ORDER BY n) TO STDOUT" > "$OUT/loop_results.tsv"
+
 for i in "${!SQLS[@]}"; do
   n=$((i + 1))
+  if [ "${MODES[$i]}" = loop ]; then
+    IFS=$'\t' read -r _ code msg loc ms < <(awk -F'\t' -v n="$n" '$1 == n' "$OUT/loop_results.tsv")
+    [ -z "${code:-}" ] && { code=MISSING; msg="no outcome recorded"; loc=-; ms=0; }
+    [ "$msg" = - ] && msg=""; loc="(PL/pgSQL loop)"
+    if [ "$code" = 57014 ] && [[ $msg == *'statement timeout'* ]]; then code=HANG; fi
+    first=${SQLS[$i]//$'\n'/ }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$msg" "$loc" "${first:0:160}" "$ms" >> "$RESULTS"
+    continue
+  fi
   sql=${SQLS[$i]//\{RUN\}/$RUN}
   sql=${sql//\{SUB\}/$SUB}
   sql=${sql//\{N\}/$n}
   sql=${sql//\{FILES\}/$FILES}
   stop=1; [[ $sql == *'-- continue'* ]] && stop=0
-  printf '%s;\n' "$sql" > "$OUT/case_$n.sql"
+  # Waits first (bounded) for submitted runs of earlier cases to end.
+  printf 'CALL bi_idle();\n%s;\n' "$sql" > "$OUT/case_$n.sql"
   c0=$(date +%s%3N)
-  out=$(PGOPTIONS="-c client_min_messages=warning -c statement_timeout=20s" timeout 45 \
-          "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -q -tA \
-          -v ON_ERROR_STOP=$stop -v VERBOSITY=verbose -f "$OUT/case_$n.sql" 2>&1)
-  rc=$?
+  # One awk per case reads psql's output: the last error's SQLSTATE, message and LOCATION,
+  # whether the case printed FINAL-OK, and whether the connection was lost.
+  IFS=$'\t' read -r code msg loc final crash < <(
+    { PGOPTIONS="-c client_min_messages=warning -c statement_timeout=20s" timeout 45 \
+        "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -q -tA \
+        -v ON_ERROR_STOP=$stop -v VERBOSITY=verbose -f "$OUT/case_$n.sql" 2>&1
+      echo "@@rc=$?"; } | awk '
+    /^(psql:[^:]*:[0-9]+: )?(ERROR|FATAL):  [0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z][0-9A-Z]: / {
+      line = $0; sub(/^psql:[^:]*:[0-9]+: /, "", line); p = index(line, ":  ")
+      code = substr(line, p + 3, 5); msg = substr(line, p + 10, 300); gsub(/\t/, " ", msg)
+      loc = ""; want = 1; next }
+    want && /^LOCATION:  / { loc = substr($0, 12); want = 0 }
+    /FINAL-OK/ { final = 1 }
+    /server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash/ { if (crash == "") crash = substr($0, 1, 200) }
+    /^@@rc=/ { rc = substr($0, 6) }
+    END { if (code == "") code = "OK"; if (rc == 124) code = "TIMEOUT"
+          printf "%s\t%s\t%s\t%s\t%s\n", code, (msg == "" ? "-" : msg), (loc == "" ? "-" : loc), final + 0, (crash == "" ? "-" : crash) }')
   ms=$(( $(date +%s%3N) - c0 ))
-  errline=$(grep -E '^(psql:[^:]*:[0-9]+: )?(ERROR|FATAL):  [0-9A-Z]{5}: ' <<<"$out" | tail -1 | sed -E 's/^psql:[^:]*:[0-9]+: //')
-  code=OK; msg=""; loc=""
-  if [ -n "$errline" ]; then
-    code=$(sed -E 's/^(ERROR|FATAL):  ([0-9A-Z]{5}): .*/\2/' <<<"$errline")
-    msg=$(sed -E 's/^(ERROR|FATAL):  [0-9A-Z]{5}: //' <<<"$errline")
-    lnum=$(grep -nE '^(psql:[^:]*:[0-9]+: )?(ERROR|FATAL):  [0-9A-Z]{5}: ' <<<"$out" | tail -1 | cut -d: -f1)
-    loc=$(tail -n +"$lnum" <<<"$out" | grep -m1 '^LOCATION:' | sed 's/^LOCATION:  //')
-  fi
-  if [ $stop = 0 ] && grep -q 'FINAL-OK' <<<"$out"; then code=OK; msg=""; loc=""; fi
-  if [ $rc = 124 ]; then code=TIMEOUT; msg="psql did not return within 45 s"; fi
-  if grep -qE 'server closed the connection unexpectedly|connection to server was lost|terminating connection because of crash' <<<"$out"; then
-    code=CRASH; msg=$(grep -m1 -E 'server closed|connection to server|crash' <<<"$out")
-  fi
+  [ "$msg" = - ] && msg=""; [ "$loc" = - ] && loc=""
+  if [ $stop = 0 ] && [ "$final" = 1 ]; then code=OK; msg=""; loc=""; fi
+  [ "$code" = TIMEOUT ] && msg="psql did not return within 45 s"
+  if [ "$crash" != - ]; then code=CRASH; msg=$crash; fi
   if [ "$code" = 57014 ] && [[ $msg == *'statement timeout'* ]] && ! [[ ${EXPECTS[$i]} =~ 57014 ]]; then code=HANG; fi
-  first=$(tr '\n\t' '  ' <<<"${SQLS[$i]}" | cut -c1-160)
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$(cut -c1-300 <<<"$msg")" "$loc" "$first" "$ms" >> "$RESULTS"
+  first=${SQLS[$i]//$'\n'/ }; first=${first//$'\t'/ }
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$n" "${GROUPS_[$i]}" "${EXPECTS[$i]}" "$code" "$msg" "$loc" "${first:0:160}" "$ms" >> "$RESULTS"
 done
 ELAPSED=$(( $(date +%s) - NOW ))
 echo "# $ncase cases ($NHAND hand-written, $((ncase - NHAND)) generated) ran in $ELAPSED s; results in ${RESULTS#$ROOT/}"
@@ -273,7 +345,7 @@ cut -f4 "$RESULTS" | sort | uniq -c | sort -rn | awk '{printf "#   %-8s %s\n", $
 
 fmt() { awk -F'\t' '{printf "case %s [%s] %s: %s (%s) | %s\n", $1, $2, $4, $5, $6, $7}'; }
 check_empty "no case ends with SQLSTATE XX000" "$(awk -F'\t' '$4 == "XX000"' "$RESULTS" | fmt)"
-check_empty "no case crashes a backend or loses the connection" "$(awk -F'\t' '$4 == "CRASH"' "$RESULTS" | fmt)"
+check_empty "no case crashes a backend or loses the connection" "$(awk -F'\t' '$4 == "CRASH" || $4 == "MISSING"' "$RESULTS" | fmt)"
 check_empty "no case hangs (statement_timeout of 20 s or psql timeout of 45 s)" "$(awk -F'\t' '$4 == "HANG" || $4 == "TIMEOUT"' "$RESULTS" | fmt)"
 check_empty "every error message is a sentence (two words or more)" \
   "$(awk -F'\t' '$4 != "OK" && $4 != "CRASH" && $4 != "TIMEOUT" && split($5, w, " ") < 2' "$RESULTS" | fmt)"

@@ -95,7 +95,7 @@ after_restart() {
   check "$c: parallel_guarantee_activity is empty and no worker is left (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
   local before t0 t1 waited
   before=$(P -c "SELECT status FROM parallel_guarantee_runs WHERE run_id = $id" 2>&1)
-  echo "#   $c: run $id's history row right after the restart, before any new run: '$before'"
+  echo "#   $c: run $id's history row once the server is back (or the worker gone), before any new run: '$before'"
   t0=$(now_ms)
   waited=$(timeout 15 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q \
              -c "SELECT status FROM parallel_guarantee_wait($id, '5 s')" 2>&1)

@@ -1,0 +1,159 @@
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Drives the chunked-batch benchmark over one JDBC connection, so that every case is timed
+ * the same way (System.nanoTime around the work, connection and JVM start excluded):
+ *
+ *   plain        one UPDATE of the matching passes
+ *   chunks_w1    SELECT ... FROM run_in_chunks(keys, action, chunk_size, workers => 1)
+ *   chunks_w2    the same with workers => 2
+ *   client_loop  the Spring Batch way: fetch the keys, then per chunk send
+ *                UPDATE ... WHERE id = ANY (?) and COMMIT
+ *
+ * Before every timed run the passes are generated afresh (untimed; same rows, same matching
+ * fraction) and vacuumed; after it the outcome is checked (untimed).  One untimed warm-up
+ * round first; then `runs` rounds, each running every case once, the order rotating from
+ * round to round.  Prints one line per timed run: case|round|ms|rows.
+ *
+ *   java ChunkBench JDBC-URL ROWS RUNS CHUNK_SIZE
+ */
+public class ChunkBench {
+    static final String FILTER = "status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0)";
+    static final String KEYS = "SELECT id FROM passes WHERE " + FILTER + " ORDER BY id";
+    static final String ACTION = "UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)";
+    static final String[] CASES = {"plain", "chunks_w1", "chunks_w2", "client_loop"};
+
+    static Connection conn;
+    static int rows;
+    static int chunkSize;
+    static long expiredBefore;
+
+    public static void main(String[] args) throws Exception {
+        String url = args[0];
+        rows = Integer.parseInt(args[1]);
+        int runs = Integer.parseInt(args[2]);
+        chunkSize = Integer.parseInt(args[3]);
+        conn = DriverManager.getConnection(url);
+        conn.setAutoCommit(true);
+        exec("SET client_min_messages = warning");
+        exec("DROP TABLE IF EXISTS passes");
+        exec("CREATE TABLE passes (id bigint PRIMARY KEY, status text NOT NULL, "
+             + "ends_at timestamptz NOT NULL, remaining integer NOT NULL)");
+
+        for (int round = 0; round <= runs; round++) {           /* round 0: warm-up */
+            for (int i = 0; i < CASES.length; i++) {
+                String c = CASES[(i + round) % CASES.length];
+                long expected = reset();
+                long t0 = System.nanoTime();
+                long changed = run(c);
+                long t1 = System.nanoTime();
+                verify(c, expected, changed);
+                if (round > 0)
+                    System.out.printf("%s|%d|%.1f|%d%n", c, round, (t1 - t0) / 1e6, changed);
+                else
+                    System.err.printf("warm-up %s: %.1f ms%n", c, (t1 - t0) / 1e6);
+            }
+        }
+        conn.close();
+    }
+
+    static void exec(String sql) throws SQLException {
+        try (Statement s = conn.createStatement()) {
+            s.execute(sql);
+        }
+    }
+
+    static long scalar(String sql) throws SQLException {
+        try (Statement s = conn.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            r.next();
+            return r.getLong(1);
+        }
+    }
+
+    /* Fresh passes: a third expired already, 40 % ended, every 7th with nothing left. */
+    static long reset() throws SQLException {
+        exec("TRUNCATE passes");
+        exec("INSERT INTO passes (id, status, ends_at, remaining) "
+             + "SELECT g, CASE WHEN g % 3 = 0 THEN 'EXPIRED' ELSE 'IN_PROGRESS' END, "
+             + "CASE WHEN g % 5 < 2 THEN timestamptz '2020-01-01' + g * interval '1 minute' "
+             + "ELSE timestamptz '2999-01-01' + g * interval '1 minute' END, "
+             + "CASE WHEN g % 7 = 0 THEN 0 ELSE 1 + g % 30 END FROM generate_series(1, " + rows + ") g");
+        exec("VACUUM ANALYZE passes");
+        expiredBefore = scalar("SELECT count(*) FROM passes WHERE status = 'EXPIRED'");
+        return scalar("SELECT count(*) FROM passes WHERE " + FILTER);
+    }
+
+    static long run(String c) throws SQLException {
+        switch (c) {
+            case "plain":
+                try (Statement s = conn.createStatement()) {
+                    return s.executeUpdate("UPDATE passes SET status = 'EXPIRED' WHERE " + FILTER);
+                }
+            case "chunks_w1":
+            case "chunks_w2":
+                try (PreparedStatement p = conn.prepareStatement(
+                         "SELECT status, rows_changed FROM run_in_chunks(?, ?, chunk_size => ?, workers => ?)")) {
+                    p.setString(1, KEYS);
+                    p.setString(2, ACTION);
+                    p.setInt(3, chunkSize);
+                    p.setInt(4, c.equals("chunks_w1") ? 1 : 2);
+                    try (ResultSet r = p.executeQuery()) {
+                        r.next();
+                        if (!r.getString(1).equals("done")) throw new IllegalStateException(c + ": status " + r.getString(1));
+                        return r.getLong(2);
+                    }
+                }
+            case "client_loop":
+                return clientLoop();
+            default:
+                throw new IllegalArgumentException(c);
+        }
+    }
+
+    /* The Spring Batch way, over this one connection. */
+    static long clientLoop() throws SQLException {
+        conn.setAutoCommit(false);
+        try {
+            List<Long> keys = new ArrayList<>();
+            try (Statement s = conn.createStatement()) {
+                s.setFetchSize(10000);
+                try (ResultSet r = s.executeQuery(KEYS)) {
+                    while (r.next()) keys.add(r.getLong(1));
+                }
+            }
+            conn.commit();
+            long changed = 0;
+            try (PreparedStatement up = conn.prepareStatement(
+                     "UPDATE passes SET status = 'EXPIRED' WHERE id = ANY (?)")) {
+                for (int from = 0; from < keys.size(); from += chunkSize) {
+                    List<Long> chunk = keys.subList(from, Math.min(from + chunkSize, keys.size()));
+                    Array a = conn.createArrayOf("bigint", chunk.toArray(new Long[0]));
+                    up.setArray(1, a);
+                    changed += up.executeUpdate();
+                    conn.commit();
+                    a.free();
+                }
+            }
+            return changed;
+        } finally {
+            conn.setAutoCommit(true);
+        }
+    }
+
+    /* Exactly the matching passes expired: none left, none else changed. */
+    static void verify(String c, long expected, long changed) throws SQLException {
+        long left = scalar("SELECT count(*) FROM passes WHERE " + FILTER);
+        long expired = scalar("SELECT count(*) FROM passes WHERE status = 'EXPIRED'");
+        if (changed != expected || left != 0 || expired != expiredBefore + expected)
+            throw new IllegalStateException(c + ": changed " + changed + " of " + expected + ", " + left
+                                            + " left, " + expired + " expired in all");
+    }
+}

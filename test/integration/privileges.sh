@@ -1,0 +1,364 @@
+#!/usr/bin/env bash
+# Privileges, on a private cluster: roles alice and bob (ordinary, LOGIN), auditor (a member
+# of pg_read_all_stats), batch (NOLOGIN) with dave (NOINHERIT member of batch), plain (no
+# grants), and the superuser postgres.
+#   1. a role cannot read or change through the function (statement, cleanup, submit) what
+#      it cannot directly; row-level security and column privileges hold;
+#   2. a role sees only its own runs (runs, attempts, label summary, activity, queue, status,
+#      pg_stat_activity), also through a leaky function; it cannot wait on or cancel another
+#      role's run; a member of pg_read_all_stats sees all but cannot cancel or wait;
+#   3. the extension has no SECURITY DEFINER function, its SQL and PL/pgSQL functions pin
+#      search_path, EXECUTE on the run functions is not granted to PUBLIC;
+#   4. a hostile search_path (a schema first in the path with tables, functions and
+#      operators named like the extension's and pg_catalog's) hijacks nothing: the history is
+#      recorded correctly and the hostile objects are never called;
+#   5. SET ROLE gives exactly that role's privileges.
+# Each check prints "ok - ..." or "not ok - ..." and what it found.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+PC_NAME=privileges
+PC_PORT=${PRIVILEGES_PORT:-54353}
+. "$ROOT/test/integration/data/private_cluster.sh"
+DB=privdb
+failures=0
+
+check() {  # check DESCRIPTION EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
+}
+P() { pc_psql -d "$DB" -tA -q "$@"; }                                  # as postgres
+R() { local role=$1; shift; pc_psql -U "$role" -d "$DB" -tA -q "$@"; }  # as a role
+# The first error of a statement run as ROLE, with its SQLSTATE ("ERROR:  42501"); empty if none.
+err() {  # err ROLE SQL...
+  local role=$1; shift
+  local args=(); for s in "$@"; do args+=(-c "$s"); done
+  PGOPTIONS="-c client_min_messages=warning" R "$role" -v VERBOSITY=sqlstate "${args[@]}" 2>&1 >/dev/null | grep -m1 '^ERROR' || true
+}
+wait_for() {  # wait_for WANTED QUERY (as postgres; bounded: 20 s)
+  for _ in $(seq 1 400); do
+    [ "$(P -c "$2" 2>/dev/null)" = "$1" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+finish() { pc_stop immediate; }
+trap finish EXIT
+
+if ! pc_init "parallel_guarantee.max_async_runs = 16" "log_min_messages = warning"; then
+  echo "not ok - setup: the private cluster did not start (log: $PC_LOG)"; exit 1
+fi
+pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, roles and tables"; exit 1; }
+SET client_min_messages = warning;
+CREATE EXTENSION parallel_guarantee;
+CREATE ROLE alice LOGIN;
+CREATE ROLE bob LOGIN;
+CREATE ROLE auditor LOGIN IN ROLE pg_read_all_stats;
+CREATE ROLE plain LOGIN;
+CREATE ROLE batch NOLOGIN;
+CREATE ROLE dave LOGIN NOINHERIT IN ROLE batch;
+CREATE SCHEMA alice AUTHORIZATION alice;
+CREATE SCHEMA bob AUTHORIZATION bob;
+CREATE SCHEMA auditor AUTHORIZATION auditor;
+CREATE SCHEMA batch AUTHORIZATION batch;
+GRANT CREATE ON DATABASE privdb TO alice;
+GRANT EXECUTE ON FUNCTION run_with_parallel_guarantee, submit_parallel_guarantee TO alice, bob, auditor, batch;
+CREATE TABLE public.big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO public.big SELECT g, 'x' FROM generate_series(1, 100000) g;
+GRANT SELECT ON public.big TO alice, bob, auditor, batch;
+-- Nobody but the superuser may read this.
+CREATE TABLE public.secret (id int, pw text) WITH (parallel_workers = 4);
+INSERT INTO public.secret SELECT g, 'pw' || g FROM generate_series(1, 100000) g;
+-- Column privileges: alice may read id, not pw.
+CREATE TABLE public.secret_cols (id int, pw text) WITH (parallel_workers = 4);
+INSERT INTO public.secret_cols SELECT g, 'pw' || g FROM generate_series(1, 100000) g;
+GRANT SELECT (id) ON public.secret_cols TO alice;
+-- Row-level security: each role sees its own rows.
+CREATE TABLE public.rls (id int, owner_name text) WITH (parallel_workers = 4);
+INSERT INTO public.rls SELECT g, CASE WHEN g % 10 = 0 THEN 'alice' ELSE 'bob' END FROM generate_series(1, 100000) g;
+ALTER TABLE public.rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own ON public.rls USING (owner_name = current_user);
+GRANT SELECT ON public.rls TO alice, bob;
+-- Only the role batch may read this.
+CREATE TABLE public.batch_only (id int) WITH (parallel_workers = 4);
+INSERT INTO public.batch_only SELECT generate_series(1, 100000);
+GRANT SELECT ON public.batch_only TO batch;
+VACUUM ANALYZE public.big, public.secret, public.secret_cols, public.rls, public.batch_only;
+SQL
+# A statement that runs for minutes at full degree unless stopped.
+slow() { echo "CREATE TABLE $1 AS SELECT count(*) FROM public.big WHERE pg_sleep(0.01 + id*0) IS NOT NULL /* $2 */"; }
+Q() { echo "SET client_min_messages = warning; SELECT status FROM run_with_parallel_guarantee(\$q\$$1\$q\$${2:-})"; }
+
+# ------------------------------------------------------------- 1. reading through the function
+check "alice cannot read secret directly (42501)" "ERROR:  42501" "$(err alice "SELECT count(*) FROM public.secret")"
+check "alice cannot read secret through run_with_parallel_guarantee (42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "CREATE TABLE alice.stolen AS SELECT * FROM public.secret")")"
+check "alice cannot count secret's rows through the function (42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "SELECT count(*) FROM public.secret")")"
+SID=$(R alice -c "SELECT submit_parallel_guarantee(\$q\$CREATE TABLE alice.stolen_async AS SELECT * FROM public.secret\$q\$)" 2>&1)
+check "alice's submitted read of secret ends as error 42501" "error|42501" \
+  "$(R alice -c "SELECT status, sqlstate FROM parallel_guarantee_wait($SID, '20 s')" 2>&1)"
+check "alice cannot read secret through the cleanup (42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "SELECT count(*) FROM public.big WHERE 1/(id - id) = 0" ", cleanup => \$c\$CREATE TABLE alice.stolen_cleanup AS SELECT * FROM public.secret\$c\$")")"
+check "alice cannot read secret in a DO block run by the function (42501)" "ERROR:  42501" \
+  "$(err alice "$(Q 'DO $$ BEGIN PERFORM count(*) FROM public.big; CREATE TABLE alice.stolen_do AS SELECT * FROM public.secret; END $$')")"
+check "alice cannot become postgres inside the statement (SET ROLE in a DO block: 42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "DO \$\$ BEGIN EXECUTE 'SET ROLE postgres'; CREATE TABLE alice.stolen_role AS SELECT * FROM public.secret; END \$\$")")"
+check "alice cannot change secret through the function (DELETE in a DO block: 42501)" "ERROR:  42501" \
+  "$(err alice "$(Q 'DO $$ BEGIN PERFORM count(*) FROM public.big; DELETE FROM public.secret; END $$')")"
+check "alice cannot write a server file through the function (COPY TO file: 42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "COPY (SELECT count(*) FROM public.big) TO '/tmp/pg_guarantee_privileges_$$.csv'")")"
+check "alice cannot run a server program through the function (COPY TO PROGRAM: 42501)" "ERROR:  42501" \
+  "$(err alice "$(Q "COPY (SELECT count(*) FROM public.big) TO PROGRAM 'cat > /dev/null'")")"
+check "column privileges hold: alice may count secret_cols.id but not read pw (ok/42501)" "target_met|ERROR:  42501" \
+  "$(R alice -c "$(Q "CREATE TABLE alice.cols_ok AS SELECT count(id) FROM public.secret_cols")" 2>/dev/null)|$(err alice "$(Q "CREATE TABLE alice.cols_pw AS SELECT count(pw) FROM public.secret_cols")")"
+check "row-level security holds: alice's count through the function equals her direct count (10000)" "10000|10000" \
+  "$(R alice -c "SELECT count(*) FROM public.rls")|$(R alice -c "$(Q "CREATE TABLE alice.rls_out AS SELECT count(*) AS n FROM public.rls")" -c "SELECT n FROM alice.rls_out" 2>/dev/null | tail -1)"
+check "nothing was stolen: no stolen* table exists, secret still has 100000 rows" "0|100000" \
+  "$(P -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'stolen%'")|$(P -c "SELECT count(*) FROM public.secret")"
+check "a role without EXECUTE cannot call run_with_parallel_guarantee or submit_parallel_guarantee (42501/42501)" "ERROR:  42501|ERROR:  42501" \
+  "$(err plain "SELECT run_with_parallel_guarantee('SELECT count(*) FROM public.big')")|$(err plain "SELECT submit_parallel_guarantee('SELECT count(*) FROM public.big')")"
+
+# ------------------------------------------------------------- 2. visibility
+# Finished runs of bob and alice, then a slow run of alice in progress.
+R bob -c "$(Q "CREATE TABLE bob.done AS SELECT count(*) FROM public.big /* bob_marker */" ", label => 'bob-label'")" >/dev/null 2>&1
+R alice -c "$(Q "CREATE TABLE alice.done AS SELECT count(*) FROM public.big /* alice_marker */" ", label => 'alice-secret-label'")" >/dev/null 2>&1
+AID=$(R alice -c "SELECT submit_parallel_guarantee(\$q\$$(slow alice.slow_out alice_marker)\$q\$, label => 'alice-secret-label')" 2>&1)
+[[ $AID =~ ^[0-9]+$ ]] || { echo "# alice's submit: $AID"; AID=0; }
+if wait_for "running|4" "SELECT state || '|' || workers_launched FROM parallel_guarantee_activity WHERE run_id = $AID"; then
+  echo "ok - alice's submitted run $AID is running with 4 workers"
+else
+  echo "not ok - alice's submitted run $AID is running with 4 workers"; failures=$((failures + 1))
+fi
+VIS_Q="SELECT (SELECT count(*) FROM parallel_guarantee_runs WHERE role = 'alice' OR statement LIKE '%alice_marker%') || '|' ||
+              (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id IN (SELECT run_id FROM parallel_guarantee_runs WHERE role = 'alice')) || '|' ||
+              (SELECT count(*) FROM parallel_guarantee_label_summary WHERE label = 'alice-secret-label') || '|' ||
+              (SELECT count(*) FROM parallel_guarantee_activity WHERE run_id = $AID OR role = 'alice') || '|' ||
+              (SELECT count(*) FROM parallel_guarantee_queue WHERE run_id = $AID OR role = 'alice')"
+ALICE_RUNS=$(P -c "SELECT count(*) FROM parallel_guarantee_runs WHERE role = 'alice'")
+ALICE_ATT=$(P -c "SELECT count(*) FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id) WHERE r.role = 'alice'")
+echo "#   alice has $ALICE_RUNS runs and $ALICE_ATT attempts in the history (seen by the superuser)"
+check "bob sees none of alice's runs (runs|attempts|label summary|activity|queue)" "0|0|0|0|0" "$(R bob -c "$VIS_Q" 2>&1)"
+check "bob sees his own run in parallel_guarantee_runs and the label summary" "1|1" \
+  "$(R bob -c "SELECT (SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'bob-label') || '|' || (SELECT runs FROM parallel_guarantee_label_summary WHERE label = 'bob-label')" 2>&1)"
+check "bob sees only bob's runs in parallel_guarantee_runs" "bob" "$(R bob -c "SELECT string_agg(DISTINCT role, ',') FROM parallel_guarantee_runs" 2>&1)"
+check "alice sees her runs everywhere (runs|attempts|label summary|activity|queue)" "$ALICE_RUNS|$ALICE_ATT|1|1|1" "$(R alice -c "$VIS_Q" 2>&1)"
+check "alice does not see bob's run" "0" "$(R alice -c "SELECT count(*) FROM parallel_guarantee_runs WHERE role = 'bob' OR label = 'bob-label'" 2>&1)"
+check "a member of pg_read_all_stats sees all (runs|attempts|label summary|activity|queue)" "$ALICE_RUNS|$ALICE_ATT|1|1|1" "$(R auditor -c "$VIS_Q" 2>&1)"
+check "bob: status, wait and cancel of alice's run say 42704 (not visible)" "ERROR:  42704|ERROR:  42704|ERROR:  42704" \
+  "$(err bob "SELECT parallel_guarantee_status($AID)")|$(err bob "SELECT parallel_guarantee_wait($AID, '1 s')")|$(err bob "SELECT parallel_guarantee_cancel($AID)")"
+# PUBLIC may execute these internal functions: they must refuse too (42501 or 42704).
+internal=$(echo "$(err bob "SELECT parallel_guarantee_wait_for($AID, '1 s')")|$(err bob "SELECT parallel_guarantee_cancel_run($AID)")" | sed -E 's/ERROR:  42(501|704)/refused/g')
+check "bob: the internal wait and cancel functions on alice's run refuse (42501 or 42704)" "refused|refused" "$internal"
+check "bob cannot read the history tables directly (42501/42501)" "ERROR:  42501|ERROR:  42501" \
+  "$(err bob "SELECT count(*) FROM parallel_guarantee_run_history")|$(err bob "SELECT count(*) FROM parallel_guarantee_attempt_history")"
+check "bob cannot write the history tables (42501)" "ERROR:  42501" \
+  "$(err bob "UPDATE parallel_guarantee_run_history SET status = 'lost'")"
+WPID=$(P -c "SELECT worker_pid FROM parallel_guarantee_activity WHERE run_id = $AID")
+check "bob sees no query text of alice's worker in pg_stat_activity" "<insufficient privilege>" \
+  "$(R bob -c "SELECT coalesce(query, 'NULL') FROM pg_stat_activity WHERE pid = ${WPID:-0}" 2>&1)"
+check "the auditor sees alice's worker's query in pg_stat_activity" "1" \
+  "$(R auditor -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker' AND query LIKE '%alice_marker%'" 2>&1)"
+# A leaky function: evaluated before the visibility filter, it would see alice's rows.
+R bob -q >/dev/null 2>&1 <<'SQL'
+CREATE TABLE bob.leaked (v text);
+CREATE FUNCTION bob.leak(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS
+  $$ BEGIN INSERT INTO bob.leaked VALUES ($1); RETURN true; END $$;
+SELECT count(*) FROM parallel_guarantee_runs WHERE bob.leak(statement) AND bob.leak(label);
+SELECT count(*) FROM parallel_guarantee_attempts WHERE bob.leak(run_id::text || outcome);
+SELECT count(*) FROM parallel_guarantee_label_summary WHERE bob.leak(label);
+SELECT count(*) FROM parallel_guarantee_activity WHERE bob.leak(label);
+SELECT count(*) FROM parallel_guarantee_queue WHERE bob.leak(label);
+SQL
+check "a leaky function in bob's WHERE clause sees none of alice's statements or labels" "0|0" \
+  "$(R bob -c "SELECT count(*) FILTER (WHERE v LIKE '%alice%') || '|' || count(*) FILTER (WHERE v LIKE '%$AID%') FROM bob.leaked" 2>&1)"
+check "auditor: status of alice's run works, wait and cancel say 42501" "running|ERROR:  42501|ERROR:  42501|ERROR:  42501" \
+  "$(R auditor -c "SELECT status FROM parallel_guarantee_status($AID)" 2>&1)|$(err auditor "SELECT parallel_guarantee_wait($AID, '1 s')")|$(err auditor "SELECT parallel_guarantee_cancel($AID)")|$(err auditor "SELECT parallel_guarantee_cancel_run($AID)")"
+check "alice's run is still running after bob's and the auditor's attempts" "running|4" \
+  "$(P -c "SELECT state || '|' || workers_launched FROM parallel_guarantee_activity WHERE run_id = $AID")"
+check "alice cancels her own run: true, then cancelled/57014" "t|cancelled|57014" \
+  "$(R alice -c "SELECT parallel_guarantee_cancel($AID)" 2>&1)|$(R alice -c "SELECT status, sqlstate FROM parallel_guarantee_wait($AID, '20 s')" 2>&1)"
+check "bob still cannot see alice's finished run (42704)" "ERROR:  42704" "$(err bob "SELECT parallel_guarantee_status($AID)")"
+
+# ------------------------------------------------------------- 3. the catalog
+EXT_FUNCS="SELECT p.oid, p.proname, p.prosecdef, p.proconfig, l.lanname, p.proacl
+             FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+             JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                             AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+             JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'parallel_guarantee'"
+echo "#   the extension's functions: $(P -c "SELECT string_agg(proname || ' (' || lanname || ')', ', ' ORDER BY proname) FROM ($EXT_FUNCS) f")"
+check "the extension has functions, and none is SECURITY DEFINER" "yes|0" \
+  "$(P -c "SELECT CASE WHEN count(*) >= 8 THEN 'yes' ELSE 'only ' || count(*) END || '|' || count(*) FILTER (WHERE prosecdef) FROM ($EXT_FUNCS) f")"
+check "every SQL and PL/pgSQL function of the extension pins search_path (proconfig)" "" \
+  "$(P -c "SELECT string_agg(proname || ' ' || coalesce(array_to_string(proconfig, ','), 'no proconfig'), '; ')
+             FROM ($EXT_FUNCS) f WHERE lanname IN ('sql', 'plpgsql')
+              AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(proconfig, '{}')) c WHERE c LIKE 'search_path=%')")"
+echo "#   their settings: $(P -c "SELECT string_agg(proname || ' ' || array_to_string(proconfig, ','), '; ' ORDER BY proname) FROM ($EXT_FUNCS) f WHERE lanname IN ('sql', 'plpgsql')")"
+check "EXECUTE on run_with_parallel_guarantee and submit_parallel_guarantee is not granted to PUBLIC (ACL set, no PUBLIC entry)" "2|0" \
+  "$(P -c "SELECT count(*) FILTER (WHERE proacl IS NOT NULL) || '|' ||
+                 (SELECT count(*) FROM ($EXT_FUNCS) g, aclexplode(g.proacl) a
+                   WHERE g.proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee') AND a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+            FROM ($EXT_FUNCS) f WHERE proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee')")"
+check "no function that starts a run (run_with, submit, run_in_chunks, submit_chunks, resume_chunks) is executable by PUBLIC" "" \
+  "$(P -c "SELECT string_agg(proname, ', ') FROM ($EXT_FUNCS) f
+            WHERE proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee', 'run_in_chunks', 'submit_chunks', 'resume_chunks')
+              AND has_function_privilege('plain', f.oid, 'EXECUTE')")"
+check "has_function_privilege: plain may not execute either function" "false|false" \
+  "$(P -c "SELECT has_function_privilege('plain', 'run_with_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,boolean,interval,integer,text)', 'EXECUTE') || '|' ||
+                 has_function_privilege('plain', 'submit_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,interval,integer,text)', 'EXECUTE')")"
+echo "#   functions of the extension PUBLIC may execute: $(P -c "SELECT string_agg(proname, ', ' ORDER BY proname) FROM ($EXT_FUNCS) f WHERE has_function_privilege('plain', f.oid, 'EXECUTE')")"
+check "the history tables are not readable by PUBLIC" "false|false" \
+  "$(P -c "SELECT has_table_privilege('plain', 'parallel_guarantee_run_history', 'SELECT') || '|' || has_table_privilege('plain', 'parallel_guarantee_attempt_history', 'SELECT')")"
+
+# ------------------------------------------------------------- 4. a hostile search_path
+# Alice's schema "evil" shadows pg_catalog and the extension: every function logs a call
+# (a sequence, which a rollback does not undo) and a WARNING, and returns a plausible value.
+R alice -v ON_ERROR_STOP=1 -q >/dev/null 2>"$PC_DIR/evil_setup.err" <<'SQL' || echo "# setting up the hostile schema: $(head -3 "$PC_DIR/evil_setup.err")"
+CREATE SCHEMA evil;
+CREATE SEQUENCE evil.hits;
+GRANT USAGE ON SCHEMA evil TO PUBLIC;
+GRANT USAGE ON SEQUENCE evil.hits TO PUBLIC;
+CREATE FUNCTION evil.hit(what text) RETURNS void LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_catalog.nextval('evil.hits'); RAISE WARNING 'hijacked: %', what; END $$;
+CREATE TABLE evil.parallel_guarantee_run_history (run_id bigint, status text, role_oid oid, statement text, label text);
+CREATE TABLE evil.parallel_guarantee_attempt_history (run_id bigint, attempt int);
+CREATE TABLE evil.parallel_guarantee_runs (run_id bigint, status text);
+CREATE TABLE evil.pg_roles (oid oid, rolname name);
+CREATE TABLE evil.pg_database (oid oid, datname name);
+GRANT ALL ON ALL TABLES IN SCHEMA evil TO PUBLIC;
+CREATE FUNCTION evil.pg_has_role(oid, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('pg_has_role(oid,text)'); RETURN true; END $$;
+CREATE FUNCTION evil.pg_has_role(name, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('pg_has_role(name,text)'); RETURN true; END $$;
+CREATE FUNCTION evil.pg_has_role(text, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('pg_has_role(text,text)'); RETURN true; END $$;
+CREATE FUNCTION evil.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('pg_has_role(name,name,text)'); RETURN true; END $$;
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('now'); RETURN pg_catalog.now(); END $$;
+CREATE FUNCTION evil.clock_timestamp() RETURNS timestamptz LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('clock_timestamp'); RETURN pg_catalog.clock_timestamp(); END $$;
+CREATE FUNCTION evil.count(bigint) RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('count(bigint)'); RETURN 0; END $$;
+CREATE FUNCTION evil.count_sfunc(bigint, anyelement) RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('count aggregate'); RETURN $1 + 1; END $$;
+CREATE AGGREGATE evil.count(anyelement) (SFUNC = evil.count_sfunc, STYPE = bigint, INITCOND = '0');
+CREATE FUNCTION evil.nextval(regclass) RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('nextval'); RETURN 1; END $$;
+CREATE FUNCTION evil.current_setting(text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('current_setting'); RETURN ''; END $$;
+CREATE FUNCTION evil.int8eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('= on int8'); RETURN true; END $$;
+CREATE FUNCTION evil.int8ne(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('<> on int8'); RETURN false; END $$;
+CREATE FUNCTION evil.int8lt(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('< on int8'); RETURN true; END $$;
+CREATE FUNCTION evil.oideq(oid, oid) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('= on oid'); RETURN true; END $$;
+CREATE FUNCTION evil.texteq(text, text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('= on text'); RETURN true; END $$;
+CREATE FUNCTION evil.tstzlt(timestamptz, timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('< on timestamptz'); RETURN true; END $$;
+CREATE FUNCTION evil.tstzmi(timestamptz, timestamptz) RETURNS interval LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('- on timestamptz'); RETURN '0'; END $$;
+CREATE FUNCTION evil.i8mul(bigint, interval) RETURNS interval LANGUAGE plpgsql AS $$ BEGIN PERFORM evil.hit('* bigint interval'); RETURN '0'; END $$;
+CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.int8eq);
+CREATE OPERATOR evil.<> (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.int8ne);
+CREATE OPERATOR evil.< (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.int8lt);
+CREATE OPERATOR evil.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = evil.oideq);
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.texteq);
+CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.tstzlt);
+CREATE OPERATOR evil.- (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.tstzmi);
+CREATE OPERATOR evil.* (LEFTARG = bigint, RIGHTARG = interval, FUNCTION = evil.i8mul);
+SQL
+HOSTILE="SET search_path = evil, pg_catalog, alice, public"
+# Shadows the extension's objects in alice's own temporary schema too.
+TEMPS="CREATE TEMP TABLE parallel_guarantee_run_history (run_id bigint, status text); CREATE TEMP TABLE parallel_guarantee_runs (run_id bigint, status text)"
+hostile_session() {  # hostile_session ROLE LABEL: runs, submits, waits, cancels with the hostile path
+  local role=$1 label=$2 target=$3
+  pc_psql -U "$role" -d "$DB" -X -tA -q 2>&1 <<SQL
+SET client_min_messages = warning;
+$TEMPS;
+$HOSTILE;
+SELECT 'run|' || status FROM public.run_with_parallel_guarantee(\$q\$CREATE TABLE $target.hs_run AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label');
+SET max_parallel_workers = 2;
+SELECT 'short|' || status FROM public.run_with_parallel_guarantee(\$q\$SELECT pg_catalog.count(*) FROM public.big\$q\$,
+       cleanup => \$c\$DROP TABLE IF EXISTS $target.nothing\$c\$, min_workers => 3,
+       max_attempts => 2, retry_delay => '10 ms', raise_on_failure => false, label => '$label');
+RESET max_parallel_workers;
+SELECT public.submit_parallel_guarantee(\$q\$CREATE TABLE $target.hs_sub AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label') AS id \gset
+SELECT 'wait|' || status FROM public.parallel_guarantee_wait(:id, '20 s');
+SELECT 'status|' || status FROM public.parallel_guarantee_status(:id);
+SELECT 'cancel|' || public.parallel_guarantee_cancel(:id);
+SELECT 'views|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_runs) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_attempts) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_label_summary) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_activity) OPERATOR(pg_catalog.>=) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_queue) OPERATOR(pg_catalog.>=) 0);
+SQL
+}
+LOG0=$(stat -c %s "$PC_LOG")
+A_OUT=$(hostile_session alice hostile-alice alice)
+echo "$A_OUT" | sed 's/^/#   alice with the hostile search_path: /'
+check "alice with a hostile search_path: run, short run, submit, wait, status, cancel and the views all work" \
+  "run|target_met short|failed wait|target_met status|target_met cancel|false views|true|true|true|true|true" \
+  "$(echo "$A_OUT" | sed -E 's/run [0-9]+ is/run X is/' | paste -sd' ')"
+# The superuser, whose session the hostile functions would most like to run in.
+S_OUT=$(hostile_session postgres hostile-super public)
+check "the superuser with the same hostile search_path: the same results" \
+  "run|target_met short|failed wait|target_met status|target_met cancel|false views|true|true|true|true|true" \
+  "$(echo "$S_OUT" | sed -E 's/run [0-9]+ is/run X is/' | paste -sd' ')"
+check "the hostile functions and operators were never called (evil.hits untouched)" "never" \
+  "$(P -c "SELECT CASE WHEN is_called THEN last_value || ' calls' ELSE 'never' END FROM evil.hits" 2>&1)"
+check "no 'hijacked' WARNING and no history WARNING in the server log" "0|0" \
+  "$(tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -c 'hijacked')|$(tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -c 'in the history')"
+tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -E 'hijacked|in the history' | head -5 | sed 's/^/#   /'
+# The trap works: the same hostile path makes alice's own unqualified now() call evil.now.
+R alice -c "$HOSTILE" -c "SELECT now() IS NOT NULL" >/dev/null 2>&1
+check "(the trap itself works: an unqualified now() in alice's own session calls evil.now)" "called" \
+  "$(P -c "SELECT CASE WHEN is_called THEN 'called' ELSE 'never' END FROM evil.hits" 2>&1)"
+check "the hostile look-alike tables stayed empty" "0|0|0" \
+  "$(P -c "SELECT (SELECT count(*) FROM evil.parallel_guarantee_run_history) || '|' || (SELECT count(*) FROM evil.parallel_guarantee_attempt_history) || '|' || (SELECT count(*) FROM evil.parallel_guarantee_runs)" 2>&1)"
+check "the history recorded the hostile-path runs correctly (as superuser: label|role|status|attempts recorded)" \
+  "hostile-alice|alice|failed|2;hostile-alice|alice|target_met|1;hostile-alice|alice|target_met|1;hostile-super|postgres|failed|2;hostile-super|postgres|target_met|1;hostile-super|postgres|target_met|1" \
+  "$(P -c "SELECT string_agg(r.label || '|' || r.role || '|' || r.status || '|' || (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id), ';' ORDER BY r.label, r.status)
+             FROM parallel_guarantee_runs r WHERE r.label LIKE 'hostile-%'" 2>&1)"
+check "the hostile-path runs' tables exist with the right count and owner" "100000|alice;100000|alice;100000|postgres;100000|postgres" \
+  "$(P -c "SELECT (SELECT count FROM alice.hs_run) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'alice.hs_run'::regclass) || ';' ||
+                 (SELECT count FROM alice.hs_sub) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'alice.hs_sub'::regclass) || ';' ||
+                 (SELECT count FROM public.hs_run) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.hs_run'::regclass) || ';' ||
+                 (SELECT count FROM public.hs_sub) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.hs_sub'::regclass)" 2>&1)"
+
+# ------------------------------------------------------------- 5. SET ROLE
+check "dave (NOINHERIT member of batch) cannot call the function or read batch_only as himself" "ERROR:  42501|ERROR:  42501" \
+  "$(err dave "SELECT run_with_parallel_guarantee('SELECT count(*) FROM public.batch_only')")|$(err dave "SELECT count(*) FROM public.batch_only")"
+check "dave after SET ROLE batch: the run works and its table belongs to batch (status|owner|current_user|session_user)" "target_met|batch|batch|dave" \
+  "$(R dave -c "SET ROLE batch" -c "$(Q "CREATE TABLE batch.setrole_out AS SELECT current_user::text AS cu, session_user::text AS su, count(*) FROM public.batch_only GROUP BY 1, 2")" 2>&1)|$(P -c "SELECT pg_get_userbyid(relowner) || '|' || cu || '|' || su FROM pg_class, batch.setrole_out WHERE oid = 'batch.setrole_out'::regclass" 2>&1)"
+check "dave after SET ROLE batch: RESET ROLE inside the statement falls back to dave, who may not read batch_only (42501)" "ERROR:  42501" \
+  "$(err dave "SET ROLE batch" "$(Q "DO \$\$ BEGIN EXECUTE 'RESET ROLE'; PERFORM count(*) FROM public.batch_only; END \$\$")")"
+check "dave after SET ROLE batch: the run is batch's in the history and the activity role" "batch" \
+  "$(P -c "SELECT string_agg(DISTINCT role, ',') FROM parallel_guarantee_runs WHERE statement LIKE '%setrole_out%'" 2>&1)"
+check "the superuser after SET ROLE alice: the table belongs to alice (status|owner|current_user)" "target_met|alice|alice" \
+  "$(P -c "SET ROLE alice" -c "$(Q "CREATE TABLE alice.super_as_alice AS SELECT current_user::text AS cu, count(*) FROM public.big GROUP BY 1")" 2>&1)|$(P -c "SELECT pg_get_userbyid(relowner) || '|' || cu FROM pg_class, alice.super_as_alice WHERE oid = 'alice.super_as_alice'::regclass" 2>&1)"
+check "the superuser after SET ROLE alice cannot read secret through the function (42501)" "ERROR:  42501" \
+  "$(err postgres "SET ROLE alice" "$(Q "SELECT count(*) FROM public.secret")")"
+check "the superuser after SET ROLE alice: a submitted run is alice's too (role|owner)" "alice|alice" \
+  "$(P -c "SET client_min_messages = warning" -c "SET ROLE alice" -c "SELECT role FROM parallel_guarantee_wait(submit_parallel_guarantee(\$q\$CREATE TABLE alice.super_as_alice_async AS SELECT count(*) FROM public.big\$q\$), '20 s')" 2>&1)|$(P -c "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'alice.super_as_alice_async'::regclass" 2>&1)"
+
+# ------------------------------------------------------------- 6. chunked runs (0.3.0 and later)
+if [ "$(P -c "SELECT count(*) FROM pg_proc WHERE proname = 'run_in_chunks'")" != 0 ]; then
+  P -q -c "GRANT EXECUTE ON FUNCTION run_in_chunks, submit_chunks, resume_chunks TO alice, bob, auditor" >/dev/null
+  R alice -q -c "CREATE TABLE alice.keys AS SELECT generate_series(1, 100) AS id" -c "CREATE TABLE alice.loot (pw text)" -c "CREATE TABLE alice.touched (id int)" >/dev/null 2>&1
+  CH() { echo "SET client_min_messages = warning; SELECT status FROM run_in_chunks(\$k\$$1\$k\$, \$a\$$2\$a\$, chunk_size => 50, max_retries => 0${3:-})"; }
+  check "chunks: alice cannot read secret through the keys query (42501)" "ERROR:  42501" \
+    "$(err alice "$(CH "SELECT id FROM public.secret ORDER BY id" "INSERT INTO alice.touched SELECT unnest(\$1::int[])")")"
+  check "chunks: alice cannot read secret through the action (42501), and nothing was copied" "ERROR:  42501|0" \
+    "$(err alice "$(CH "SELECT id FROM alice.keys ORDER BY id" "INSERT INTO alice.loot SELECT pw FROM public.secret WHERE id = ANY (\$1)" ", label => 'alice-chunks'")")|$(P -c "SELECT count(*) FROM alice.loot")"
+  CID=$(P -c "SELECT max(run_id) FROM parallel_guarantee_chunk_runs WHERE label = 'alice-chunks'")
+  check "chunks: bob sees none of alice's chunked runs or chunks; the auditor sees them" "0|0|1|yes" \
+    "$(R bob -c "SELECT count(*) FROM parallel_guarantee_chunk_runs WHERE role = 'alice'")|$(R bob -c "SELECT count(*) FROM parallel_guarantee_chunks")|$(R auditor -c "SELECT count(*) FROM parallel_guarantee_chunk_runs WHERE run_id = ${CID:-0}")|$(R auditor -c "SELECT CASE WHEN count(*) > 0 THEN 'yes' ELSE 'no' END FROM parallel_guarantee_chunks WHERE run_id = ${CID:-0}")"
+  check "chunks: bob can neither see nor resume alice's failed run (42704 / 42501 or 42704)" "ERROR:  42704|refused" \
+    "$(err bob "SELECT parallel_guarantee_chunk_status(${CID:-0})")|$(err bob "SELECT resume_chunks(${CID:-0})" | sed -E 's/ERROR:  42(501|704)/refused/')"
+  # Alice's stored action failed for lack of privileges.  If someone with more privileges
+  # (here the superuser, as the failure's HINT invites) resumes it, it must still run with
+  # alice's privileges -- not with the resumer's.
+  RESUMED=$(P -v VERBOSITY=sqlstate -c "SET client_min_messages = warning" -c "SELECT status FROM resume_chunks(${CID:-0})" 2>&1 | head -1)
+  check "chunks: the superuser resuming alice's run does not run alice's action with superuser privileges (alice gets no secret rows)" "0" \
+    "$(R alice -c "SELECT count(*) FROM alice.loot" 2>&1)"
+  echo "#   the superuser's resume_chunks(${CID:-0}) said: $RESUMED; the run's row now: $(P -c "SELECT status, role FROM parallel_guarantee_chunk_runs WHERE run_id = ${CID:-0}")"
+fi
+
+# ------------------------------------------------------------- the end
+for _ in $(seq 1 200); do
+  [ "$(P -c "SELECT count(*) FROM parallel_guarantee_activity")" = 0 ] && break
+  sleep 0.1
+done
+check "nothing left in parallel_guarantee_activity and no worker left" "0|0" \
+  "$(P -c "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '|' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))")"
+check "server log: no PANIC, no TRAP, no process terminated by a signal" "0" \
+  "$(grep -cE 'PANIC|TRAP:|terminated by signal' "$PC_LOG")"
+pc_stop fast
+exit $((failures > 0))
