@@ -148,6 +148,14 @@ BEGIN
                   HINT = 'Run ids come from run_with_parallel_guarantee and submit_parallel_guarantee; '
                          'a run is visible to its role, that role''s members and pg_read_all_stats.';
     END IF;
+    -- Recorded as running, but no worker has it any more (killed, server restarted): lost.
+    IF r.status = 'running' AND NOT EXISTS (
+           SELECT 1 FROM @extschema@.parallel_guarantee_activity() a
+            WHERE a.run_id = $1
+              AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                     WHERE d.datname = pg_catalog.current_database())) THEN
+        r.status := 'lost';
+    END IF;
     RETURN r;
 END $$;
 

@@ -26,11 +26,16 @@ CREATE TABLE @extschema@.parallel_guarantee_chunk_run_history (
 );
 
 -- The fixed key set, cut into chunks; a chunk is done exactly when its action committed.
+-- The keys are kept in the array's binary form (array_send), which no session setting
+-- (DateStyle, extra_float_digits, ...) can change; first and last key are for reading.
 CREATE TABLE @extschema@.parallel_guarantee_chunk_history (
     run_id      bigint NOT NULL
                 REFERENCES @extschema@.parallel_guarantee_chunk_run_history ON DELETE CASCADE,
     chunk_no    integer NOT NULL,
-    keys        text[] NOT NULL,
+    keys        bytea NOT NULL,
+    first_key   text,
+    last_key    text,
+    key_count   integer NOT NULL,
     state       text NOT NULL,       -- pending, running, done, skipped, failed
     attempts    integer NOT NULL DEFAULT 0,
     rows        bigint,
@@ -108,9 +113,8 @@ SELECT r.run_id, r.label, r.role_name AS role, r.database_name AS database, r.st
  WHERE @extschema@.parallel_guarantee_visible(r.role_oid);
 
 CREATE VIEW @extschema@.parallel_guarantee_chunks WITH (security_barrier) AS
-SELECT c.run_id, c.chunk_no, c.state, c.keys[1] AS first_key,
-       c.keys[pg_catalog.array_upper(c.keys, 1)] AS last_key,
-       pg_catalog.cardinality(c.keys) AS key_count, c.attempts, c.rows, c.sqlstate, c.error,
+SELECT c.run_id, c.chunk_no, c.state, c.first_key, c.last_key, c.key_count, c.attempts,
+       c.rows, c.sqlstate, c.error,
        c.worker_pid, c.started_at, c.finished_at
   FROM @extschema@.parallel_guarantee_chunk_history c
   JOIN @extschema@.parallel_guarantee_chunk_run_history r USING (run_id)
@@ -134,6 +138,14 @@ BEGIN
             USING ERRCODE = '42704',
                   HINT = 'Run ids come from run_in_chunks and submit_chunks; a run is visible to '
                          'its role, that role''s members and pg_read_all_stats.';
+    END IF;
+    -- Recorded as running, but no worker has it any more (killed, server restarted): lost.
+    IF r.status = 'running' AND NOT EXISTS (
+           SELECT 1 FROM @extschema@.parallel_guarantee_activity() a
+            WHERE a.run_id = $1
+              AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                     WHERE d.datname = pg_catalog.current_database())) THEN
+        r.status := 'lost';
     END IF;
     RETURN r;
 END $$;

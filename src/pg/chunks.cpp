@@ -24,13 +24,44 @@ char *g_runs_table = nullptr;
 char *g_chunks_table = nullptr;
 MemoryContext g_chunk_context = nullptr;
 
-uint32 HashKeyText(const void *key, Size) {
-    const char *text = *static_cast<char *const *>(key);
-    return hash_bytes(reinterpret_cast<const unsigned char *>(text), static_cast<int>(strlen(text)));
+constexpr int kMaxHelpers = 64;
+BackgroundWorkerHandle *g_helpers[kMaxHelpers];
+int g_nhelpers = 0;
+
+/*
+ * Waits until every helper has exited, first cancelling their current chunk if asked.
+ * Interrupts are held meanwhile: a second cancel must not cut the wait short, or a helper
+ * could still be working when a resume starts.
+ */
+void StopHelpers(bool cancel) {
+    HOLD_INTERRUPTS();
+    for (int i = 0; i < g_nhelpers; i++) {
+        pid_t pid;
+        if (cancel && GetBackgroundWorkerPid(g_helpers[i], &pid) == BGWH_STARTED) kill(pid, SIGINT);
+    }
+    for (int i = 0; i < g_nhelpers; i++) {
+        pid_t pid;
+        while (GetBackgroundWorkerPid(g_helpers[i], &pid) != BGWH_STOPPED) {
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                             PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+        }
+    }
+    g_nhelpers = 0;
+    RESUME_INTERRUPTS();
 }
 
-int MatchKeyText(const void *a, const void *b, Size) {
-    return strcmp(*static_cast<char *const *>(a), *static_cast<char *const *>(b));
+uint32 HashKeyBytes(const void *key, Size) {
+    const bytea *value = *static_cast<bytea *const *>(key);
+    return hash_bytes(reinterpret_cast<const unsigned char *>(VARDATA(value)),
+                      static_cast<int>(VARSIZE(value) - VARHDRSZ));
+}
+
+int MatchKeyBytes(const void *a, const void *b, Size) {
+    const bytea *x = *static_cast<bytea *const *>(a);
+    const bytea *y = *static_cast<bytea *const *>(b);
+    if (VARSIZE(x) != VARSIZE(y)) return 1;
+    return memcmp(VARDATA(x), VARDATA(y), VARSIZE(x) - VARHDRSZ);
 }
 
 bool ChunkCancelRequested(RunShared *run) {
@@ -129,71 +160,86 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     uint64 nkeys = SPI_processed;
     SPITupleTable *table = SPI_tuptable;
 
-    /* The keys as text, checked unique (the hash table keys are the strings' pointers). */
+    /*
+     * Keys travel in binary form (send/receive functions), which no session setting can
+     * change between now and a resume in another session.  Uniqueness is checked on the
+     * same binary form (the hash table's keys are pointers to the bytea values).
+     */
+    Oid send_fn;
+    bool varlena;
+    Oid array_type = get_array_type(key_type);
+    Oid array_recv;
+    Oid array_ioparam;
+    getTypeBinaryOutputInfo(key_type, &send_fn, &varlena);
+    /* Both error out, before anything is stored, for a type without binary I/O. */
+    getTypeBinaryInputInfo(array_type, &array_recv, &array_ioparam);
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
+
     HASHCTL ctl;
     memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = sizeof(char *);
-    ctl.entrysize = sizeof(char *);
+    ctl.keysize = sizeof(bytea *);
+    ctl.entrysize = sizeof(bytea *);
     ctl.hcxt = CurrentMemoryContext;
-    ctl.hash = HashKeyText;
-    ctl.match = MatchKeyText;
-    char **texts = static_cast<char **>(palloc(sizeof(char *) * Max(nkeys, static_cast<uint64>(1))));
+    ctl.hash = HashKeyBytes;
+    ctl.match = MatchKeyBytes;
+    Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nkeys, static_cast<uint64>(1))));
+    bytea **binary = static_cast<bytea **>(palloc(sizeof(bytea *) * Max(nkeys, static_cast<uint64>(1))));
     HTAB *seen = hash_create("parallel_guarantee keys", Max(static_cast<long>(nkeys), 16L), &ctl,
                              HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
     for (uint64 i = 0; i < nkeys; i++) {
-        char *text = SPI_getvalue(table->vals[i], desc, 1);
-        if (text == nullptr)
+        bool isnull;
+        keys[i] = SPI_getbinval(table->vals[i], desc, 1, &isnull);
+        if (isnull)
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("the keys query returned a NULL key"),
                             errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
-        texts[i] = text;
+        binary[i] = OidSendFunctionCall(send_fn, keys[i]);
         bool found = false;
-        (void) hash_search(seen, &texts[i], HASH_ENTER, &found);
+        (void) hash_search(seen, &binary[i], HASH_ENTER, &found);
         if (found)
             ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
-                            errmsg("the keys query returned the key %s more than once", text),
+                            errmsg("the keys query returned the key %s more than once",
+                                   SPI_getvalue(table->vals[i], desc, 1)),
                             errhint("Each key must appear once, or some rows would be changed twice; "
                                     "use SELECT DISTINCT.")));
     }
 
-    /* The chunks. */
+    /* The chunks: the typed array in binary form, plus the first and last key to read. */
     int chunk_size = run->chunk_size;
     int nchunks = static_cast<int>((nkeys + chunk_size - 1) / chunk_size);
-    char *insert = psprintf("INSERT INTO %s (run_id, chunk_no, keys, state) VALUES ($1, $2, $3, 'pending')",
+    char *insert = psprintf("INSERT INTO %s (run_id, chunk_no, keys, first_key, last_key, key_count, state) "
+                            "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
                             g_chunks_table);
-    Oid types[3] = {INT8OID, INT4OID, TEXTARRAYOID};
+    Oid types[6] = {INT8OID, INT4OID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
     SPIPlanPtr plan = nullptr;
     for (int c = 0; c < nchunks; c++) {
         uint64 first = static_cast<uint64>(c) * chunk_size;
         int n = static_cast<int>(Min(static_cast<uint64>(chunk_size), nkeys - first));
-        Datum *elems = static_cast<Datum *>(palloc(sizeof(Datum) * n));
-        for (int k = 0; k < n; k++) elems[k] = CStringGetTextDatum(texts[first + k]);
-        ArrayType *keys = construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
-        Datum values[3] = {Int64GetDatum(run->run_id), Int32GetDatum(c + 1), PointerGetDatum(keys)};
-        if (plan == nullptr) {
-            /* Prepared as the owner, with search_path pinned, then kept. */
-            Oid saved_user;
-            int saved_context;
-            GetUserIdAndSecContext(&saved_user, &saved_context);
-            int nest = NewGUCNestLevel();
-            SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
-                                                SECURITY_RESTRICTED_OPERATION);
-            (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                                     GUC_ACTION_SAVE, true, 0, false);
-            plan = SPI_prepare(insert, 3, types);
-            AtEOXact_GUC(true, nest);
-            SetUserIdAndSecContext(saved_user, saved_context);
-            if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
-        }
+        ArrayType *chunk = construct_array(&keys[first], n, key_type, typlen, typbyval, typalign);
+        bytea *chunk_binary = OidSendFunctionCall(F_ARRAY_SEND, PointerGetDatum(chunk));
+        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(c + 1), PointerGetDatum(chunk_binary),
+                           CStringGetTextDatum(SPI_getvalue(table->vals[first], desc, 1)),
+                           CStringGetTextDatum(SPI_getvalue(table->vals[first + n - 1], desc, 1)),
+                           Int32GetDatum(n)};
         Oid saved_user;
         int saved_context;
         GetUserIdAndSecContext(&saved_user, &saved_context);
+        int nest = NewGUCNestLevel();
         SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
                                             SECURITY_RESTRICTED_OPERATION);
+        (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                                 GUC_ACTION_SAVE, true, 0, false);
+        /* Prepared once, as the owner with search_path pinned, then kept. */
+        if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
+        if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
         (void) SPI_execute_plan(plan, values, nullptr, false, 0);
+        AtEOXact_GUC(true, nest);
         SetUserIdAndSecContext(saved_user, saved_context);
-        pfree(keys);
-        pfree(elems);
+        pfree(chunk);
+        pfree(chunk_binary);
     }
     char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id = $1",
                             g_runs_table);
@@ -211,7 +257,7 @@ void CreateChunks(RunShared *run, const char *keys_query) {
 struct Claimed {
     int chunk_no;        /* 0: nothing left */
     int attempts;
-    Datum keys;          /* text[], in g_chunk_context */
+    Datum keys;          /* the keys' binary form (bytea), in g_chunk_context */
 };
 
 /* Claims the first pending chunk; each chunk is claimed by exactly one worker. */
@@ -242,7 +288,7 @@ Claimed ClaimChunk(RunShared *run) {
         claimed.attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
         Datum keys = SPI_getbinval(tuple, desc, 3, &isnull);
         MemoryContext old = MemoryContextSwitchTo(g_chunk_context);
-        claimed.keys = PointerGetDatum(DatumGetArrayTypePCopy(keys));
+        claimed.keys = PointerGetDatum(DatumGetByteaPCopy(keys));
         MemoryContextSwitchTo(old);
     }
     SPI_finish();
@@ -251,14 +297,17 @@ Claimed ClaimChunk(RunShared *run) {
     return claimed;
 }
 
-/* The chunk's keys as an array of the key type, for the action's $1. */
-Datum TypedKeys(RunShared *run, Datum text_keys, Oid *array_type) {
+/* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
+Datum TypedKeys(RunShared *run, Datum binary_keys, Oid *array_type) {
     *array_type = get_array_type(run->key_type);
-    Oid input;
+    Oid recv;
     Oid ioparam;
-    getTypeInputInfo(*array_type, &input, &ioparam);
-    char *literal = OidOutputFunctionCall(F_ARRAY_OUT, text_keys);
-    return OidInputFunctionCall(input, literal, ioparam, -1);
+    getTypeBinaryInputInfo(*array_type, &recv, &ioparam);
+    bytea *bytes = DatumGetByteaPP(binary_keys);
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendBinaryStringInfo(&buf, VARDATA_ANY(bytes), static_cast<int>(VARSIZE_ANY_EXHDR(bytes)));
+    return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
 }
 
 /* Runs one chunk's action; true if it committed. */
@@ -303,9 +352,13 @@ bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *
         MemoryContextSwitchTo(outer);
         pgstat_report_activity(STATE_IDLE, nullptr);
 
-        /* Cancelled: the chunk goes back to pending, for a resume. */
+        /*
+         * Interrupted because the run is stopping (cancelled, or another chunk failed for
+         * good): the chunk goes back to pending, its attempt not counted, for a resume.
+         */
+        bool stopping = ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0;
         const char *state = "pending";
-        if (!ChunkCancelRequested(run) && chunk.attempts > run->max_retries) state = "skip";
+        if (!stopping && chunk.attempts > run->max_retries) state = "skip";
         char *sqlstate = unpack_sql_state(edata->sqlerrcode);
         if (strcmp(state, "skip") == 0) {
             /* Skip it if the run may skip one more; otherwise the run fails here. */
@@ -331,7 +384,7 @@ bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *
         Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk.chunk_no),
                            CStringGetTextDatum(state), CStringGetTextDatum(sqlstate),
                            CStringGetTextDatum(edata->message),
-                           BoolGetDatum(ChunkCancelRequested(run))};
+                           BoolGetDatum(stopping)};
         OwnerTransaction(mark, 6, types, values, nullptr);
         if (strcmp(state, "failed") == 0) pg_atomic_write_u32(&run->chunk_run_failed, 1);
         if (strcmp(state, "skipped") == 0 || strcmp(state, "failed") == 0) {
@@ -353,13 +406,18 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
     int processed = 0;
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
+        /* A helper whose coordinator is gone stops: nobody would account for its work. */
+        if (!coordinator) {
+            RunSlot slot;
+            int index;
+            if (!FindRun(run->run_id, &slot, &index)) break;
+        }
         MemoryContextReset(g_chunk_context);
         Claimed chunk = ClaimChunk(run);
         if (chunk.chunk_no == 0) break;
         uint64 rows = 0;
         if (RunChunk(run, action, chunk, &rows)) processed++;
-        if (coordinator && run->notice_every > 0 && processed > 0 && processed % run->notice_every == 0 &&
-            rows > 0) {
+        if (coordinator && run->notice_every > 0 && processed > 0 && processed % run->notice_every == 0) {
             ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %d chunks done by this worker, "
                                     "latest chunk %d changed %llu rows",
                                     static_cast<long long>(run->run_id), processed, chunk.chunk_no,
@@ -404,8 +462,8 @@ void PrepareResume(RunShared *run, char **action_out) {
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    char *sql = psprintf("SELECT action, key_type, chunk_size, max_retries, max_skipped, status, role_oid "
-                         "FROM %s WHERE run_id = $1 FOR UPDATE",
+    char *sql = psprintf("SELECT action, key_type, chunk_size, max_retries, max_skipped, status, role_oid, "
+                         "workers FROM %s WHERE run_id = $1 FOR UPDATE",
                          g_runs_table);
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run->run_id)};
@@ -422,9 +480,20 @@ void PrepareResume(RunShared *run, char **action_out) {
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("permission denied to resume chunked run %lld", static_cast<long long>(run->run_id)),
                         errhint("Only the run's role, its members and superusers may resume it.")));
+    /*
+     * The action goes on as the run's own role, never with the resumer's privileges (a
+     * member or superuser has all of that role's, so this is never more than either has).
+     */
+    run->current_user_id = role;
+    run->outer_user_id = role;
+    run->role_is_superuser = superuser_arg(role);
     if (strcmp(status, "done") == 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("chunked run %lld is already done", static_cast<long long>(run->run_id))));
+    /* Another resume of the same run holds a run slot too (the row lock orders us after it). */
+    if (CountRunsWithId(run->run_id) > 1)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("chunked run %lld is still in progress", static_cast<long long>(run->run_id))));
     Datum key_type = SPI_getbinval(tuple, desc, 2, &isnull);
     if (isnull)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -435,9 +504,24 @@ void PrepareResume(RunShared *run, char **action_out) {
     run->chunk_size = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
     run->max_retries = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
     run->max_skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+    run->chunk_workers = DatumGetInt32(SPI_getbinval(tuple, desc, 8, &isnull));
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     *action_out = pstrdup(SPI_getvalue(tuple, desc, 1));
     MemoryContextSwitchTo(old);
+
+    /* A worker of the earlier run may still be on a chunk: never run a chunk twice. */
+    char *busy = psprintf("SELECT chunk_no, worker_pid FROM %s c WHERE run_id = $1 AND state = 'running' "
+                          "AND worker_pid IN (SELECT pid FROM pg_catalog.pg_stat_get_activity(NULL)) LIMIT 1",
+                          g_chunks_table);
+    (void) AsOwner(busy, 1, types, values, nullptr);
+    if (SPI_processed > 0)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                        errmsg("a worker of chunked run %lld (pid %s) is still on chunk %s",
+                               static_cast<long long>(run->run_id),
+                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+                        errhint("Wait for it to finish its chunk, or cancel it, then resume.")));
+
     /* Chunks a stopped worker held were rolled back with it; failed ones get a new try. */
     char *reset = psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
                            "WHERE run_id = $1 AND state IN ('running', 'failed')",
@@ -466,6 +550,8 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
     {
         if (run->mode == RunMode::kChunksResume) {
             PrepareResume(run, &resume_action);
+            SetCurrentRoleId(run->outer_user_id, run->role_is_superuser);
+            SetUserIdAndSecContext(run->current_user_id, run->sec_context);
             owns_status = true;
             pg_atomic_write_u32(&run->recorded, 1);
             action = resume_action;
@@ -514,29 +600,21 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         }
 
         /* Helpers: the same segment, the same identity, chunks claimed one at a time. */
-        BackgroundWorkerHandle *helpers[64];
-        int nhelpers = 0;
-        for (int i = 1; i < run->chunk_workers && i < 64; i++) {
+        for (int i = 1; i < run->chunk_workers && i < kMaxHelpers; i++) {
             char name[BGW_MAXLEN];
             snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
                      static_cast<long long>(run->run_id));
-            if (RegisterRunWorker(seg, name, true, &helpers[nhelpers])) nhelpers++;
+            if (RegisterRunWorker(seg, name, true, &g_helpers[g_nhelpers])) g_nhelpers++;
         }
+        int nhelpers = g_nhelpers;
         if (nhelpers + 1 < run->chunk_workers)
             ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
                                     "more background worker slots were free",
                                     static_cast<long long>(run->run_id), nhelpers + 1, run->chunk_workers)));
 
         (void) ProcessChunks(run, const_cast<const char *>(action), true);
-
-        /* When we stop early, so do the helpers. */
-        if (ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0) {
-            for (int i = 0; i < nhelpers; i++) {
-                pid_t pid;
-                if (GetBackgroundWorkerPid(helpers[i], &pid) == BGWH_STARTED) kill(pid, SIGINT);
-            }
-        }
-        for (int i = 0; i < nhelpers; i++) (void) WaitForBackgroundWorkerShutdown(helpers[i]);
+        /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
+        StopHelpers(ChunkCancelRequested(run));
     }
     PG_CATCH();
     {
@@ -545,6 +623,9 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         FlushErrorState();
         if (IsTransactionState()) AbortCurrentTransaction();
         QueryCancelPending = false;
+        /* Never leave a helper working on a run whose coordinator gave up. */
+        pg_atomic_write_u32(&run->chunk_run_failed, 1);
+        StopHelpers(true);
         /* A resume that could not start leaves the run as it was. */
         if (owns_status)
             SetRunStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",

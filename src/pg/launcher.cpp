@@ -130,16 +130,20 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
                 RejectStatement(argument, "COPY to or from the client",
                                 "The statement runs in a background worker with no client. Use "
                                 "INSERT ... SELECT or COPY with a server file.");
-            return StatementKind::kOther;
+            return copy->query != nullptr ? StatementKind::kOther : StatementKind::kUtility;
         }
         case T_CreateStmt:
             RejectTemp(argument, castNode(CreateStmt, stmt)->relation);
-            return StatementKind::kOther;
+            return StatementKind::kUtility;
         case T_ViewStmt:
             RejectTemp(argument, castNode(ViewStmt, stmt)->view);
-            return StatementKind::kOther;
+            return StatementKind::kUtility;
         case T_CreateSeqStmt:
             RejectTemp(argument, castNode(CreateSeqStmt, stmt)->sequence);
+            return StatementKind::kUtility;
+        case T_DoStmt:
+        case T_CallStmt:
+        case T_ExplainStmt:
             return StatementKind::kOther;
         case T_CreateTableAsStmt: {
             auto *ctas = castNode(CreateTableAsStmt, stmt);
@@ -167,7 +171,7 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
         default:
             break;
     }
-    return StatementKind::kOther;
+    return StatementKind::kUtility;
 }
 
 void CheckTargetReachable(const RunOptions &options) {
@@ -287,6 +291,15 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
                         errmsg("label must be shorter than %d bytes", kLabelSize)));
 
     r.kind = CheckStatement(r.statement, "statement");
+    if (r.kind == StatementKind::kUtility)
+        ereport(ERROR,
+                (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
+                 errmsg("the statement runs no query, so it cannot use parallel workers"),
+                 errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
+                           "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
+                           "procedures and EXPLAIN ANALYZE) can launch parallel workers through "
+                           "a Gather node."),
+                 errhint("Run this statement directly, without run_with_parallel_guarantee.")));
     if (r.cleanup != nullptr) (void) CheckStatement(r.cleanup, "cleanup");
     CheckTargetReachable(r.options);
     return r;
@@ -497,8 +510,7 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
  * read without its partition lock; a stale read can only miss, and the caller acts only
  * when two checks in a row agree.
  */
-bool WorkerWaitsForMe(RunShared *run) {
-    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
+bool WorkerWaitsForMe(pid_t pid) {
     if (pid == 0) return false;
     PGPROC *proc = BackendPidGetProc(pid);
     if (proc == nullptr) return false;
@@ -532,7 +544,9 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if ((events & WL_TIMEOUT) != 0) {
-            self_waits = WorkerWaitsForMe(run) ? self_waits + 1 : 0;
+            self_waits = WorkerWaitsForMe(static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid)))
+                             ? self_waits + 1
+                             : 0;
             if (self_waits >= 2)
                 ereport(ERROR,
                         (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
@@ -698,10 +712,23 @@ Datum WaitFor(FunctionCallInfo fcinfo) {
     CheckMayActOn(slot, "wait on");
     TimestampTz deadline = timeout_ms >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms)
                                            : DT_NOEND;
+    TimestampTz next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kSelfDeadlockCheckMs);
+    int self_waits = 0;
     for (;;) {
         if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(true);
         TimestampTz now = GetCurrentTimestamp();
         if (now >= deadline) PG_RETURN_BOOL(false);
+        if (now >= next_check) {
+            /* Waiting on a run whose statement waits for our own lock would never end. */
+            self_waits = WorkerWaitsForMe(slot.worker_pid) ? self_waits + 1 : 0;
+            if (self_waits >= 2)
+                ereport(ERROR, (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+                                errmsg("run %lld waits for a lock that this transaction holds, so "
+                                       "waiting for it would never end",
+                                       static_cast<long long>(run_id)),
+                                errhint("Commit or roll back first, then wait for the run.")));
+            next_check = TimestampTzPlusMilliseconds(now, kSelfDeadlockCheckMs);
+        }
         long sleep_ms = 10;
         if (deadline != DT_NOEND) sleep_ms = Max(1L, Min(sleep_ms, TimestampDifferenceMilliseconds(now, deadline)));
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms,

@@ -227,6 +227,15 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     return found;
 }
 
+int CountRunsWithId(int64 run_id) {
+    int count = 0;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    for (int i = 0; i < g_shared->max_runs; i++)
+        if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id == MyDatabaseId) count++;
+    LWLockRelease(g_shared->lock);
+    return count;
+}
+
 bool RequestCancel(int64 run_id) {
     int32 pid = 0;
     bool found = false;

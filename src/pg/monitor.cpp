@@ -337,7 +337,9 @@ void GuaranteeExecutorStart(QueryDesc *query_desc, int eflags) {
     g_monitor.min_planned = Min(g_monitor.min_planned, search.fewest_planned);
     if (search.count > 0 && search.fewest_planned < g_monitor.options.target_workers)
         RaisePlannedFewer(&search);
-    if (first && search.count == 0 && g_monitor.kind != StatementKind::kOther) RaiseNoParallelPlan();
+    if (first && search.count == 0 &&
+        (g_monitor.kind == StatementKind::kQuery || g_monitor.kind == StatementKind::kModifying))
+        RaiseNoParallelPlan();
 }
 
 void GuaranteeRelationInfo(PlannerInfo *root, Oid relation_id, bool inhparent, RelOptInfo *rel) {

@@ -77,7 +77,8 @@ struct SharedState {
 enum class StatementKind : int32 {
     kQuery = 0,     /* SELECT, CREATE TABLE AS, SELECT INTO, REFRESH MATERIALIZED VIEW */
     kModifying,     /* INSERT/UPDATE/DELETE/MERGE: never parallel on PostgreSQL <= 17 */
-    kOther,         /* DO, CALL, EXPLAIN and other utility statements */
+    kOther,         /* DO, CALL, EXPLAIN, COPY (query): they may run queries */
+    kUtility,       /* other utility statements: they run no query, so no Gather */
 };
 
 /* What a worker does. */
@@ -176,6 +177,8 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
                  const char *label, bool async);
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
+/* Runs in progress in this database with this id (a resumed chunked run keeps its id). */
+int CountRunsWithId(int64 run_id);
 /* Marks this database's run to stop and signals its worker; false when it is not in progress. */
 bool RequestCancel(int64 run_id);
 /* Whether parallel_guarantee_cancel() asked this run to stop. */
