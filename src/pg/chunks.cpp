@@ -24,6 +24,8 @@ char *g_runs_table = nullptr;
 char *g_chunks_table = nullptr;
 MemoryContext g_chunk_context = nullptr;
 
+bool ChunkCancelRequested(RunShared *run);
+
 constexpr int kMaxHelpers = 64;
 BackgroundWorkerHandle *g_helpers[kMaxHelpers];
 int g_nhelpers = 0;
@@ -33,21 +35,29 @@ int g_nhelpers = 0;
  * Interrupts are held meanwhile: a second cancel must not cut the wait short, or a helper
  * could still be working when a resume starts.
  */
-void StopHelpers(bool cancel) {
+void StopHelpers(RunShared *run, bool cancel) {
     HOLD_INTERRUPTS();
+    bool signalled = false;
     for (int i = 0; i < g_nhelpers; i++) {
-        pid_t pid;
-        if (cancel && GetBackgroundWorkerPid(g_helpers[i], &pid) == BGWH_STARTED) kill(pid, SIGINT);
-    }
-    for (int i = 0; i < g_nhelpers; i++) {
-        pid_t pid;
-        while (GetBackgroundWorkerPid(g_helpers[i], &pid) != BGWH_STOPPED) {
+        for (;;) {
+            /* A cancel that arrives while we wait reaches the helpers too. */
+            if (!signalled && (cancel || ChunkCancelRequested(run))) {
+                for (int j = 0; j < g_nhelpers; j++) {
+                    pid_t pid;
+                    if (GetBackgroundWorkerPid(g_helpers[j], &pid) == BGWH_STARTED) kill(pid, SIGINT);
+                }
+                signalled = true;
+            }
+            pid_t pid;
+            if (GetBackgroundWorkerPid(g_helpers[i], &pid) == BGWH_STOPPED) break;
             (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
                              PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
         }
     }
     g_nhelpers = 0;
+    /* The cancel is known from the run's flag; the final accounting below must still run. */
+    if (ChunkCancelRequested(run)) QueryCancelPending = false;
     RESUME_INTERRUPTS();
 }
 
@@ -614,7 +624,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
 
         (void) ProcessChunks(run, const_cast<const char *>(action), true);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
-        StopHelpers(ChunkCancelRequested(run));
+        StopHelpers(run, ChunkCancelRequested(run));
     }
     PG_CATCH();
     {
@@ -625,7 +635,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         QueryCancelPending = false;
         /* Never leave a helper working on a run whose coordinator gave up. */
         pg_atomic_write_u32(&run->chunk_run_failed, 1);
-        StopHelpers(true);
+        StopHelpers(run, true);
         /* A resume that could not start leaves the run as it was. */
         if (owns_status)
             SetRunStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",
