@@ -187,7 +187,7 @@ PREPARE p AS SELECT count(*) FROM big;
 {RUN}($q$COPY (SELECT count(*) FROM big) TO '{FILES}/count_{N}.csv'$q$)
 @@ copy 53G04
 {RUN}($q$COPY big TO '{FILES}/big_{N}.csv'$q$)
-@@ copy 58P01
+@@ copy 53G04
 {RUN}($q$COPY small FROM '{FILES}/does_not_exist.csv'$q$)
 @@ copy 42602
 {RUN}($q$COPY (SELECT count(*) FROM big) TO 'relative.csv'$q$)
@@ -320,27 +320,27 @@ SELECT count(*) FROM big WHERE lying_submit() IS NOT NULL
 @@ recursion OK
 {SUB}($q$DO $$ BEGIN PERFORM count(*) FROM big; PERFORM run_with_parallel_guarantee('SELECT 1'); END $$$q$)
 
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$VACUUM big$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$VACUUM$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$VACUUM (ANALYZE) small$q$)
 @@ utility 53G04
 {RUN}($q$ANALYZE small$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$CREATE INDEX CONCURRENTLY cic_{N} ON big (id)$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$REINDEX TABLE CONCURRENTLY small$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$DROP INDEX CONCURRENTLY IF EXISTS nothing_{N}$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$CREATE DATABASE db_{N}$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$DROP DATABASE IF EXISTS db_{N}$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$ALTER SYSTEM SET work_mem = '1MB'$q$)
-@@ utility 25001
+@@ utility 53G04
 {RUN}($q$CREATE TABLESPACE ts_{N} LOCATION '{FILES}'$q$)
 @@ utility 25001
 {RUN}($q$DO $$ BEGIN PERFORM count(*) FROM big; EXECUTE 'VACUUM big'; END $$$q$)
