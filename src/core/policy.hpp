@@ -98,9 +98,13 @@ std::string WaitingMessage(int64_t run_id, int attempt, int need, int free_worke
 std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited_ms);
 std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms);
 
+/* The seed's loop looks at the launched workers this long after each start. */
+constexpr int64_t kSeedCheckMs = 1000;
+
 /*
- * The default bound on waiting for slots: what the seed's loop would spend sleeping,
- * (max_attempts - 1) * retry_delay, at most a day.
+ * The default bound on waiting for slots: the time the seed's loop takes to reach its last
+ * attempt, (max_attempts - 1) * (retry_delay + its 1-second check), at most a day; so a run
+ * never gives up waiting before the seed's loop would have made its last try.
  */
 int64_t DefaultMaxWaitMs(const RunOptions &options);
 

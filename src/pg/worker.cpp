@@ -29,8 +29,12 @@ bool g_in_guarantee_worker = false;
 namespace {
 
 RunShared *g_run = nullptr;
-/* How often a queued run looks at the pool: a freed slot is seen within this many ms. */
+/*
+ * How often a queued run looks at the pool: the first in the queue every 2 ms, so it sees a
+ * freed slot at once; the others, which cannot start before it anyway, every 20 ms.
+ */
 constexpr long kQueuePollMs = 2;
+constexpr long kQueuePollBehindMs = 20;
 const char *g_statement = nullptr;
 const char *g_cleanup = nullptr;
 MemoryContext g_run_context = nullptr;
@@ -243,7 +247,8 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
         }
         long remaining = TimestampDifferenceMilliseconds(now, deadline);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                         Max(1L, Min(kQueuePollMs, remaining)), PG_WAIT_EXTENSION);
+                         Max(1L, Min(position == 1 ? kQueuePollMs : kQueuePollBehindMs, remaining)),
+                         PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
     }
 }

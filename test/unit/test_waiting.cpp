@@ -114,19 +114,19 @@ TEST_CASE("DeadlineMessage: run ids beyond 32 bits are printed in full", "[waiti
 
 /* ---- DefaultMaxWaitMs ---- */
 
-TEST_CASE("DefaultMaxWaitMs: the defaults give 8 seconds", "[waiting][maxwait]") {
+TEST_CASE("DefaultMaxWaitMs: the defaults give 12 seconds, the seed loop's horizon", "[waiting][maxwait]") {
     RunOptions defaults;
     REQUIRE(defaults.max_attempts == 5);
     REQUIRE(defaults.retry_delay_ms == 2000);
-    CHECK(DefaultMaxWaitMs(defaults) == 8000);
+    CHECK(DefaultMaxWaitMs(defaults) == 12000);
 }
 
-TEST_CASE("DefaultMaxWaitMs: (max_attempts - 1) * retry_delay", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(2, 2000)) == 2000);
-    CHECK(DefaultMaxWaitMs(Attempts(3, 50)) == 100);
-    CHECK(DefaultMaxWaitMs(Attempts(10, 1)) == 9);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 50)) == 4950);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 1000)) == 99000);
+TEST_CASE("DefaultMaxWaitMs: (max_attempts - 1) * (retry_delay + 1 s)", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(2, 2000)) == 3000);
+    CHECK(DefaultMaxWaitMs(Attempts(3, 50)) == 2100);
+    CHECK(DefaultMaxWaitMs(Attempts(10, 1)) == 9009);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 50)) == 103950);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 1000)) == 198000);
 }
 
 TEST_CASE("DefaultMaxWaitMs: max_attempts 1 never waits", "[waiting][maxwait]") {
@@ -135,22 +135,22 @@ TEST_CASE("DefaultMaxWaitMs: max_attempts 1 never waits", "[waiting][maxwait]") 
     CHECK(DefaultMaxWaitMs(Attempts(1, kOneDayMs)) == 0);
 }
 
-TEST_CASE("DefaultMaxWaitMs: retry_delay 0 gives 0", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(5, 0)) == 0);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == 0);
+TEST_CASE("DefaultMaxWaitMs: retry_delay 0 still allows the seed's 1 s per retry", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(5, 0)) == 4000);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == 99000);
 }
 
 TEST_CASE("DefaultMaxWaitMs: exactly one day is not clamped", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(2, kOneDayMs)) == kOneDayMs);
-    CHECK(DefaultMaxWaitMs(Attempts(5, kOneDayMs / 4)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(2, kOneDayMs - 1000)) == kOneDayMs);
+    CHECK(DefaultMaxWaitMs(Attempts(5, kOneDayMs / 4 - 1000)) == kOneDayMs);
 }
 
 TEST_CASE("DefaultMaxWaitMs: one millisecond over a day is clamped to a day",
           "[waiting][maxwait]") {
-    /* 3 * 28,800,001 = 86,400,003 */
-    CHECK(DefaultMaxWaitMs(Attempts(4, kOneDayMs / 3 + 1)) == kOneDayMs);
+    /* 3 * (28,799,001 + 1,000) = 86,400,003 */
+    CHECK(DefaultMaxWaitMs(Attempts(4, kOneDayMs / 3 - 999)) == kOneDayMs);
     CHECK(DefaultMaxWaitMs(Attempts(3, kOneDayMs / 2)) == kOneDayMs);
-    CHECK(DefaultMaxWaitMs(Attempts(3, kOneDayMs / 2 - 1)) == kOneDayMs - 2);
+    CHECK(DefaultMaxWaitMs(Attempts(3, kOneDayMs / 2 - 1001)) == kOneDayMs - 2);
 }
 
 TEST_CASE("DefaultMaxWaitMs: the largest arguments are clamped to a day", "[waiting][maxwait]") {
@@ -164,15 +164,15 @@ TEST_CASE("DefaultMaxWaitMs: independent of the worker counts", "[waiting][maxwa
     RunOptions b = a;
     b.target_workers = 16;
     b.min_workers = 0;
-    CHECK(DefaultMaxWaitMs(a) == 1200);
-    CHECK(DefaultMaxWaitMs(b) == 1200);
+    CHECK(DefaultMaxWaitMs(a) == 5200);
+    CHECK(DefaultMaxWaitMs(b) == 5200);
 }
 
 TEST_CASE("DefaultMaxWaitMs agrees with the formula over a grid", "[waiting][maxwait]") {
     const int64_t delays[] = {0, 1, 50, 2000, 60000, 3600000, kOneDayMs / 7, kOneDayMs};
     for (int attempts = 1; attempts <= kMaxAttempts; ++attempts) {
         for (int64_t delay : delays) {
-            int64_t expected = static_cast<int64_t>(attempts - 1) * delay;
+            int64_t expected = static_cast<int64_t>(attempts - 1) * (delay + 1000);
             if (expected > kOneDayMs) expected = kOneDayMs;
             INFO("max_attempts " << attempts << ", retry_delay_ms " << delay);
             REQUIRE(DefaultMaxWaitMs(Attempts(attempts, delay)) == expected);
