@@ -24,14 +24,14 @@ INSERT INTO passes SELECT g, 'IN_PROGRESS' FROM generate_series(1, 20000) g;
 GRANT EXECUTE ON FUNCTION parallel_guarantee_chunk_cancel(bigint) TO guarantee_chunks_other;
 SQL
 
-# Each chunk takes about 0.25 s, so the run is still going when we look.
-ACTION="UPDATE passes SET status = 'EXPIRED', done_count = done_count + 1 WHERE id = ANY (\$1) AND pg_sleep(0.00025) IS NOT NULL"
+# Each chunk sleeps 0.3 s once, so the run is still going when we look, however busy the machine.
+ACTION="WITH pause AS (SELECT pg_sleep(0.3)) UPDATE passes SET status = 'EXPIRED', done_count = done_count + 1 FROM pause WHERE id = ANY (\$1)"
 id=$(P -c "SELECT submit_chunks('SELECT id FROM passes WHERE id % 2 = 0 ORDER BY id', \$a\$$ACTION\$a\$, chunk_size => 1000, label => 'async chunks')")
 check "submit_chunks returns a run id at once" "t" "$( [ "${id:-0}" -gt 0 ] && echo t || echo f)"
 check "its status is running, under its label" "running|async chunks" "$(P -c "SELECT status || '|' || label FROM parallel_guarantee_chunk_status($id)")"
 
 # Poll (bounded) until a few chunks are done, then cancel from another session.
-for _ in $(seq 1 600); do
+for _ in $(seq 1 2400); do
   [ "$(P -c "SELECT chunks_done >= 3 FROM parallel_guarantee_chunk_runs WHERE run_id = $id")" = t ] && break
   sleep 0.05
 done
