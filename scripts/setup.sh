@@ -31,5 +31,8 @@ fi
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
 [ -x "$PG_CONFIG" ] || die "pg_config not found at $PG_CONFIG"
 make -s PG_CONFIG="$PG_CONFIG" >/dev/null || die "build failed (run 'make' to see why)"
+# Scripts of an earlier build (a full script for an older version, say) must not shadow
+# the ones this build installs.
+rm -f "$("$PG_CONFIG" --sharedir)"/extension/parallel_guarantee--*.sql
 make -s PG_CONFIG="$PG_CONFIG" install >/dev/null || die "make install failed"
 echo "setup: parallel_guarantee built and installed into $("$PG_CONFIG" --pkglibdir)"
