@@ -29,6 +29,11 @@ void HistoryExec(const char *what, const char *sql, int nargs, Oid *types, Datum
     int saved_context;
     GetUserIdAndSecContext(&saved_user, &saved_context);
     MemoryContext outer = CurrentMemoryContext;
+    /*
+     * The caller's cancel must not cost the run its history: a cancel that arrives now
+     * stays pending and stops the run right after this write.
+     */
+    HOLD_CANCEL_INTERRUPTS();
     PG_TRY();
     {
         StartTransactionCommand();
@@ -58,6 +63,7 @@ void HistoryExec(const char *what, const char *sql, int nargs, Oid *types, Datum
                                  edata->message)));
     }
     PG_END_TRY();
+    RESUME_CANCEL_INTERRUPTS();
 }
 
 Datum TextOrNull(const char *s, char *null_flag) {

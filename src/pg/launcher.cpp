@@ -452,6 +452,11 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
         on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
     }
 
+    /* A call that ended in an error left its handle behind: free it now. */
+    if (g_handle != nullptr) {
+        pfree(g_handle);
+        g_handle = nullptr;
+    }
     char name[BGW_MAXLEN];
     snprintf(name, sizeof name, "parallel_guarantee run %lld for PID %d", static_cast<long long>(run_id),
              MyProcPid);

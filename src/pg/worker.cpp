@@ -381,7 +381,7 @@ void WorkerMain(Datum main_arg) {
         pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
         SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
     }
-    if (CancelRequested()) proc_exit(0);
+    /* A cancel that came before we started is handled below, once the run is recorded. */
     const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
 
     g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run",
