@@ -101,7 +101,12 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     CommitTransactionCommand();
     if (!g_history_ready) return;
 
-    /* Runs marked running whose worker is gone (killed, server crash) are lost. */
+    /*
+     * Runs marked running whose worker is gone (killed, server crash) are lost.  Only rows
+     * that started before the list of live runs was read: a run that starts meanwhile is
+     * alive though absent from the list.
+     */
+    TimestampTz listed_at = GetCurrentTimestamp();
     int nlive = 0;
     Datum *live = static_cast<Datum *>(palloc(sizeof(Datum) * (g_shared->max_runs + 1)));
     LWLockAcquire(g_shared->lock, LW_SHARED);
@@ -117,12 +122,12 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
      * server crash) become lost, and this run is recorded.
      */
     const RunOptions &o = run->options;
-    char nulls[20];
+    char nulls[21];
     memset(nulls, ' ', sizeof nulls);
-    Datum values[20];
-    Oid types[20] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
+    Datum values[21];
+    Oid types[21] = {INT8OID, TEXTOID, OIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID,
                      INT4OID, INT4OID, INT8OID, BOOLOID, BOOLOID, INT8OID, INT4OID, BOOLOID,
-                     INT4OID, INT4OID, TIMESTAMPTZOID, INT8ARRAYOID};
+                     INT4OID, INT4OID, TIMESTAMPTZOID, INT8ARRAYOID, TIMESTAMPTZOID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = TextOrNull(label, &nulls[1]);
     values[2] = ObjectIdGetDatum(run->current_user_id);
@@ -143,16 +148,17 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     values[17] = Int32GetDatum(MyProcPid);
     values[18] = TimestampTzGetDatum(GetCurrentTimestamp());
     values[19] = PointerGetDatum(live_array);
+    values[20] = TimestampTzGetDatum(listed_at);
     char *sql = psprintf(
         "WITH lost AS (UPDATE %s SET status = 'lost', finished_at = clock_timestamp() "
-        "              WHERE status = 'running' AND run_id <> ALL ($20) RETURNING 1) "
+        "              WHERE status = 'running' AND run_id <> ALL ($20) AND started_at < $21 RETURNING 1) "
         "INSERT INTO %s (run_id, label, role_oid, role_name, database_name, statement, cleanup, "
         "target_workers, min_workers, max_attempts, retry_delay_ms, force_workers, wait_for_slots, "
         "max_wait_ms, priority, async, caller_pid, worker_pid, started_at, status) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
         "$19, 'running')",
         g_runs_table, g_runs_table);
-    HistoryExec("record the run", sql, 20, types, values, nulls);
+    HistoryExec("record the run", sql, 21, types, values, nulls);
 }
 
 namespace {

@@ -179,7 +179,9 @@ void CheckTargetReachable(const RunOptions &options) {
     const char *configured = GetConfigOptionResetString("max_parallel_workers");
     capacity.max_parallel_workers = configured ? atoi(configured) : max_parallel_workers;
     capacity.max_worker_processes = max_worker_processes;
-    capacity.other_background_workers = OtherBackgroundWorkers(ReadWorkerPool());
+    /* Other guaranteed runs' workers come and go: only what stays counts against us. */
+    capacity.other_background_workers =
+        Max(0, OtherBackgroundWorkers(ReadWorkerPool()) - RunWorkersInProgress());
 
     const char *message = nullptr, *detail = nullptr, *hint = nullptr;
     {

@@ -227,6 +227,15 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     return found;
 }
 
+int RunWorkersInProgress() {
+    int count = 0;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    for (int i = 0; i < g_shared->max_runs; i++)
+        if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].worker_pid != 0) count++;
+    LWLockRelease(g_shared->lock);
+    return count;
+}
+
 int CountRunsWithId(int64 run_id) {
     int count = 0;
     LWLockAcquire(g_shared->lock, LW_SHARED);

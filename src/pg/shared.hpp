@@ -177,6 +177,8 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
                  const char *label, bool async);
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
+/* Workers of guaranteed runs in progress (they come and go: not a permanent load). */
+int RunWorkersInProgress();
 /* Runs in progress in this database with this id (a resumed chunked run keeps its id). */
 int CountRunsWithId(int64 run_id);
 /* Marks this database's run to stop and signals its worker; false when it is not in progress. */

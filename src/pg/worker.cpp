@@ -206,8 +206,9 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
     int need = g_run->options.target_workers;
     WorkerPool pool = ReadWorkerPool();
     *waited_ms = 0;
-    if (need > max_parallel_workers || need > pool.total_slots - OtherBackgroundWorkers(pool))
-        return WaitResult::kReady;
+    /* Background workers that stay: all but guaranteed runs' workers, our own included. */
+    int staying = Max(0, OtherBackgroundWorkers(pool) - RunWorkersInProgress()) + 1;
+    if (need > max_parallel_workers || need > pool.total_slots - staying) return WaitResult::kReady;
 
     QueueEnter(g_run->slot_index, g_run->run_id, need, g_run->priority);
     SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kWaitingForSlots, attempt);
