@@ -268,8 +268,11 @@ SLOW="run_with_parallel_guarantee('SELECT count(*) FROM small WHERE pg_sleep(0.0
 mem_loop cancel "" "SELECT format('SET statement_timeout = %s', 1 + (random() * 39)::int), \$c\$SELECT status FROM $SLOW\$c\$"
 # A timeout that fires as a statement ends cancels the next one "due to user request"
 # (PostgreSQL's own behaviour): both are 57014.
-check "memory (cancel): every call was cancelled by its statement_timeout (57014)" "$((MEM_CALLS + 50))" \
-  "$(grep -cE '^ERROR:  canceling statement due to (statement timeout|user request)' "$OUT/mem-cancel.err")"
+# The SET before a call can itself be cancelled by the previous, tiny timeout: so at least
+# one 57014 per call, and no other error.
+mem_cancels=$(grep -cE '^ERROR:  canceling statement due to (statement timeout|user request)' "$OUT/mem-cancel.err")
+check "memory (cancel): every call was cancelled by its statement_timeout (57014)" "t|0" \
+  "$( [ "$mem_cancels" -ge $((MEM_CALLS + 50)) ] && echo t || echo "f ($mem_cancels of $((MEM_CALLS + 50)))")|$(grep -E '^ERROR:' "$OUT/mem-cancel.err" | grep -cvE 'canceling statement due to (statement timeout|user request)')"
 
 # Inside one DO block: one transaction for all the calls.  The same function measures both
 # times, so its compiled code and plan count in both figures.
