@@ -179,9 +179,8 @@ void CheckTargetReachable(const RunOptions &options) {
     const char *configured = GetConfigOptionResetString("max_parallel_workers");
     capacity.max_parallel_workers = configured ? atoi(configured) : max_parallel_workers;
     capacity.max_worker_processes = max_worker_processes;
-    /* Other guaranteed runs' workers come and go: only what stays counts against us. */
-    capacity.other_background_workers =
-        Max(0, OtherBackgroundWorkers(ReadWorkerPool()) - RunWorkersInProgress());
+    /* Parallel workers and our own runs' workers come and go: only what stays counts. */
+    capacity.other_background_workers = OtherBackgroundWorkers(ReadWorkerPool());
 
     const char *message = nullptr, *detail = nullptr, *hint = nullptr;
     {
@@ -745,7 +744,11 @@ Datum WaitFor(FunctionCallInfo fcinfo) {
     }
 }
 
-/* parallel_guarantee_cancel_run: true if the run was in progress and is now asked to stop. */
+/*
+ * parallel_guarantee_cancel_run: true if the run was in progress and is now asked to stop.
+ * A run already committing its statement cannot be stopped: we wait until it has recorded
+ * how it ended, so that the caller reads its final status, and answer false.
+ */
 Datum CancelRun(FunctionCallInfo fcinfo) {
     RequirePreloaded();
     int64 run_id = PG_GETARG_INT64(0);
@@ -753,7 +756,16 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
     int index;
     if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(false);
     CheckMayActOn(slot, "cancel");
-    PG_RETURN_BOOL(RequestCancel(run_id));
+    CancelAnswer answer = RequestCancel(run_id);
+    if (answer == CancelAnswer::kTooLate) {
+        while (FindRun(run_id, &slot, &index)) {
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5,
+                             PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+        }
+    }
+    PG_RETURN_BOOL(answer == CancelAnswer::kRequested);
 }
 
 /* run_in_chunks / resume_chunks: starts the coordinator, relays its NOTICEs, returns the row. */

@@ -227,15 +227,6 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     return found;
 }
 
-int RunWorkersInProgress() {
-    int count = 0;
-    LWLockAcquire(g_shared->lock, LW_SHARED);
-    for (int i = 0; i < g_shared->max_runs; i++)
-        if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].worker_pid != 0) count++;
-    LWLockRelease(g_shared->lock);
-    return count;
-}
-
 int CountRunsWithId(int64 run_id) {
     int count = 0;
     LWLockAcquire(g_shared->lock, LW_SHARED);
@@ -245,23 +236,47 @@ int CountRunsWithId(int64 run_id) {
     return count;
 }
 
-bool RequestCancel(int64 run_id) {
+CancelAnswer RequestCancel(int64 run_id) {
     int32 pid = 0;
-    bool found = false;
+    CancelAnswer answer = CancelAnswer::kNotInProgress;
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
         if (slot->run_id == run_id && slot->database_id == MyDatabaseId) {
-            slot->cancel_requested = true;
-            pid = slot->worker_pid;
-            found = true;
+            if (slot->committing) {
+                answer = CancelAnswer::kTooLate;
+            } else {
+                slot->cancel_requested = true;
+                pid = slot->worker_pid;
+                answer = CancelAnswer::kRequested;
+            }
             break;
         }
     }
     LWLockRelease(g_shared->lock);
     /* A worker not started yet sees the flag when it starts. */
     if (pid != 0) kill(pid, SIGINT);
-    return found;
+    return answer;
+}
+
+bool SlotEnterCommit(int index, int64 run_id) {
+    bool may_commit = true;
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return true;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    RunSlot *slot = &g_shared->slots[index];
+    if (slot->run_id == run_id) {
+        if (slot->cancel_requested)
+            may_commit = false;
+        else
+            slot->committing = true;
+    }
+    LWLockRelease(g_shared->lock);
+    return may_commit;
+}
+
+void SlotLeaveCommit(int index, int64 run_id) {
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return;
+    WithSlot(index, run_id, [](RunSlot *slot) { slot->committing = false; });
 }
 
 bool SlotCancelRequested(int index, int64 run_id) {
@@ -355,10 +370,10 @@ bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
     worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     worker.bgw_start_time = BgWorkerStart_ConsistentState;
     worker.bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "parallel_guarantee");
+    strlcpy(worker.bgw_library_name, kLibraryName, BGW_MAXLEN);
     snprintf(worker.bgw_function_name, BGW_MAXLEN, "parallel_guarantee_worker_main");
     strlcpy(worker.bgw_name, name, BGW_MAXLEN);
-    snprintf(worker.bgw_type, BGW_MAXLEN, "parallel_guarantee worker");
+    strlcpy(worker.bgw_type, kWorkerType, BGW_MAXLEN);
     worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
     worker.bgw_notify_pid = MyProcPid;
     worker.bgw_extra[0] = chunk_helper ? 1 : 0;

@@ -16,6 +16,8 @@ extern "C" {
 
 #include <cstring>
 
+#include "pg/shared.hpp"
+
 namespace pgguarantee {
 
 namespace {
@@ -52,7 +54,7 @@ MirrorArray *LookUpArray() {
 
 /* Fallback: live processes that hold a background-worker slot, by type. */
 WorkerPool CountByProcess() {
-    WorkerPool pool{max_worker_processes, 0, 0};
+    WorkerPool pool{max_worker_processes, 0, 0, 0};
     for (uint32 i = 0; i < ProcGlobal->allProcCount; i++) {
         int pid = ProcGlobal->allProcs[i].pid;
         if (pid == 0) continue;
@@ -61,6 +63,7 @@ WorkerPool CountByProcess() {
         if (type == nullptr) continue;
         pool.used_slots++;
         if (strcmp(type, "parallel worker") == 0) pool.active_parallel++;
+        else if (strcmp(type, kWorkerType) == 0) pool.ours++;
     }
     return pool;
 }
@@ -70,10 +73,14 @@ WorkerPool CountByProcess() {
 WorkerPool ReadWorkerPool() {
     MirrorArray *array = LookUpArray();
     if (array == nullptr) return CountByProcess();
-    WorkerPool pool{array->total_slots, 0, 0};
+    WorkerPool pool{array->total_slots, 0, 0, 0};
     LWLockAcquire(BackgroundWorkerLock, LW_SHARED);
-    for (int i = 0; i < array->total_slots; i++)
-        if (array->slot[i].in_use) pool.used_slots++;
+    for (int i = 0; i < array->total_slots; i++) {
+        const MirrorSlot &slot = array->slot[i];
+        if (!slot.in_use) continue;
+        pool.used_slots++;
+        if (strcmp(slot.worker.bgw_library_name, kLibraryName) == 0) pool.ours++;
+    }
     pool.active_parallel =
         static_cast<int>(array->parallel_register_count - array->parallel_terminate_count);
     LWLockRelease(BackgroundWorkerLock);

@@ -11,14 +11,19 @@ struct WorkerPool {
     int total_slots;      /* max_worker_processes */
     int used_slots;       /* background-worker slots in use, parallel workers included */
     int active_parallel;  /* parallel workers registered and not yet gone */
+    int ours;             /* slots held by this extension's own workers (runs, chunk helpers) */
 };
 
 /* Reads the pool; the same counts RegisterDynamicBackgroundWorker checks. */
 WorkerPool ReadWorkerPool();
 
-/* Background workers holding a slot that are not parallel workers. */
+/*
+ * Background workers holding a slot that are neither parallel workers nor ours: the ones
+ * that stay.  Our own come and go with the runs, from registration until the postmaster
+ * frees the slot, so they are told apart by their library, not by what our run slots say.
+ */
 inline int OtherBackgroundWorkers(const WorkerPool &pool) {
-    return pool.used_slots - pool.active_parallel;
+    return pool.used_slots - pool.active_parallel - pool.ours;
 }
 
 }  // namespace pgguarantee

@@ -36,6 +36,10 @@ const char *SlotStateName(SlotState state);
 
 constexpr int kLabelSize = 64;
 
+/* How our background workers are registered, and so recognised in the worker pool. */
+constexpr const char *kLibraryName = "parallel_guarantee";
+constexpr const char *kWorkerType = "parallel_guarantee worker";
+
 struct RunSlot {
     int64 run_id;           /* 0: free */
     int32 caller_pid;
@@ -61,6 +65,7 @@ struct RunSlot {
 
     bool async;             /* submitted: nobody waits for it */
     bool cancel_requested;  /* parallel_guarantee_cancel() asked it to stop */
+    bool committing;        /* the statement succeeded and is committing: too late to cancel */
     char label[kLabelSize]; /* the caller's label, truncated */
 };
 
@@ -178,11 +183,20 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
 /* Workers of guaranteed runs in progress (they come and go: not a permanent load). */
-int RunWorkersInProgress();
 /* Runs in progress in this database with this id (a resumed chunked run keeps its id). */
 int CountRunsWithId(int64 run_id);
 /* Marks this database's run to stop and signals its worker; false when it is not in progress. */
-bool RequestCancel(int64 run_id);
+/* What parallel_guarantee_cancel_run found. */
+enum class CancelAnswer { kNotInProgress, kRequested, kTooLate };
+CancelAnswer RequestCancel(int64 run_id);
+/*
+ * Called by the worker just before it commits the statement: false if a cancel came
+ * first (the worker then rolls back); true marks the run as committing, after which a
+ * cancel answers "too late" instead of promising a cancelled run.
+ */
+bool SlotEnterCommit(int index, int64 run_id);
+/* The commit failed after all (a deferred constraint, say): the run may be cancelled again. */
+void SlotLeaveCommit(int index, int64 run_id);
 /* Whether parallel_guarantee_cancel() asked this run to stop. */
 bool SlotCancelRequested(int index, int64 run_id);
 void ReleaseSlot(int index, int64 run_id);

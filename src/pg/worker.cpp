@@ -95,12 +95,18 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
         SPI_finish();
         PopActiveSnapshot();
         MonitorCheckBeforeCommit();
+        /* From here a cancel is too late: a cancel that came first rolls the statement back. */
+        if (pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
+            !SlotEnterCommit(g_run->slot_index, g_run->run_id))
+            ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                            errmsg("canceling statement due to user request")));
         MonitorEnd();
         CommitTransactionCommand();
         ok = true;
     }
     PG_CATCH();
     {
+        SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         MonitorEnd();
         MemoryContextSwitchTo(g_run_context);
         ErrorData *edata = CopyErrorData();
@@ -206,8 +212,8 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
     int need = g_run->options.target_workers;
     WorkerPool pool = ReadWorkerPool();
     *waited_ms = 0;
-    /* Background workers that stay: all but guaranteed runs' workers, our own included. */
-    int staying = Max(0, OtherBackgroundWorkers(pool) - RunWorkersInProgress()) + 1;
+    /* Background workers that stay: all but parallel workers and our runs' workers, plus this one. */
+    int staying = OtherBackgroundWorkers(pool) + 1;
     if (need > max_parallel_workers || need > pool.total_slots - staying) return WaitResult::kReady;
 
     QueueEnter(g_run->slot_index, g_run->run_id, need, g_run->priority);

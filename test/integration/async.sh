@@ -59,7 +59,7 @@ restore_async() {
 finish() {
   restore_async
   # Runs this test may have left in progress (a failed check): cancel them before dropping.
-  PG -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database IN ('$DB', '$DB2')" >/dev/null 2>&1
+  P -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database IN ('$DB', '$DB2')" >/dev/null 2>&1
   PG -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null 2>&1
   drop_roles
 }
@@ -143,6 +143,43 @@ out=$(P -c "SELECT parallel_guarantee_cancel($SLOW_ID)" 2>&1)
 check "cancelling a finished run again returns false with a NOTICE" \
   "NOTICE:  guaranteed run $SLOW_ID is not in progress: its status is cancelled|f" "$(echo "$out" | paste -sd'|')"
 
+# 2b. A cancel that comes too late: the run's statement has finished and is committing (held
+#     there by a deferred trigger waiting for an advisory lock this test holds).  The cancel
+#     waits until the run has recorded how it ended, returns false, and the run is not
+#     reported cancelled: its change is committed.
+P -c "CREATE TABLE late_t (id int)" \
+  -c "CREATE FUNCTION late_gate() RETURNS trigger LANGUAGE plpgsql AS \$f\$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END \$f\$" \
+  -c "CREATE CONSTRAINT TRIGGER late_gate AFTER INSERT ON late_t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION late_gate()" >/dev/null
+HOLD_DIR=$(mktemp -d)
+mkfifo "$HOLD_DIR/in"
+bash scripts/cluster.sh psql -d "$DB" -tA -q <"$HOLD_DIR/in" >"$HOLD_DIR/out" 2>&1 &
+HOLDER=$!
+exec 3>"$HOLD_DIR/in"
+echo "SELECT pg_advisory_lock(4242);" >&3
+wait_for 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND granted"
+LATE_ID=$(P -c "SELECT submit_parallel_guarantee(\$q\$DO \$d\$ BEGIN PERFORM count(*) FROM big; INSERT INTO late_t VALUES (1); END \$d\$\$q\$, label => 'async late')" 2>&1)
+[[ $LATE_ID =~ ^[0-9]+$ ]] || { echo "# the late run's submit: $LATE_ID"; LATE_ID=0; }
+if wait_for 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted"; then
+  echo "ok - the late run's statement finished and its commit waits at the deferred trigger"
+  P -c "SELECT parallel_guarantee_cancel($LATE_ID)" >"$HOLD_DIR/cancel" 2>&1 &
+  CANCELLER=$!
+  wait_for 1 "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT parallel_guarantee_cancel($LATE_ID)%' AND state = 'active'"
+  check "the too-late cancel waits while the run is committing" "running" "$(kill -0 $CANCELLER 2>/dev/null && echo running || echo returned)"
+  echo "SELECT pg_advisory_unlock_all();" >&3
+  wait $CANCELLER
+  check "the too-late cancel returns false and names the final status" \
+    "NOTICE:  guaranteed run $LATE_ID is not in progress: its status is target_met|f" "$(paste -sd'|' "$HOLD_DIR/cancel")"
+  check "the run ended target_met, not cancelled, and its row is committed" "target_met|1" \
+    "$(P -c "SELECT status || '|' || (SELECT count(*) FROM late_t) FROM parallel_guarantee_wait($LATE_ID, '20 s')" 2>&1)"
+else
+  check "the late run's commit waits at the deferred trigger" "1" \
+    "$(P -c "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted" 2>&1)"
+fi
+exec 3>&-
+wait $HOLDER
+rm -rf "$HOLD_DIR"
+wait_for "0/0/0" "$LEFT_Q"
+
 # 3. An unknown run id.
 NOID=$(P -c "SELECT coalesce(max(run_id), 0) + 1000000 FROM parallel_guarantee_runs")
 check "status of an unknown run id: 42704" "ERROR:  42704" "$(err postgres "SELECT parallel_guarantee_status($NOID)")"
@@ -213,7 +250,7 @@ if [ "$O_ID" = "$FAST_ID" ] && wait_for "running/4" "$O_RUNNING"; then
 else
   check "another database's submitted run gets id $FAST_ID and runs" "$FAST_ID running/4" "$O_ID $(P -c "$O_RUNNING" 2>&1)"
 fi
-PG -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database = '$DB2'" >/dev/null
+PO -c "SELECT parallel_guarantee_cancel($O_ID)" >/dev/null 2>&1
 PO -c "SELECT parallel_guarantee_wait($O_ID, '20 s')" >/dev/null 2>&1
 PG -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
 wait_for "0/0/0" "$LEFT_Q"
