@@ -15,8 +15,11 @@ import java.util.List;
  *   plain        one UPDATE of the matching passes
  *   chunks_w1    SELECT ... FROM run_in_chunks(keys, action, chunk_size, workers => 1)
  *   chunks_w2    the same with workers => 2
- *   client_loop  the Spring Batch way: fetch the keys, then per chunk send
- *                UPDATE ... WHERE id = ANY (?) and COMMIT
+ *   client_loop  a hand-tuned client chunk loop: fetch the keys, then per chunk send
+ *                one UPDATE ... WHERE id = ANY (?) and COMMIT
+ *   item_writer  what the seed's Spring Batch step sends (JpaItemWriter: one UPDATE per
+ *                item, the chunk's items in one JDBC batch, then COMMIT), after fetching
+ *                the keys
  *
  * Before every timed run the passes are generated afresh (untimed; same rows, same matching
  * fraction) and vacuumed; after it the outcome is checked (untimed).  One untimed warm-up
@@ -29,7 +32,7 @@ public class ChunkBench {
     static final String FILTER = "status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0)";
     static final String KEYS = "SELECT id FROM passes WHERE " + FILTER + " ORDER BY id";
     static final String ACTION = "UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)";
-    static final String[] CASES = {"plain", "chunks_w1", "chunks_w2", "client_loop"};
+    static final String[] CASES = {"plain", "chunks_w1", "chunks_w2", "client_loop", "item_writer"};
 
     static Connection conn;
     static int rows;
@@ -113,23 +116,18 @@ public class ChunkBench {
                 }
             case "client_loop":
                 return clientLoop();
+            case "item_writer":
+                return itemWriter();
             default:
                 throw new IllegalArgumentException(c);
         }
     }
 
-    /* The Spring Batch way, over this one connection. */
+    /* A client chunk loop at its best: one UPDATE per chunk, over this one connection. */
     static long clientLoop() throws SQLException {
         conn.setAutoCommit(false);
         try {
-            List<Long> keys = new ArrayList<>();
-            try (Statement s = conn.createStatement()) {
-                s.setFetchSize(10000);
-                try (ResultSet r = s.executeQuery(KEYS)) {
-                    while (r.next()) keys.add(r.getLong(1));
-                }
-            }
-            conn.commit();
+            List<Long> keys = fetchKeys();
             long changed = 0;
             try (PreparedStatement up = conn.prepareStatement(
                      "UPDATE passes SET status = 'EXPIRED' WHERE id = ANY (?)")) {
@@ -140,6 +138,45 @@ public class ChunkBench {
                     changed += up.executeUpdate();
                     conn.commit();
                     a.free();
+                }
+            }
+            return changed;
+        } finally {
+            conn.setAutoCommit(true);
+        }
+    }
+
+    static List<Long> fetchKeys() throws SQLException {
+        List<Long> keys = new ArrayList<>();
+        try (Statement s = conn.createStatement()) {
+            s.setFetchSize(10000);
+            try (ResultSet r = s.executeQuery(KEYS)) {
+                while (r.next()) keys.add(r.getLong(1));
+            }
+        }
+        conn.commit();
+        return keys;
+    }
+
+    /*
+     * The seed's writer: JpaItemWriter merges each item, and Hibernate flushes one UPDATE
+     * per item at the chunk's commit, sent as one JDBC batch (hibernate.jdbc.batch_size set;
+     * without it, one round trip per item, slower still).
+     */
+    static long itemWriter() throws SQLException {
+        conn.setAutoCommit(false);
+        try {
+            List<Long> keys = fetchKeys();
+            long changed = 0;
+            try (PreparedStatement up = conn.prepareStatement(
+                     "UPDATE passes SET status = 'EXPIRED' WHERE id = ?")) {
+                for (int from = 0; from < keys.size(); from += chunkSize) {
+                    for (Long id : keys.subList(from, Math.min(from + chunkSize, keys.size()))) {
+                        up.setLong(1, id);
+                        up.addBatch();
+                    }
+                    for (int n : up.executeBatch()) changed += n;
+                    conn.commit();
                 }
             }
             return changed;

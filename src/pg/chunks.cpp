@@ -264,55 +264,42 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     run->chunks_total = nchunks;
 }
 
-struct Claimed {
-    int chunk_no;        /* 0: nothing left */
-    int attempts;
-    Datum keys;          /* the keys' binary form (bytea), in g_chunk_context */
-};
+/*
+ * Prepared statements, kept for the life of the worker.  Bookkeeping ones are prepared and
+ * run as the tables' owner with search_path pinned; the action as the run's role, with its
+ * settings.  A plan is re-planned by PostgreSQL's plan cache when what it uses changes.
+ */
+SPIPlanPtr g_lock_plan = nullptr;
+SPIPlanPtr g_done_plan = nullptr;
+SPIPlanPtr g_action_plan = nullptr;
 
-/* Claims the first pending chunk; each chunk is claimed by exactly one worker. */
-Claimed ClaimChunk(RunShared *run) {
-    Claimed claimed{0, 0, (Datum) 0};
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    char *sql = psprintf(
-        /* A scalar subquery runs once (an InitPlan): exactly one chunk is claimed. */
-        "UPDATE %s c SET state = 'running', attempts = c.attempts + 1, worker_pid = $2, "
-        "started_at = clock_timestamp(), finished_at = NULL "
-        "WHERE c.run_id = $1 AND c.chunk_no = (SELECT chunk_no FROM %s WHERE run_id = $1 "
-        "  AND state = 'pending' ORDER BY chunk_no LIMIT 1 FOR UPDATE SKIP LOCKED) "
-        "RETURNING c.chunk_no, c.attempts, c.keys",
-        g_chunks_table, g_chunks_table);
-    Oid types[2] = {INT8OID, INT4OID};
-    Datum values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(MyProcPid)};
-    int rc = AsOwner(sql, 2, types, values, nullptr);
-    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed > 1)
-        elog(ERROR, "parallel_guarantee: a claim took %llu chunks at once",
-             static_cast<unsigned long long>(SPI_processed));
-    if (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) {
-        bool isnull;
-        HeapTuple tuple = SPI_tuptable->vals[0];
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        claimed.chunk_no = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
-        claimed.attempts = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-        Datum keys = SPI_getbinval(tuple, desc, 3, &isnull);
-        MemoryContext old = MemoryContextSwitchTo(g_chunk_context);
-        claimed.keys = PointerGetDatum(DatumGetByteaPCopy(keys));
-        MemoryContextSwitchTo(old);
+/* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
+int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    int nest = NewGUCNestLevel();
+    SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
+                                        SECURITY_RESTRICTED_OPERATION);
+    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                             GUC_ACTION_SAVE, true, 0, false);
+    if (*plan == nullptr) {
+        SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
+        if (prepared == nullptr || SPI_keepplan(prepared) != 0)
+            elog(ERROR, "parallel_guarantee: could not prepare \"%s\"", sql);
+        *plan = prepared;
     }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
-    return claimed;
+    int rc = SPI_execute_plan(*plan, values, nullptr, false, 0);
+    AtEOXact_GUC(true, nest);
+    SetUserIdAndSecContext(saved_user, saved_context);
+    return rc;
 }
 
 /* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
-Datum TypedKeys(RunShared *run, Datum binary_keys, Oid *array_type) {
-    *array_type = get_array_type(run->key_type);
+Datum TypedKeys(Datum binary_keys, Oid array_type) {
     Oid recv;
     Oid ioparam;
-    getTypeBinaryInputInfo(*array_type, &recv, &ioparam);
+    getTypeBinaryInputInfo(array_type, &recv, &ioparam);
     bytea *bytes = DatumGetByteaPP(binary_keys);
     StringInfoData buf;
     initStringInfo(&buf);
@@ -320,10 +307,19 @@ Datum TypedKeys(RunShared *run, Datum binary_keys, Oid *array_type) {
     return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
 }
 
-/* Runs one chunk's action; true if it committed. */
-bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *rows_out) {
+enum class ChunkOutcome { kCommitted, kNotPending, kRetry, kSkipped, kFailed, kStopped };
+
+/*
+ * Runs one chunk in one transaction: lock its row (only if still pending: a chunk done
+ * by anyone, even a worker of an earlier run still finishing, is never run again; a row
+ * another transaction holds is waited for), run the action, mark it done, commit.  The
+ * chunk's work and its "done" commit together, so a crash can lose neither alone.  On an
+ * error the transaction rolls back and a second one records the attempt.
+ */
+ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *rows_out) {
     MemoryContext outer = CurrentMemoryContext;
-    volatile bool committed = false;
+    volatile ChunkOutcome outcome = ChunkOutcome::kCommitted;
+    volatile int attempts = 0;
     PG_TRY();
     {
         SetCurrentStatementStartTimestamp();
@@ -331,26 +327,49 @@ bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *
         PushActiveSnapshot(GetTransactionSnapshot());
         pgstat_report_activity(STATE_RUNNING, action);
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-        Oid array_type;
-        Datum keys = TypedKeys(run, chunk.keys, &array_type);
-        int rc = SPI_execute_with_args(action, 1, &array_type, &keys, nullptr, false, 0);
-        if (rc < 0)
-            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                            errmsg("the action cannot run in a background worker (%s)",
-                                   SPI_result_code_string(rc))));
-        uint64 rows = SPI_processed;
-        char *done = psprintf("UPDATE %s SET state = 'done', rows = $3, finished_at = clock_timestamp(), "
-                              "sqlstate = NULL, error = NULL WHERE run_id = $1 AND chunk_no = $2",
+        Oid lock_types[2] = {INT8OID, INT4OID};
+        Datum lock_values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no)};
+        char *lock = psprintf("SELECT attempts, keys FROM %s WHERE run_id = $1 AND chunk_no = $2 "
+                              "AND state = 'pending' FOR UPDATE",
                               g_chunks_table);
-        Oid types[3] = {INT8OID, INT4OID, INT8OID};
-        Datum values[3] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk.chunk_no),
-                           Int64GetDatum(static_cast<int64>(rows))};
-        (void) AsOwner(done, 3, types, values, nullptr);
+        int rc = OwnerPlan(&g_lock_plan, lock, 2, lock_types, lock_values);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1) {
+            outcome = ChunkOutcome::kNotPending;
+        } else {
+            bool isnull;
+            attempts = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+            Datum binary = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+            Oid array_type = get_array_type(run->key_type);
+            Datum keys = TypedKeys(binary, array_type);
+            if (g_action_plan == nullptr) {
+                SPIPlanPtr prepared = SPI_prepare(action, 1, &array_type);
+                if (prepared == nullptr)
+                    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                    errmsg("the action cannot run in a background worker (%s)",
+                                           SPI_result_code_string(SPI_result))));
+                if (SPI_keepplan(prepared) != 0) elog(ERROR, "parallel_guarantee: could not keep the action's plan");
+                g_action_plan = prepared;
+            }
+            rc = SPI_execute_plan(g_action_plan, &keys, nullptr, false, 0);
+            if (rc < 0)
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("the action cannot run in a background worker (%s)",
+                                       SPI_result_code_string(rc))));
+            uint64 rows = SPI_processed;
+            char *done = psprintf("UPDATE %s SET state = 'done', attempts = attempts + 1, rows = $3, "
+                                  "worker_pid = $4, started_at = $5, finished_at = clock_timestamp(), "
+                                  "sqlstate = NULL, error = NULL WHERE run_id = $1 AND chunk_no = $2",
+                                  g_chunks_table);
+            Oid types[5] = {INT8OID, INT4OID, INT8OID, INT4OID, TIMESTAMPTZOID};
+            Datum values[5] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no),
+                               Int64GetDatum(static_cast<int64>(rows)), Int32GetDatum(MyProcPid),
+                               TimestampTzGetDatum(GetCurrentTransactionStartTimestamp())};
+            (void) OwnerPlan(&g_done_plan, done, 5, types, values);
+            *rows_out = rows;
+        }
         SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
-        *rows_out = rows;
-        committed = true;
     }
     PG_CATCH();
     {
@@ -364,54 +383,69 @@ bool RunChunk(RunShared *run, const char *action, const Claimed &chunk, uint64 *
 
         /*
          * Interrupted because the run is stopping (cancelled, or another chunk failed for
-         * good): the chunk goes back to pending, its attempt not counted, for a resume.
+         * good): the chunk stays pending, its attempt not counted, for a resume.
          */
         bool stopping = ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0;
-        const char *state = "pending";
-        if (!stopping && chunk.attempts > run->max_retries) state = "skip";
-        char *sqlstate = unpack_sql_state(edata->sqlerrcode);
-        if (strcmp(state, "skip") == 0) {
-            /* Skip it if the run may skip one more; otherwise the run fails here. */
-            char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
-                                  "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
-                                  g_runs_table);
-            Oid types[1] = {INT8OID};
-            Datum values[1] = {Int64GetDatum(run->run_id)};
-            StartTransactionCommand();
-            PushActiveSnapshot(GetTransactionSnapshot());
-            if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-            int rc = AsOwner(skip, 1, types, values, nullptr);
-            state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
-            SPI_finish();
-            PopActiveSnapshot();
-            CommitTransactionCommand();
-        }
-        char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, "
-                              "attempts = CASE WHEN $3 = 'pending' AND $6 THEN attempts - 1 ELSE attempts END, "
-                              "finished_at = clock_timestamp() WHERE run_id = $1 AND chunk_no = $2",
-                              g_chunks_table);
-        Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, BOOLOID};
-        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk.chunk_no),
-                           CStringGetTextDatum(state), CStringGetTextDatum(sqlstate),
-                           CStringGetTextDatum(edata->message),
-                           BoolGetDatum(stopping)};
-        OwnerTransaction(mark, 6, types, values, nullptr);
-        if (strcmp(state, "failed") == 0) pg_atomic_write_u32(&run->chunk_run_failed, 1);
-        if (strcmp(state, "skipped") == 0 || strcmp(state, "failed") == 0) {
-            ereport(LOG_SERVER_ONLY,
-                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
-                            static_cast<long long>(run->run_id), chunk.chunk_no, state,
-                            chunk.attempts, edata->message),
-                     errhidestmt(true), errhidecontext(true)));
+        if (stopping) {
+            outcome = ChunkOutcome::kStopped;
+        } else {
+            /* attempts is what the row said before this try (0 if the lock itself failed). */
+            int tried = attempts + 1;
+            const char *state = tried > run->max_retries ? "skip" : "pending";
+            if (strcmp(state, "skip") == 0) {
+                /* Skip it if the run may skip one more; otherwise the run fails here. */
+                char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
+                                      "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
+                                      g_runs_table);
+                Oid types[1] = {INT8OID};
+                Datum values[1] = {Int64GetDatum(run->run_id)};
+                StartTransactionCommand();
+                PushActiveSnapshot(GetTransactionSnapshot());
+                if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+                int rc = AsOwner(skip, 1, types, values, nullptr);
+                state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
+                SPI_finish();
+                PopActiveSnapshot();
+                CommitTransactionCommand();
+            }
+            /* Only a chunk still pending is marked: never one another worker got done meanwhile. */
+            char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, attempts = attempts + 1, "
+                                  "worker_pid = $6, started_at = coalesce(started_at, clock_timestamp()), "
+                                  "finished_at = clock_timestamp() "
+                                  "WHERE run_id = $1 AND chunk_no = $2 AND state = 'pending'",
+                                  g_chunks_table);
+            Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+            Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no),
+                               CStringGetTextDatum(state),
+                               CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode)),
+                               CStringGetTextDatum(edata->message), Int32GetDatum(MyProcPid)};
+            OwnerTransaction(mark, 6, types, values, nullptr);
+            if (strcmp(state, "failed") == 0) {
+                pg_atomic_write_u32(&run->chunk_run_failed, 1);
+                outcome = ChunkOutcome::kFailed;
+            } else {
+                outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
+            }
+            if (outcome != ChunkOutcome::kRetry) {
+                ereport(LOG_SERVER_ONLY,
+                        (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
+                                static_cast<long long>(run->run_id), chunk_no, state, tried,
+                                edata->message),
+                         errhidestmt(true), errhidecontext(true)));
+            }
         }
         FreeErrorData(edata);
     }
     PG_END_TRY();
     pgstat_report_activity(STATE_IDLE, nullptr);
-    return committed;
+    return outcome;
 }
 
-/* Claims and runs chunks until none is left, the run failed or it was cancelled. */
+/*
+ * Takes chunks from the run's dispenser (each chunk number is handed to one worker of the
+ * run) and runs them, a failing one again up to the retry limit, until none is left, the
+ * run failed or it was cancelled.
+ */
 int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
     int processed = 0;
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
@@ -422,15 +456,21 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
             int index;
             if (!FindRun(run->run_id, &slot, &index)) break;
         }
-        MemoryContextReset(g_chunk_context);
-        Claimed chunk = ClaimChunk(run);
-        if (chunk.chunk_no == 0) break;
+        int chunk_no = static_cast<int>(pg_atomic_fetch_add_u32(&run->next_chunk, 1)) + 1;
+        if (chunk_no > run->chunks_total) break;
+        ChunkOutcome outcome;
         uint64 rows = 0;
-        if (RunChunk(run, action, chunk, &rows)) processed++;
-        if (coordinator && run->notice_every > 0 && processed > 0 && processed % run->notice_every == 0) {
+        do {
+            MemoryContextReset(g_chunk_context);
+            outcome = RunChunk(run, action, chunk_no, &rows);
+        } while (outcome == ChunkOutcome::kRetry && !ChunkCancelRequested(run) &&
+                 pg_atomic_read_u32(&run->chunk_run_failed) == 0);
+        if (outcome != ChunkOutcome::kCommitted) continue;
+        processed++;
+        if (coordinator && run->notice_every > 0 && processed % run->notice_every == 0) {
             ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %d chunks done by this worker, "
                                     "latest chunk %d changed %llu rows",
-                                    static_cast<long long>(run->run_id), processed, chunk.chunk_no,
+                                    static_cast<long long>(run->run_id), processed, chunk_no,
                                     static_cast<unsigned long long>(rows)),
                              errhidecontext(true)));
         }
@@ -519,24 +559,19 @@ void PrepareResume(RunShared *run, char **action_out) {
     *action_out = pstrdup(SPI_getvalue(tuple, desc, 1));
     MemoryContextSwitchTo(old);
 
-    /* A worker of the earlier run may still be on a chunk: never run a chunk twice. */
-    char *busy = psprintf("SELECT chunk_no, worker_pid FROM %s c WHERE run_id = $1 AND state = 'running' "
-                          "AND worker_pid IN (SELECT pid FROM pg_catalog.pg_stat_get_activity(NULL)) LIMIT 1",
-                          g_chunks_table);
-    (void) AsOwner(busy, 1, types, values, nullptr);
-    if (SPI_processed > 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("a worker of chunked run %lld (pid %s) is still on chunk %s",
-                               static_cast<long long>(run->run_id),
-                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
-                               SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
-                        errhint("Wait for it to finish its chunk, or cancel it, then resume.")));
-
     /* Chunks a stopped worker held were rolled back with it; failed ones get a new try. */
     char *reset = psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
                            "WHERE run_id = $1 AND state IN ('running', 'failed')",
                            g_chunks_table);
     (void) AsOwner(reset, 1, types, values, nullptr);
+    /*
+     * A worker of the earlier run may still be on a chunk (its row locked): the chunk is
+     * not run again, because a worker runs a chunk only after locking its row and finding
+     * it still pending.
+     */
+    char *count = psprintf("SELECT coalesce(max(chunk_no), 0)::int4 FROM %s WHERE run_id = $1", g_chunks_table);
+    (void) AsOwner(count, 1, types, values, nullptr);
+    run->chunks_total = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
     char *running = psprintf("UPDATE %s SET status = 'running', finished_at = NULL, sqlstate = NULL, "
                              "message = NULL WHERE run_id = $1",
                              g_runs_table);
