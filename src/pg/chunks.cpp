@@ -145,6 +145,33 @@ void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, cons
 }
 
 /*
+ * A key's bytes for the uniqueness check, in a bytea of just that size.  A fixed-length
+ * value is its own bytes; a variable-length one goes through its send function, whose
+ * 1 kB working buffer is freed at once (32,000 keys would otherwise keep 32 MB).
+ */
+bytea *KeyBytes(Datum key, Oid send_fn, int16 typlen, bool typbyval) {
+    const char *data;
+    Size len;
+    bytea *sent = nullptr;
+    if (typbyval) {
+        data = reinterpret_cast<const char *>(&key);
+        len = sizeof(Datum);
+    } else if (typlen > 0) {
+        data = DatumGetPointer(key);
+        len = static_cast<Size>(typlen);
+    } else {
+        sent = OidSendFunctionCall(send_fn, key);
+        data = VARDATA(sent);
+        len = VARSIZE(sent) - VARHDRSZ;
+    }
+    bytea *bytes = static_cast<bytea *>(palloc(VARHDRSZ + len));
+    SET_VARSIZE(bytes, VARHDRSZ + len);
+    memcpy(VARDATA(bytes), data, len);
+    if (sent != nullptr) pfree(sent);
+    return bytes;
+}
+
+/*
  * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
  * and stores them cut into chunks, all in one transaction: either every chunk is there or
  * none is.
@@ -173,7 +200,8 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     /*
      * Keys travel in binary form (send/receive functions), which no session setting can
      * change between now and a resume in another session.  Uniqueness is checked on the
-     * same binary form (the hash table's keys are pointers to the bytea values).
+     * key's bytes (the hash table's keys are pointers to bytea values): a fixed-length
+     * key's own bytes, a variable-length key's binary form.
      */
     Oid send_fn;
     bool varlena;
@@ -206,7 +234,7 @@ void CreateChunks(RunShared *run, const char *keys_query) {
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("the keys query returned a NULL key"),
                             errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
-        binary[i] = OidSendFunctionCall(send_fn, keys[i]);
+        binary[i] = KeyBytes(keys[i], send_fn, typlen, typbyval);
         bool found = false;
         (void) hash_search(seen, &binary[i], HASH_ENTER, &found);
         if (found)
