@@ -9,8 +9,8 @@
 # Starts the throwaway cluster if needed, (re)creates the database pg_guarantee_contention,
 # builds the Java programs into bench/out/contention/classes, and writes the printed report
 # and a per-attempt log to bench/out/contention/.
-# Knobs (environment): CONTENTION_ROWS (rows in bench_big, default 16,000,000: the statement
-# then takes about 1.5 s at 4 workers on a quiet 2-core machine; keep it well above
+# Knobs (environment): CONTENTION_ROWS (rows in bench_big, default 24,000,000: the statement
+# then takes about 1.3 s at 4 workers on a quiet 2-core machine; keep it well above
 # 1 s: the seed checks after 1 s and counts 0 workers for a statement that has finished),
 # CONTENTION_SEED (default 20251122), CONTENTION_TRACES (default 8, at least 8),
 # CONTENTION_LONG (traces with a 5-8 or 8.5-11.5 s shortage, default 2), PG_PORT (default 54329).
@@ -20,7 +20,7 @@ ROOT=$(pwd)
 DB=pg_guarantee_contention
 OUT=$ROOT/bench/out/contention
 JAR=${PGJDBC_JAR:-/usr/share/java/postgresql.jar}
-ROWS=${CONTENTION_ROWS:-16000000}
+ROWS=${CONTENTION_ROWS:-24000000}
 PORT=${PG_PORT:-54329}
 START_TS=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

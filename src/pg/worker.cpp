@@ -203,6 +203,46 @@ bool WaitRetryDelay(int attempt) {
 
 enum class WaitResult { kReady, kDeadline, kCancelled };
 
+bool g_warmed = false;
+
+/*
+ * Used once, the first time a run has to wait: plans the statement with EXPLAIN (nothing
+ * runs), so that this fresh process has read the catalogs and statistics it needs and, with
+ * jit on, started its JIT compiler before the slots free up.  The attempt then starts as
+ * fast as a warm session would.  Best effort: an error (EXPLAIN cannot take REFRESH
+ * MATERIALIZED VIEW, say) is dropped, and the attempt reports it if it is real.
+ */
+void WarmUp() {
+    g_warmed = true;
+    if (g_run->kind != StatementKind::kQuery && g_run->kind != StatementKind::kModifying) return;
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        (void) SPI_execute(psprintf("EXPLAIN (COSTS OFF) %s", g_statement), false, 0);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(outer);
+        ErrorData *edata = CopyErrorData();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        ereport(DEBUG1, (errmsg("parallel_guarantee: run %lld: warming up while waiting failed: %s",
+                                static_cast<long long>(g_run->run_id), edata->message)));
+        /* A cancel that arrived meanwhile is the wait's to act on. */
+        if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED) QueryCancelPending = true;
+        FreeErrorData(edata);
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(outer);
+}
+
 /*
  * Waits in the queue until the run is first and its workers look free, up to the deadline.
  * A run whose target the pool could never hold at once (this session's
@@ -244,6 +284,10 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
             char *message = PallocCopy(WaitingMessage(g_run->run_id, attempt, need, free_workers, position));
             SayProgress(message);
             said = true;
+        }
+        if (!g_warmed) {
+            WarmUp();
+            continue;   /* look again at once: the slots may have freed meanwhile */
         }
         if (now >= deadline) {
             QueueLeave(g_run->slot_index, g_run->run_id);
