@@ -57,9 +57,9 @@ SELECT c.run_id, c.chunk_no,
  WHERE @extschema@.parallel_guarantee_visible(r.role_oid);
 
 -- A run that finished between reading its row and looking for its worker read as 'lost'.
--- The functions are now VOLATILE, so that reading the row again takes a new snapshot: a
--- worker records the run's end before it lets go of the run, so a row still 'running'
--- after the worker is gone is really lost.
+-- The functions are now VOLATILE, so that reading the row again takes a new snapshot (READ
+-- COMMITTED): a worker records the run's end before it lets go of the run, so a row still
+-- 'running' after the worker is gone is really lost.
 CREATE OR REPLACE FUNCTION @extschema@.parallel_guarantee_status(run_id bigint)
 RETURNS @extschema@.parallel_guarantee_runs
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
@@ -83,7 +83,10 @@ BEGIN
               AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
                                      WHERE d.datname = pg_catalog.current_database())) THEN
         SELECT * INTO r FROM @extschema@.parallel_guarantee_runs h WHERE h.run_id = $1;
-        IF r.status = 'running' THEN
+        -- (Under REPEATABLE READ the row cannot change within the transaction: a run
+        -- that ended after its snapshot is not called lost, it stays 'running'.)
+        IF r.status = 'running'
+           AND pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
             r.status := 'lost';
         END IF;
     END IF;
@@ -113,7 +116,10 @@ BEGIN
               AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
                                      WHERE d.datname = pg_catalog.current_database())) THEN
         SELECT * INTO r FROM @extschema@.parallel_guarantee_chunk_runs h WHERE h.run_id = $1;
-        IF r.status = 'running' THEN
+        -- (Under REPEATABLE READ the row cannot change within the transaction: a run
+        -- that ended after its snapshot is not called lost, it stays 'running'.)
+        IF r.status = 'running'
+           AND pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
             r.status := 'lost';
         END IF;
     END IF;

@@ -338,6 +338,61 @@ Datum TypedKeys(Datum binary_keys, Oid array_type) {
 enum class ChunkOutcome { kCommitted, kNotPending, kRetry, kSkipped, kFailed, kStopped };
 
 /*
+ * Records a failed try of a chunk, in one transaction: the chunk's row is locked and, only
+ * if it is still pending, its try counted; past the retry limit it is skipped (counted
+ * against max_skipped in the same transaction) or, beyond that, failed.
+ */
+ChunkOutcome RecordFailure(RunShared *run, int chunk_no, ErrorData *edata) {
+    ChunkOutcome outcome = ChunkOutcome::kNotPending;
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid key_types[2] = {INT8OID, INT4OID};
+    Datum key_values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no)};
+    char *lock = psprintf("SELECT attempts FROM %s WHERE run_id = $1 AND chunk_no = $2 "
+                          "AND state = 'pending' FOR UPDATE",
+                          g_chunks_table);
+    int rc = AsOwner(lock, 2, key_types, key_values, nullptr);
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+        bool isnull;
+        int tried = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+        const char *state = "pending";
+        if (tried > run->max_retries) {
+            /* Skip it if the run may skip one more; otherwise the run fails here. */
+            char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
+                                  "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
+                                  g_runs_table);
+            rc = AsOwner(skip, 1, key_types, key_values, nullptr);
+            state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
+        }
+        char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, attempts = attempts + 1, "
+                              "worker_pid = $6, started_at = coalesce(started_at, clock_timestamp()), "
+                              "finished_at = clock_timestamp() WHERE run_id = $1 AND chunk_no = $2",
+                              g_chunks_table);
+        Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), CStringGetTextDatum(state),
+                           CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode)),
+                           CStringGetTextDatum(edata->message), Int32GetDatum(MyProcPid)};
+        (void) AsOwner(mark, 6, types, values, nullptr);
+        if (strcmp(state, "failed") == 0)
+            outcome = ChunkOutcome::kFailed;
+        else
+            outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
+        if (outcome != ChunkOutcome::kRetry)
+            ereport(LOG_SERVER_ONLY,
+                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
+                            static_cast<long long>(run->run_id), chunk_no, state, tried, edata->message),
+                     errhidestmt(true), errhidecontext(true)));
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    /* Only once the failure is committed may the other workers stop. */
+    if (outcome == ChunkOutcome::kFailed) pg_atomic_write_u32(&run->chunk_run_failed, 1);
+    return outcome;
+}
+
+/*
  * Runs one chunk in one transaction: lock its row (only if still pending: a chunk done
  * by anyone, even a worker of an earlier run still finishing, is never run again; a row
  * another transaction holds is waited for), run the action, mark it done, commit.  The
@@ -345,9 +400,9 @@ enum class ChunkOutcome { kCommitted, kNotPending, kRetry, kSkipped, kFailed, kS
  * error the transaction rolls back and a second one records the attempt.
  */
 ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *rows_out) {
-    MemoryContext outer = CurrentMemoryContext;
+    MemoryContext caller = CurrentMemoryContext;
+    MemoryContext outer = g_chunk_context;
     volatile ChunkOutcome outcome = ChunkOutcome::kCommitted;
-    volatile int attempts = 0;
     PG_TRY();
     {
         SetCurrentStatementStartTimestamp();
@@ -365,7 +420,6 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
             outcome = ChunkOutcome::kNotPending;
         } else {
             bool isnull;
-            attempts = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
             Datum binary = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
             Oid array_type = get_array_type(run->key_type);
             Datum keys = TypedKeys(binary, array_type);
@@ -417,54 +471,12 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
         if (stopping) {
             outcome = ChunkOutcome::kStopped;
         } else {
-            /* attempts is what the row said before this try (0 if the lock itself failed). */
-            int tried = attempts + 1;
-            const char *state = tried > run->max_retries ? "skip" : "pending";
-            if (strcmp(state, "skip") == 0) {
-                /* Skip it if the run may skip one more; otherwise the run fails here. */
-                char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
-                                      "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
-                                      g_runs_table);
-                Oid types[1] = {INT8OID};
-                Datum values[1] = {Int64GetDatum(run->run_id)};
-                StartTransactionCommand();
-                PushActiveSnapshot(GetTransactionSnapshot());
-                if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-                int rc = AsOwner(skip, 1, types, values, nullptr);
-                state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
-                SPI_finish();
-                PopActiveSnapshot();
-                CommitTransactionCommand();
-            }
-            /* Only a chunk still pending is marked: never one another worker got done meanwhile. */
-            char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, attempts = attempts + 1, "
-                                  "worker_pid = $6, started_at = coalesce(started_at, clock_timestamp()), "
-                                  "finished_at = clock_timestamp() "
-                                  "WHERE run_id = $1 AND chunk_no = $2 AND state = 'pending'",
-                                  g_chunks_table);
-            Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-            Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no),
-                               CStringGetTextDatum(state),
-                               CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode)),
-                               CStringGetTextDatum(edata->message), Int32GetDatum(MyProcPid)};
-            OwnerTransaction(mark, 6, types, values, nullptr);
-            if (strcmp(state, "failed") == 0) {
-                pg_atomic_write_u32(&run->chunk_run_failed, 1);
-                outcome = ChunkOutcome::kFailed;
-            } else {
-                outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
-            }
-            if (outcome != ChunkOutcome::kRetry) {
-                ereport(LOG_SERVER_ONLY,
-                        (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
-                                static_cast<long long>(run->run_id), chunk_no, state, tried,
-                                edata->message),
-                         errhidestmt(true), errhidecontext(true)));
-            }
+            outcome = RecordFailure(run, chunk_no, edata);
         }
         FreeErrorData(edata);
     }
     PG_END_TRY();
+    MemoryContextSwitchTo(caller);
     pgstat_report_activity(STATE_IDLE, nullptr);
     return outcome;
 }
@@ -480,9 +492,12 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
         /* A helper whose coordinator is gone stops: nobody would account for its work. */
         if (!coordinator) {
+            /* (A resume of the same run has a slot with the same id, but another coordinator.) */
             RunSlot slot;
             int index;
-            if (!FindRun(run->run_id, &slot, &index)) break;
+            if (!FindRun(run->run_id, &slot, &index) || index != run->slot_index ||
+                slot.worker_pid != static_cast<int32>(pg_atomic_read_u32(&run->worker_pid)))
+                break;
         }
         int chunk_no = static_cast<int>(pg_atomic_fetch_add_u32(&run->next_chunk, 1)) + 1;
         if (chunk_no > run->chunks_total) break;

@@ -745,6 +745,9 @@ Datum WaitFor(FunctionCallInfo fcinfo) {
     }
 }
 
+/* How long a too-late cancel waits for the run to record its end. */
+constexpr int kTooLateWaitMs = 10000;
+
 /*
  * parallel_guarantee_cancel_run: true if the run was in progress and is now asked to stop.
  * A run already committing its statement cannot be stopped: we wait until it has recorded
@@ -758,8 +761,18 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
     if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(false);
     CheckMayActOn(slot, "cancel");
     CancelAnswer answer = RequestCancel(run_id);
-    if (answer == CancelAnswer::kTooLate) {
+    if (answer == CancelAnswer::kTooLate && slot.worker_pid != MyProcPid) {
+        /*
+         * Bounded: a commit can wait for a synchronous standby, or for a lock our own
+         * transaction holds (a deferred trigger), and we must not wait for it forever.
+         */
+        TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kTooLateWaitMs);
         while (FindRun(run_id, &slot, &index)) {
+            if (GetCurrentTimestamp() >= until) {
+                ereport(NOTICE, (errmsg("guaranteed run %lld is committing its statement: too late to cancel it",
+                                        static_cast<long long>(run_id))));
+                break;
+            }
             (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5,
                              PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);

@@ -68,6 +68,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     AttemptResult result{AttemptOutcome::kNone, 0, nullptr};
     volatile uint64 rows = 0;
     volatile bool ok = false;
+    volatile bool committing = false;
     MemoryContext outer = CurrentMemoryContext;
 
     MonitorBegin(g_run->run_id, g_run->slot_index, attempt, attempt_options, g_run->force_workers,
@@ -100,18 +101,19 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
             !SlotEnterCommit(g_run->slot_index, g_run->run_id))
             ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
                             errmsg("canceling statement due to user request")));
+        committing = true;
         MonitorEnd();
         CommitTransactionCommand();
         ok = true;
     }
     PG_CATCH();
     {
-        SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         MonitorEnd();
         MemoryContextSwitchTo(g_run_context);
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
+        if (committing) SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         /* A cancel that arrived while we were already abandoning must not hit the cleanup. */
         QueryCancelPending = false;
         result.error = edata;
@@ -212,7 +214,7 @@ bool g_warmed = false;
  * fast as a warm session would.  Best effort: an error (EXPLAIN cannot take REFRESH
  * MATERIALIZED VIEW, say) is dropped, and the attempt reports it if it is real.
  */
-void WarmUp() {
+void WarmUp(TimestampTz deadline) {
     g_warmed = true;
     if (g_run->kind != StatementKind::kQuery && g_run->kind != StatementKind::kModifying) return;
     MemoryContext outer = CurrentMemoryContext;
@@ -221,11 +223,21 @@ void WarmUp() {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
+        /* A lock the plan waits for must not keep the run past its deadline. */
+        long left = Max(1L, Min(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline),
+                                static_cast<long>(INT_MAX)));
+        if (LockTimeout == 0 || LockTimeout > left) {
+            char value[32];
+            snprintf(value, sizeof value, "%ld", left);
+            (void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
+                                     GUC_ACTION_LOCAL, true, 0, false);
+        }
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         (void) SPI_execute(psprintf("EXPLAIN (COSTS OFF) %s", g_statement), false, 0);
         SPI_finish();
         PopActiveSnapshot();
-        CommitTransactionCommand();
+        /* Nothing planning did (a function folded to a constant, say) is kept. */
+        AbortCurrentTransaction();
     }
     PG_CATCH();
     {
@@ -286,7 +298,7 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
             said = true;
         }
         if (!g_warmed) {
-            WarmUp();
+            WarmUp(deadline);
             continue;   /* look again at once: the slots may have freed meanwhile */
         }
         if (now >= deadline) {
@@ -340,6 +352,18 @@ void RaiseInsufficient(const RunOptions &o) {
                      "longer retry_delay, lower min_workers, or raise max_parallel_workers.")));
 }
 
+/*
+ * The run's outcome is decided: from here a cancel is too late (it answers false).  A
+ * cancel that came first wins, and the run ends cancelled: nothing of it was committed.
+ * (A successful attempt settles just before its commit, in RunOneAttempt.)
+ */
+void SettleOrCancel() {
+    if (pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
+        !SlotEnterCommit(g_run->slot_index, g_run->run_id))
+        ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                        errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
+}
+
 /* The attempt loop. */
 void RunAttempts() {
     RunOptions o = g_run->options;   /* the wait limit can make an earlier attempt the last */
@@ -387,12 +411,14 @@ void RunAttempts() {
                 continue;
             case AttemptOutcome::kFailedShort:
                 RunCleanup(attempt);
+                SettleOrCancel();
                 g_run->status = RunStatus::kFailed;
                 if (g_run->raise_on_failure) RaiseInsufficient(o);
                 return;
             default:
                 /* Statement error, cancellation, planned fewer, no parallel plan: no retry. */
                 RunCleanup(attempt);
+                if (r.outcome != AttemptOutcome::kCancelled) SettleOrCancel();
                 ReThrowStatementError(r.error);
         }
     }
