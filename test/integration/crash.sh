@@ -7,10 +7,14 @@
 #   d. a submitted (asynchronous) run in progress when the server is stopped -m fast;
 #   e. the calling backend killed with SIGKILL (crash-restart);
 #   f. one of the run's parallel workers killed with SIGKILL (crash-restart);
-#   g. the run's worker ended with pg_terminate_backend (no restart).
+#   g. the run's worker ended with pg_terminate_backend (no restart);
+#   h. a chunked run's coordinator killed with SIGKILL (crash-restart), then resume_chunks;
+#   i. pg_ctl stop -m immediate during a chunked run, then start and resume_chunks.
 # After each: the server accepts connections again, the extension works at once (a new
 # guaranteed call returns target_met), no run is left in parallel_guarantee_activity, and the
-# interrupted run's history row is 'lost' after the next run in that database.
+# interrupted run's history row is 'lost' after the next run in that database.  For the
+# chunked runs (h, i): the rows changed are exactly those of the chunks done, the run reads
+# 'lost', and resume_chunks ends it done with every row changed once and every chunk done once.
 # Each check prints "ok - ..." or "not ok - ..."; what the caller saw is printed after '#'.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -248,9 +252,135 @@ else
   kill "$CALL_PID" 2>/dev/null
 fi
 
+# h, i. Chunked runs (submit_chunks, 2 workers): the coordinator killed with SIGKILL
+# (crash-restart), and the server stopped -m immediate, mid-run.  A chunk is done exactly
+# when its changes committed, so after the crash the rows changed are those of the done
+# chunks; the run reads 'lost', nothing is left running, and resume_chunks finishes it with
+# every row changed exactly once.
+CHUNK_ROWS=20000
+CHUNK_SIZE=500
+CHUNKS=$((CHUNK_ROWS / CHUNK_SIZE))
+CHUNK_KEYS='SELECT id FROM chunk_t ORDER BY id'
+CHUNK_ACTION='UPDATE chunk_t SET touched = touched + 1 WHERE id = ANY ($1)'
+# A fresh table of 20,000 rows; each updated row sleeps 0.5 ms in a trigger, so a run of 40
+# chunks of 500 with two workers lasts several seconds.
+chunk_table() {
+  P -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS chunk_t;
+CREATE TABLE chunk_t (id int PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+INSERT INTO chunk_t (id) SELECT g FROM generate_series(1, 20000) g;
+CREATE OR REPLACE FUNCTION chunk_slow() RETURNS trigger LANGUAGE plpgsql AS
+  $f$ BEGIN PERFORM pg_sleep(0.0005); RETURN NEW; END $f$;
+CREATE TRIGGER chunk_slow BEFORE UPDATE ON chunk_t FOR EACH ROW EXECUTE FUNCTION chunk_slow();
+VACUUM ANALYZE chunk_t;
+SQL
+}
+# Submits the chunked run; prints its id.
+submit_chunked() {  # submit_chunked LABEL
+  P -c "SELECT submit_chunks('$CHUNK_KEYS', '$CHUNK_ACTION', chunk_size => $CHUNK_SIZE,
+                             workers => 2, notice_every => 0, label => '$1')" 2>&1
+}
+# Polls (bounded: 60 s) until at least 4 of the run's chunks are done.
+some_chunks_done() {  # some_chunks_done RUN_ID
+  local end=$(( $(date +%s) + 60 ))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    [ "$(P -c "SELECT count(*) >= 4 FROM parallel_guarantee_chunks WHERE run_id = $1 AND state = 'done'" 2>/dev/null)" = t ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+chunk_states() {  # chunk_states RUN_ID: e.g. "done:6 pending:34"
+  P -c "SELECT string_agg(state || ':' || n, ' ' ORDER BY state) FROM (SELECT state, count(*) n FROM parallel_guarantee_chunks WHERE run_id = $1 GROUP BY state) s" 2>&1
+}
+# What became of a chunked run that did not get going: its status and chunks.
+chunk_run_state() {  # chunk_run_state RUN_ID-OR-ERROR
+  [[ $1 =~ ^[0-9]+$ ]] || return 0
+  echo "$(P -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $1" 2>&1) $(chunk_states "$1")"
+}
+# The checks after the server is back: CASE RUN_ID.
+after_chunks() {
+  local c=$1 id=$2
+  if pc_wait_ready; then echo "ok - $c: the server accepts connections again"
+  else echo "not ok - $c: the server does not accept connections within 30 s"; failures=$((failures + 1)); tail -20 "$PC_LOG" | say; return; fi
+  check "$c: parallel_guarantee_activity is empty and no worker is left (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
+  echo "#   $c: run $id's history row says '$(P -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $id" 2>&1)'; its chunks: $(chunk_states "$id")"
+  check "$c: parallel_guarantee_chunk_status($id) reads 'lost' (recorded running, no worker has it)" "lost" \
+    "$(P -c "SELECT status FROM parallel_guarantee_chunk_status($id)" 2>&1)"
+  check "$c: no chunk of run $id reads 'running'" "0" \
+    "$(P -c "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $id AND state = 'running'" 2>&1)"
+  # Each row against its chunk: changed once if the chunk is done, not at all otherwise.
+  check "$c: the rows changed are exactly those of the done chunks, each once (wrong/rows covered)" "0|$CHUNK_ROWS" \
+    "$(P -c "SELECT count(*) FILTER (WHERE t.touched <> CASE WHEN c.state = 'done' THEN 1 ELSE 0 END) || '|' || count(*)
+               FROM chunk_t t JOIN parallel_guarantee_chunks c
+                 ON c.run_id = $id AND t.id BETWEEN c.first_key::int AND c.last_key::int" 2>&1)"
+  local t0 t1 waited
+  t0=$(now_ms)
+  waited=$(timeout 15 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q \
+             -c "SELECT status FROM parallel_guarantee_chunk_wait($id, '5 s')" 2>&1)
+  t1=$(now_ms)
+  check "$c: parallel_guarantee_chunk_wait($id, '5 s') returns 'lost' before its timeout" "lost|returned" \
+    "$waited|$( [ $((t1 - t0)) -lt 5000 ] && echo returned || echo "took $((t1 - t0)) ms")"
+  local res
+  res=$(timeout 120 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q -v VERBOSITY=verbose \
+          -c "SELECT status || '|' || chunks_done || '|' || chunks_total FROM resume_chunks($id, notice_every => 0)" 2>&1)
+  check "$c: resume_chunks($id) ends done with every chunk (status|done|total)" "done|$CHUNKS|$CHUNKS" "$res"
+  check "$c: every row is changed exactly once (touched <> 1 / rows)" "0|$CHUNK_ROWS" \
+    "$(P -c "SELECT count(*) FILTER (WHERE touched <> 1) || '|' || count(*) FROM chunk_t" 2>&1)"
+  check "$c: every chunk is done, in one committed try (chunks/done with attempts = 1)" "$CHUNKS|$CHUNKS" \
+    "$(P -c "SELECT count(*) || '|' || count(*) FILTER (WHERE state = 'done' AND attempts = 1) FROM parallel_guarantee_chunks WHERE run_id = $id" 2>&1)"
+  check "$c: the run then reads done, all rows changed, with a finish time" "done|$CHUNK_ROWS|t" \
+    "$(P -c "SELECT status || '|' || rows_changed || '|' || CASE WHEN finished_at IS NOT NULL THEN 't' ELSE 'f' END FROM parallel_guarantee_chunk_status($id)" 2>&1)"
+  check "$c: the resume left nothing behind (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
+}
+
+# h. The chunked run's coordinator killed with SIGKILL.
+c="h (chunked run, coordinator SIGKILL)"
+L0=$(logsize)
+chunk_table || { echo "not ok - $c: could not create the chunk table"; failures=$((failures + 1)); }
+ID=$(submit_chunked crash-h)
+if [[ $ID =~ ^[0-9]+$ ]] && some_chunks_done "$ID"; then
+  WPID=$(P -c "SELECT worker_pid FROM parallel_guarantee_activity WHERE run_id = $ID")
+  before=$(chunk_states "$ID")
+  echo "#   $c: run $ID, chunks before the kill: $before; coordinator pid $WPID gets SIGKILL"
+  check "$c: the run is mid-way when killed (one coordinator, chunks not all done)" "1|mid-way" \
+    "$(printf '%s\n' "$WPID" | grep -c '^[0-9]\+$')|$(P -c "SELECT CASE WHEN count(*) FILTER (WHERE state = 'done') < $CHUNKS THEN 'mid-way' ELSE 'all done' END FROM parallel_guarantee_chunks WHERE run_id = $ID")"
+  kill -KILL $WPID
+  # The postmaster notices and crash-restarts (bounded: 30 s).
+  for _ in $(seq 1 300); do
+    tail -c +"$((L0 + 1))" "$PC_LOG" | grep -q 'all server processes terminated; reinitializing' && break
+    sleep 0.1
+  done
+  check "$c: the server crash-restarts (log: reinitializing)" "1" \
+    "$(tail -c +"$((L0 + 1))" "$PC_LOG" | grep -c 'all server processes terminated; reinitializing')"
+  after_chunks "$c" "$ID"
+  check "$c: the server log says the coordinator was killed by signal 9 (and nothing else was)" "1|1" \
+    "$(tail -c +"$((L0 + 1))" "$PC_LOG" | grep -c 'terminated by signal')|$(tail -c +"$((L0 + 1))" "$PC_LOG" | grep -c "(PID $WPID) was terminated by signal 9")"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the chunked run started and got 4 chunks done" "started" "id '$ID': $(chunk_run_state "$ID")"
+fi
+
+# i. The server stopped -m immediate during a chunked run, then started.
+c="i (chunked run, stop -m immediate)"
+L0=$(logsize)
+chunk_table || { echo "not ok - $c: could not create the chunk table"; failures=$((failures + 1)); }
+ID=$(submit_chunked crash-i)
+if [[ $ID =~ ^[0-9]+$ ]] && some_chunks_done "$ID"; then
+  echo "#   $c: run $ID, chunks before the stop: $(chunk_states "$ID")"
+  if pc_stop immediate; then echo "ok - $c: pg_ctl stop -m immediate finished"
+  else echo "not ok - $c: pg_ctl stop -m immediate failed or timed out (60 s)"; failures=$((failures + 1)); fi
+  if pc_start; then echo "ok - $c: the server starts again"
+  else echo "not ok - $c: the server does not start again"; failures=$((failures + 1)); tail -20 "$PC_LOG" | say; fi
+  after_chunks "$c" "$ID"
+  echo "#   $c: server log:"; case_log "$L0"
+else
+  check "$c: the chunked run started and got 4 chunks done" "started" "id '$ID': $(chunk_run_state "$ID")"
+fi
+
 # The whole server log: no PANIC, no assertion failure, no crash but the ones caused here.
 check "server log: no PANIC and no TRAP" "0" "$(grep -cE 'PANIC|TRAP:' "$PC_LOG")"
-check "server log: processes terminated by a signal are only the three killed here (SIGKILL)" "3|0" \
+check "server log: processes terminated by a signal are only the four killed here (SIGKILL)" "4|0" \
   "$(grep -c 'terminated by signal' "$PC_LOG")|$(grep 'terminated by signal' "$PC_LOG" | grep -vc 'signal 9')"
 check "server log: no WARNING from the history (could not ... in the history)" "0" "$(grep -c 'in the history' "$PC_LOG")"
 grep -E 'in the history' "$PC_LOG" | head -5 | say
