@@ -102,10 +102,12 @@ void ResolveTables(RunShared *run) {
 }
 
 /*
- * Runs bookkeeping SQL inside the current transaction (SPI connected) as the tables' owner,
- * with search_path pinned for just this statement.  Returns SPI's result code.
+ * Calls fn (returning an SPI result code) inside the current transaction as the tables'
+ * owner, with search_path pinned, then restores both.  (An error aborts the transaction,
+ * which restores them too; fn holds nothing that needs a destructor.)
  */
-int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
+template <typename Fn>
+int AsOwnerDo(Fn fn) {
     Oid saved_user;
     int saved_context;
     GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -114,10 +116,15 @@ int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *n
                                         SECURITY_RESTRICTED_OPERATION);
     (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
                              GUC_ACTION_SAVE, true, 0, false);
-    int rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+    int rc = fn();
     AtEOXact_GUC(true, nest);
     SetUserIdAndSecContext(saved_user, saved_context);
     return rc;
+}
+
+/* Runs bookkeeping SQL inside the current transaction (SPI connected) as the tables' owner. */
+int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
+    return AsOwnerDo([&] { return SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0); });
 }
 
 /* Runs bookkeeping SQL in a transaction of its own, as the owner. */
@@ -262,20 +269,12 @@ void CreateChunks(RunShared *run, const char *keys_query) {
                            CStringGetTextDatum(SPI_getvalue(table->vals[first], desc, 1)),
                            CStringGetTextDatum(SPI_getvalue(table->vals[first + n - 1], desc, 1)),
                            Int32GetDatum(n)};
-        Oid saved_user;
-        int saved_context;
-        GetUserIdAndSecContext(&saved_user, &saved_context);
-        int nest = NewGUCNestLevel();
-        SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
-                                            SECURITY_RESTRICTED_OPERATION);
-        (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                                 GUC_ACTION_SAVE, true, 0, false);
         /* Prepared once, as the owner with search_path pinned, then kept. */
-        if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
-        if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
-        (void) SPI_execute_plan(plan, values, nullptr, false, 0);
-        AtEOXact_GUC(true, nest);
-        SetUserIdAndSecContext(saved_user, saved_context);
+        (void) AsOwnerDo([&] {
+            if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
+            if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
+            return SPI_execute_plan(plan, values, nullptr, false, 0);
+        });
         pfree(chunk);
         pfree(chunk_binary);
     }
@@ -303,24 +302,15 @@ SPIPlanPtr g_action_plan = nullptr;
 
 /* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
 int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    int nest = NewGUCNestLevel();
-    SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
-                                        SECURITY_RESTRICTED_OPERATION);
-    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                             GUC_ACTION_SAVE, true, 0, false);
-    if (*plan == nullptr) {
-        SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
-        if (prepared == nullptr || SPI_keepplan(prepared) != 0)
-            elog(ERROR, "parallel_guarantee: could not prepare \"%s\"", sql);
-        *plan = prepared;
-    }
-    int rc = SPI_execute_plan(*plan, values, nullptr, false, 0);
-    AtEOXact_GUC(true, nest);
-    SetUserIdAndSecContext(saved_user, saved_context);
-    return rc;
+    return AsOwnerDo([&] {
+        if (*plan == nullptr) {
+            SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
+            if (prepared == nullptr || SPI_keepplan(prepared) != 0)
+                elog(ERROR, "parallel_guarantee: could not prepare \"%s\"", sql);
+            *plan = prepared;
+        }
+        return SPI_execute_plan(*plan, values, nullptr, false, 0);
+    });
 }
 
 /* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
