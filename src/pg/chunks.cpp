@@ -7,12 +7,14 @@
 
 extern "C" {
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/syscache.h"
+#include "utils/typcache.h"
 }
 
 namespace pgguarantee {
@@ -72,6 +74,22 @@ int MatchKeyBytes(const void *a, const void *b, Size) {
     const bytea *y = *static_cast<bytea *const *>(b);
     if (VARSIZE(x) != VARSIZE(y)) return 1;
     return memcmp(VARDATA(x), VARDATA(y), VARSIZE(x) - VARHDRSZ);
+}
+
+/* The key type's hash function, equality and collation, while the keys are checked. */
+FmgrInfo *g_key_hash = nullptr;
+FmgrInfo *g_key_eq = nullptr;
+Oid g_key_collation = InvalidOid;
+
+uint32 HashKeyDatum(const void *key, Size) {
+    return DatumGetUInt32(FunctionCall1Coll(g_key_hash, g_key_collation, *static_cast<const Datum *>(key)));
+}
+
+int MatchKeyDatum(const void *a, const void *b, Size) {
+    return DatumGetBool(FunctionCall2Coll(g_key_eq, g_key_collation, *static_cast<const Datum *>(a),
+                                          *static_cast<const Datum *>(b)))
+               ? 0
+               : 1;
 }
 
 bool ChunkCancelRequested(RunShared *run) {
@@ -198,6 +216,11 @@ void CreateChunks(RunShared *run, const char *keys_query) {
                         errmsg("the keys query must return exactly one column, not %d", desc->natts),
                         errhint("Select only the key column, for example SELECT id FROM ...")));
     Oid key_type = SPI_gettypeid(desc, 1);
+    if (get_typtype(key_type) == TYPTYPE_PSEUDO)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("keys of type %s cannot be stored and read back", format_type_be(key_type)),
+                        errhint("Select one column of a named type, for example SELECT id FROM ...; "
+                                "a ROW(...) of several columns is an anonymous record.")));
     if (!OidIsValid(get_array_type(key_type)))
         ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
                         errmsg("keys of type %s cannot be passed as an array", format_type_be(key_type))));
@@ -206,9 +229,10 @@ void CreateChunks(RunShared *run, const char *keys_query) {
 
     /*
      * Keys travel in binary form (send/receive functions), which no session setting can
-     * change between now and a resume in another session.  Uniqueness is checked on the
-     * key's bytes (the hash table's keys are pointers to bytea values): a fixed-length
-     * key's own bytes, a variable-length key's binary form.
+     * change between now and a resume in another session.  Uniqueness is checked with the
+     * type's own equality and hashing (1 and 1.0 are the same numeric key: the action would
+     * change that row twice), or, for a type without a hash operator class, on the key's
+     * bytes (the hash table's keys are pointers to bytea values).
      */
     Oid send_fn;
     bool varlena;
@@ -223,13 +247,22 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     char typalign;
     get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
 
+    TypeCacheEntry *typentry =
+        lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+    bool by_equality = OidIsValid(typentry->hash_proc_finfo.fn_oid) && OidIsValid(typentry->eq_opr_finfo.fn_oid);
+    if (by_equality) {
+        g_key_hash = &typentry->hash_proc_finfo;
+        g_key_eq = &typentry->eq_opr_finfo;
+        g_key_collation = TupleDescAttr(desc, 0)->attcollation;
+        if (!OidIsValid(g_key_collation) && type_is_collatable(key_type)) g_key_collation = DEFAULT_COLLATION_OID;
+    }
     HASHCTL ctl;
     memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = sizeof(bytea *);
-    ctl.entrysize = sizeof(bytea *);
+    ctl.keysize = by_equality ? sizeof(Datum) : sizeof(bytea *);
+    ctl.entrysize = ctl.keysize;
     ctl.hcxt = CurrentMemoryContext;
-    ctl.hash = HashKeyBytes;
-    ctl.match = MatchKeyBytes;
+    ctl.hash = by_equality ? HashKeyDatum : HashKeyBytes;
+    ctl.match = by_equality ? MatchKeyDatum : MatchKeyBytes;
     Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nkeys, static_cast<uint64>(1))));
     bytea **binary = static_cast<bytea **>(palloc(sizeof(bytea *) * Max(nkeys, static_cast<uint64>(1))));
     HTAB *seen = hash_create("parallel_guarantee keys", Max(static_cast<long>(nkeys), 16L), &ctl,
@@ -241,9 +274,13 @@ void CreateChunks(RunShared *run, const char *keys_query) {
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("the keys query returned a NULL key"),
                             errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
-        binary[i] = KeyBytes(keys[i], send_fn, typlen, typbyval);
         bool found = false;
-        (void) hash_search(seen, &binary[i], HASH_ENTER, &found);
+        if (by_equality) {
+            (void) hash_search(seen, &keys[i], HASH_ENTER, &found);
+        } else {
+            binary[i] = KeyBytes(keys[i], send_fn, typlen, typbyval);
+            (void) hash_search(seen, &binary[i], HASH_ENTER, &found);
+        }
         if (found)
             ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
                             errmsg("the keys query returned the key %s more than once",
@@ -370,8 +407,9 @@ ChunkOutcome RecordFailure(RunShared *run, int chunk_no, ErrorData *edata) {
             outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
         if (outcome != ChunkOutcome::kRetry)
             ereport(LOG_SERVER_ONLY,
-                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempts: %s",
-                            static_cast<long long>(run->run_id), chunk_no, state, tried, edata->message),
+                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempt%s: %s",
+                            static_cast<long long>(run->run_id), chunk_no, state, tried,
+                            tried == 1 ? "" : "s", edata->message),
                      errhidestmt(true), errhidecontext(true)));
     }
     SPI_finish();
@@ -741,7 +779,8 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
-        char *message = psprintf("chunk %s failed after %s attempts: %s", chunk_no, attempts, error);
+        char *message = psprintf("chunk %s failed after %s attempt%s: %s", chunk_no, attempts,
+                                 strcmp(attempts, "1") == 0 ? "" : "s", error);
         SetRunStatus(run, "failed", sqlstate, message);
         ereport(ERROR,
                 (errcode(MAKE_SQLSTATE(sqlstate[0], sqlstate[1], sqlstate[2], sqlstate[3], sqlstate[4])),

@@ -47,7 +47,7 @@ void RequirePreloaded() {
 /* Rejects what cannot work in a background worker's own transaction. */
 void RejectStatement(const char *argument, const char *what, const char *why) {
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                    errmsg("%s is not allowed in %s", what, argument), errdetail("%s", why)));
+                    errmsg("%s cannot be used in the %s", what, argument), errdetail("%s", why)));
 }
 
 bool IsTemp(RangeVar *rel) {
@@ -192,6 +192,89 @@ void CheckTargetReachable(const RunOptions &options) {
     }
     ereport(ERROR, (errcode(ERRCODE_PG_TARGET_UNREACHABLE), errmsg("%s", message),
                     detail ? errdetail("%s", detail) : 0, errhint("%s", hint)));
+}
+
+/* The keys query only reads: a plain SELECT, no INTO, no row locks, no change in WITH. */
+void CheckKeysQuery(const char *sql) {
+    Node *stmt = linitial_node(RawStmt, raw_parser(sql, RAW_PARSE_DEFAULT))->stmt;
+    const char *problem = nullptr;
+    if (!IsA(stmt, SelectStmt)) {
+        problem = "it must be a SELECT";
+    } else {
+        auto *select = castNode(SelectStmt, stmt);
+        if (select->intoClause != nullptr)
+            problem = "SELECT ... INTO would create a table; select the keys only";
+        else if (select->lockingClause != NIL)
+            problem = "FOR UPDATE or FOR SHARE would lock the rows only while the keys are read";
+        else if (select->withClause != nullptr) {
+            ListCell *lc;
+            foreach (lc, select->withClause->ctes) {
+                Node *query = lfirst_node(CommonTableExpr, lc)->ctequery;
+                if (!IsA(query, SelectStmt)) problem = "an INSERT, UPDATE or DELETE in its WITH would change data";
+            }
+        }
+    }
+    if (problem != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the keys query must only read the keys: %s", problem),
+                        errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
+}
+
+struct ParamSearch {
+    bool uses_first;
+    int highest;
+};
+
+bool FindParams(Node *node, void *context) {
+    if (node == nullptr) return false;
+    if (IsA(node, ParamRef)) {
+        auto *search = static_cast<ParamSearch *>(context);
+        int number = castNode(ParamRef, node)->number;
+        if (number == 1) search->uses_first = true;
+        search->highest = Max(search->highest, number);
+        return false;
+    }
+#if PG_VERSION_NUM >= 160000
+    return raw_expression_tree_walker(node, FindParams, context);
+#else
+    auto generic = reinterpret_cast<void (*)(void)>(FindParams);
+    return raw_expression_tree_walker(node, reinterpret_cast<bool (*)()>(generic), context);
+#endif
+}
+
+/*
+ * The action must use $1 (the chunk's keys) and no other parameter.  SELECT, INSERT,
+ * UPDATE and DELETE are searched for real parameter references (not "$1" in a string or
+ * a comment); for anything else the text must at least contain "$1".
+ */
+void CheckActionParams(const char *sql) {
+    Node *stmt = linitial_node(RawStmt, raw_parser(sql, RAW_PARSE_DEFAULT))->stmt;
+    ParamSearch search{false, 0};
+    bool searched = false;
+    if (IsA(stmt, SelectStmt) || IsA(stmt, InsertStmt) || IsA(stmt, UpdateStmt) || IsA(stmt, DeleteStmt)) {
+        MemoryContext outer = CurrentMemoryContext;
+        PG_TRY();
+        {
+            (void) FindParams(stmt, &search);
+            searched = true;
+        }
+        PG_CATCH();
+        {
+            /* A node the walker does not know: fall back to the text check below. */
+            MemoryContextSwitchTo(outer);
+            FlushErrorState();
+        }
+        PG_END_TRY();
+    }
+    if (!searched) search.uses_first = strstr(sql, "$1") != nullptr;
+    if (!search.uses_first)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the action must use $1, the array of the chunk's keys"),
+                        errhint("For example: UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1).")));
+    if (search.highest > 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the action uses $%d, but only $1 (the array of the chunk's keys) is passed",
+                               search.highest)));
 }
 
 int64 IntervalToMillis(const Interval *interval) {
@@ -561,9 +644,8 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
                                 "transaction holds"),
                          errdetail("The statement runs in a background worker, in a transaction "
                                    "of its own, so it waits for the caller, which waits for it."),
-                         errhint("Commit the locking statement before calling "
-                                 "run_with_parallel_guarantee, or call it outside the "
-                                 "transaction block.")));
+                         errhint("Commit the locking statement before the call, or make the "
+                                 "call outside the transaction block.")));
         }
     }
     return error;
@@ -585,7 +667,7 @@ Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int6
         if (FindRun(run_id, &running, &index))
             ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
                             errmsg("chunked run %lld is still in progress", static_cast<long long>(run_id)),
-                            errhint("Wait for it, or cancel it with parallel_guarantee_cancel(%lld).",
+                            errhint("Wait for it, or cancel it with parallel_guarantee_chunk_cancel(%lld).",
                                     static_cast<long long>(run_id))));
     }
 
@@ -837,11 +919,9 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("the keys query must be a SELECT that returns the keys"),
                             errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
+        CheckKeysQuery(r.statement);
         (void) CheckStatement(r.cleanup, "action");
-        if (strstr(r.cleanup, "$1") == nullptr)
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                            errmsg("the action must use $1, the array of the chunk's keys"),
-                            errhint("For example: UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1).")));
+        CheckActionParams(r.cleanup);
     }
     if (r.notice_every < 0)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),

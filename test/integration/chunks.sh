@@ -274,7 +274,7 @@ SQL
 run_chunks fail2 "$OUT/fail2.txt" "--workers => 2, max_retries => 0"
 RUN=$(run_of fail2)
 check "two workers, a chunk fails: the call raises the failing chunk's SQLSTATE" "ERROR:  UE001" "$(grep -m1 '^ERROR' "$OUT/fail2.txt")"
-check "two workers, a chunk fails: the run records chunk 5's error" "UE001|chunk 5 failed after 1 attempts: pass $(P -c "SELECT id FROM expected ORDER BY id OFFSET 1049 LIMIT 1") is locked" \
+check "two workers, a chunk fails: the run records chunk 5's error" "UE001|chunk 5 failed after 1 attempt: pass $(P -c "SELECT id FROM expected ORDER BY id OFFSET 1049 LIMIT 1") is locked" \
   "$(P -c "SELECT sqlstate || '|' || message FROM parallel_guarantee_chunk_runs WHERE run_id = $RUN")"
 check "two workers, a chunk fails: only chunk 5 is failed (the other worker's chunk is not)" "5:UE001" \
   "$(P -c "SELECT string_agg(chunk_no || ':' || sqlstate, ' ' ORDER BY chunk_no) FROM parallel_guarantee_chunks WHERE run_id = $RUN AND state = 'failed'")"

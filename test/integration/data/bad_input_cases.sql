@@ -7,6 +7,10 @@
 @@# run_with_parallel_guarantee, {SUB} = SELECT 0 < submit_parallel_guarantee, {N} = the
 @@# case number, {FILES} = a directory the server may write to.
 @@# The statement argument is dollar-quoted with $q$ ... $q$ throughout.
+@@# Chunked batches: {CHUNKS} = SELECT status FROM run_in_chunks, {SUBCHUNKS} = SELECT 0 <
+@@# submit_chunks, {KEYS} = a good keys query (the 1000 ids of tiny), {ACTION} = a good action
+@@# (adds 1 to those ids' rows in chunk_hits).  Keys queries are dollar-quoted with $q$, actions
+@@# with $a$.
 
 @@ empty-statement 22023
 {RUN}($q$$q$)
@@ -602,3 +606,447 @@ SELECT run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
 @@ caller-context 42501
 SET ROLE plain;
 SELECT submit_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+
+
+@@# ---------------------------------------------------------------- chunked batches
+@@# run_in_chunks, submit_chunks, resume_chunks and the chunk status / wait / cancel.  NULLs
+@@# in every position, extreme numbers, labels and run ids are generated in bad_input.sh.
+@@# The cases after "fixed:" were defects this corpus found (misleading messages, rows
+@@# changed twice, keys that could not be read back, $1 only in a comment, run id 0).
+
+@@ chunk-empty 22023
+{CHUNKS}($q$$q$, {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}($q$   $q$, {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}(E'\t\n\r ', {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}($q$-- only a comment$q$, {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}($q$/* only a comment */$q$, {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}($q$ ; ;; ;$q$, {ACTION})
+@@ chunk-empty 22023
+{CHUNKS}({KEYS}, $a$$a$)
+@@ chunk-empty 22023
+{CHUNKS}({KEYS}, $a$   $a$)
+@@ chunk-empty 22023
+{CHUNKS}({KEYS}, E'\n-- nothing\n')
+@@ chunk-empty 22023
+{CHUNKS}({KEYS}, $a$/* only a comment */ ;$a$)
+@@ chunk-empty 22023
+{SUBCHUNKS}($q$$q$, {ACTION})
+@@ chunk-empty 22023
+{SUBCHUNKS}({KEYS}, $a$ ; $a$)
+
+@@ chunk-syntax 42601
+{CHUNKS}($q$SELEC id FROM tiny$q$, {ACTION})
+@@ chunk-syntax 42601
+{CHUNKS}($q$SELECT ($q$, {ACTION})
+@@ chunk-syntax 42601
+{CHUNKS}($q$SELECT id FROM tiny WHERE$q$, {ACTION})
+@@ chunk-syntax 42601
+{CHUNKS}($q$SELECT 'unterminated$q$, {ACTION})
+@@ chunk-syntax 42601
+{CHUNKS}($q$/* unterminated comment$q$, {ACTION})
+@@ chunk-syntax 42601
+{CHUNKS}({KEYS}, $a$UPDAT chunk_hits SET hits = 1 WHERE id = ANY ($1)$a$)
+@@ chunk-syntax 42601
+{CHUNKS}({KEYS}, $a$SELECT 'unterminated $1$a$)
+@@ chunk-syntax 42601
+{SUBCHUNKS}($q$SELEC id FROM tiny$q$, {ACTION})
+@@ chunk-syntax 42601
+{SUBCHUNKS}({KEYS}, $a$UPDATE chunk_hits SET WHERE id = ANY ($1)$a$)
+
+@@# Keys queries that are not a SELECT: refused before anything runs.
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$INSERT INTO chunk_hits VALUES (5000) RETURNING id$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$INSERT INTO chunk_hits VALUES (5001)$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$UPDATE chunk_hits SET hits = hits RETURNING id$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$DELETE FROM chunk_hits RETURNING id$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$DO $$ BEGIN PERFORM count(*) FROM tiny; END $$$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$SHOW work_mem$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$EXPLAIN SELECT id FROM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$CALL proc_query()$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$VACUUM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$TRUNCATE chunk_hits$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{CHUNKS}($q$DROP TABLE chunk_hits$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$COPY tiny TO STDOUT$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$COPY (SELECT id FROM tiny) TO STDOUT$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$LISTEN ch$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$SET work_mem = '1GB'$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$RESET ALL$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$BEGIN$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$COMMIT$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$SAVEPOINT s$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$SELECT id FROM tiny; SELECT id FROM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$SELECT id FROM tiny; DELETE FROM chunk_hits$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$PREPARE p AS SELECT id FROM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+PREPARE p AS SELECT id FROM tiny;
+{CHUNKS}($q$EXECUTE p$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$DECLARE c CURSOR FOR SELECT id FROM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{CHUNKS}($q$CREATE TEMP TABLE t_{N} AS SELECT id FROM tiny$q$, {ACTION})
+@@ chunk-keys-not-select 22023
+{SUBCHUNKS}($q$INSERT INTO chunk_hits VALUES (5002) RETURNING id$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{SUBCHUNKS}($q$SELECT 1; SELECT 2$q$, {ACTION})
+@@ chunk-keys-not-select 0A000
+{SUBCHUNKS}($q$LISTEN ch$q$, {ACTION})
+@@ chunk-keys-not-select OK
+{CHUNKS}($q$SELECT id FROM tiny;$q$, {ACTION})
+@@ chunk-keys-not-select OK
+{CHUNKS}($q$;;SELECT id FROM tiny;;$q$, {ACTION})
+@@ chunk-keys-not-select OK
+{CHUNKS}($q$VALUES (1), (2), (3)$q$, {ACTION})
+@@ chunk-keys-not-select OK
+{CHUNKS}($q$TABLE tiny$q$, {ACTION})
+
+@@# Keys queries of the wrong shape: two or zero columns, NULL keys, a key twice, a key type
+@@# that has no array type or no binary output.  The worker refuses them before any chunk.
+@@ chunk-keys-shape 22023
+{CHUNKS}($q$SELECT id, pad FROM small$q$, {ACTION})
+@@ chunk-keys-shape 22023
+{CHUNKS}($q$SELECT id, id FROM tiny$q$, {ACTION})
+@@ chunk-keys-shape 22023
+{CHUNKS}($q$SELECT FROM tiny$q$, {ACTION})
+@@ chunk-keys-shape 22004
+{CHUNKS}($q$SELECT NULL::int FROM tiny$q$, {ACTION})
+@@ chunk-keys-shape 22004
+{CHUNKS}($q$SELECT id FROM tiny UNION ALL SELECT NULL$q$, {ACTION})
+@@ chunk-keys-shape 22004
+{CHUNKS}($q$SELECT NULL::text$q$, {ACTION})
+@@ chunk-keys-shape 23505
+{CHUNKS}($q$SELECT id FROM tiny UNION ALL SELECT 1$q$, {ACTION})
+@@ chunk-keys-shape 23505
+{CHUNKS}($q$SELECT id % 10 FROM tiny$q$, {ACTION})
+@@ chunk-keys-shape 23505
+{CHUNKS}($q$SELECT pad FROM small$q$, $a$UPDATE small SET pad = pad WHERE pad = ANY ($1)$a$)
+@@ chunk-keys-shape 23505
+{CHUNKS}($q$SELECT 'a' UNION ALL SELECT 'b' UNION ALL SELECT 'a'$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 23505
+{CHUNKS}($q$SELECT 'NaN'::float8 UNION ALL SELECT 'NaN'::float8$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 42804
+{CHUNKS}($q$SELECT ev_action FROM pg_rewrite LIMIT 3$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 42804
+{CHUNKS}($q$SELECT pg_sleep(0)$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 42804
+{CHUNKS}($q$SELECT ARRAY[id] FROM tiny$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 42883
+{CHUNKS}($q$SELECT makeaclitem('postgres'::regrole, 'postgres'::regrole, 'SELECT', false)$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape 42P01
+{CHUNKS}($q$SELECT id FROM no_such_table$q$, {ACTION})
+@@ chunk-keys-shape 22012
+{CHUNKS}($q$SELECT 1/(id - id) FROM tiny$q$, {ACTION})
+@@ chunk-keys-shape 42P02
+{CHUNKS}($q$SELECT $1$q$, {ACTION})
+@@ chunk-keys-shape 42704
+{CHUNKS}($q$SELECT current_setting('no.such_setting')$q$, $a$SELECT $1$a$)
+@@ chunk-keys-shape OK
+{CHUNKS}($q$SELECT id FROM tiny WHERE false$q$, {ACTION})
+@@ chunk-keys-shape OK
+{CHUNKS}($q$SELECT pad || id FROM small$q$, $a$SELECT count(*) FROM small WHERE pad || id = ANY ($1)$a$)
+@@ chunk-keys-shape 22023
+SELECT submit_chunks($q$SELECT id, pad FROM small$q$, {ACTION}) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+@@ chunk-keys-shape 22004
+SELECT submit_chunks($q$SELECT NULL::int FROM tiny$q$, {ACTION}) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+@@ chunk-keys-shape 23505
+SELECT submit_chunks($q$SELECT id % 10 FROM tiny$q$, {ACTION}) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+@@ chunk-keys-shape 42804
+SELECT submit_chunks($q$SELECT pg_sleep(0)$q$, $a$SELECT $1$a$) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+@@ chunk-keys-shape 42P01
+SELECT submit_chunks($q$SELECT id FROM no_such_table$q$, {ACTION}) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+
+@@# Actions: without $1, with $2, several statements, transaction control, a missing table.
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$SELECT 1$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($2)$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$SELECT $0$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$DO $$ BEGIN COMMIT; END $$$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$VACUUM tiny$a$)
+@@ chunk-action 22023
+{SUBCHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1$a$)
+@@ chunk-action 22023
+{CHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1) AND id <> $2$a$, max_retries => 0)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1); SELECT 1$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$SELECT $1; SELECT $1$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1); COMMIT$a$)
+@@ chunk-action 0A000
+{SUBCHUNKS}({KEYS}, $a$SELECT $1; SELECT $1$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$COMMIT$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$BEGIN$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$ROLLBACK$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$SAVEPOINT s$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$COMMIT AND CHAIN$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$PREPARE TRANSACTION 'x'$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$LISTEN ch$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$SET work_mem = '1GB'$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$DISCARD ALL$a$)
+@@ chunk-action 0A000
+{CHUNKS}({KEYS}, $a$COPY (SELECT $1) TO STDOUT$a$)
+@@ chunk-action 2D000
+{CHUNKS}({KEYS}, $a$CALL chunk_commit($1)$a$, max_retries => 0)
+@@ chunk-action 25001
+{CHUNKS}({KEYS}, $a$SELECT chunk_vacuum($1)$a$, max_retries => 0)
+@@ chunk-action 42P01
+{CHUNKS}({KEYS}, $a$UPDATE no_such_table SET hits = 1 WHERE id = ANY ($1)$a$)
+@@ chunk-action 42P01
+{CHUNKS}({KEYS}, $a$SELECT count(*) FROM no_such_table WHERE id = ANY ($1)$a$, max_retries => 0, max_skipped => 0)
+@@ chunk-action 42883
+{CHUNKS}({KEYS}, $a$SELECT id FROM tiny WHERE id = $1$a$, max_retries => 0)
+@@ chunk-action 22012
+{CHUNKS}({KEYS}, $a$SELECT count(*) FROM unnest($1) k WHERE 1/(k - 500) IS NOT NULL$a$, chunk_size => 100, max_retries => 1)
+@@ chunk-action OK
+{CHUNKS}({KEYS}, $a$SELECT count(*) FROM unnest($1) k WHERE 1/(k - 500) IS NOT NULL$a$, chunk_size => 100, max_retries => 0, max_skipped => 1)
+@@ chunk-action 57P01|08006
+{CHUNKS}({KEYS}, $a$SELECT pg_terminate_backend(pg_backend_pid()) WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-action 57014
+{CHUNKS}({KEYS}, $a$SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(5) WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-action 57014
+SET statement_timeout = '500ms';
+{CHUNKS}({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100)
+@@ chunk-action 42P01
+SELECT submit_chunks({KEYS}, $a$UPDATE no_such_table SET hits = 1 WHERE id = ANY ($1)$a$) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+@@ chunk-action 2D000
+SELECT submit_chunks({KEYS}, $a$CALL chunk_commit($1)$a$, max_retries => 0) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+
+@@# A chunked run inside a chunked or guaranteed one, and the other way round.
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT run_in_chunks('SELECT id FROM tiny', 'SELECT $1') WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT count(*) FROM run_in_chunks('SELECT id FROM tiny', 'SELECT $1') WHERE $1 IS NOT NULL$a$)
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT submit_chunks('SELECT id FROM tiny', 'SELECT $1') WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT resume_chunks(1) WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT run_with_parallel_guarantee('SELECT count(*) FROM big') WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-recursion 0A000
+{CHUNKS}({KEYS}, $a$SELECT submit_parallel_guarantee('SELECT count(*) FROM big') WHERE $1 IS NOT NULL$a$, max_retries => 0)
+@@ chunk-recursion 0A000
+{CHUNKS}($q$SELECT run_id FROM run_in_chunks('SELECT id FROM tiny', 'SELECT $1')$q$, $a$SELECT $1$a$)
+@@ chunk-recursion 0A000
+{CHUNKS}($q$SELECT (run_with_parallel_guarantee('SELECT count(*) FROM big')).run_id$q$, $a$SELECT $1$a$)
+@@ chunk-recursion 0A000
+{CHUNKS}($q$SELECT submit_chunks('SELECT id FROM tiny', 'SELECT $1')$q$, $a$SELECT $1$a$)
+@@ chunk-recursion 0A000
+{CHUNKS}($q$SELECT lying_chunks()$q$, $a$SELECT $1$a$)
+@@ chunk-recursion 0A000|53G04
+{RUN}($q$SELECT run_in_chunks('SELECT id FROM tiny', 'SELECT $1')$q$)
+@@ chunk-recursion 0A000
+{RUN}($q$DO $$ BEGIN PERFORM count(*) FROM big; PERFORM run_in_chunks('SELECT id FROM tiny', 'SELECT $1'); END $$$q$)
+@@ chunk-recursion 0A000
+{RUN}($q$DO $$ BEGIN PERFORM count(*) FROM big; PERFORM resume_chunks(1); END $$$q$)
+@@ chunk-recursion 0A000
+{RUN}($q$SELECT count(*) FROM big WHERE 1/(id - id) = 0$q$, cleanup => $q$SELECT run_in_chunks('SELECT id FROM tiny', 'SELECT $1')$q$)
+@@ chunk-recursion 0A000|25000|53G04
+{RUN}($q$SELECT count(*) FROM big WHERE lying_chunks() IS NOT NULL$q$, target_workers => 2, min_workers => 2)
+@@ chunk-recursion 25000|0A000
+SET max_parallel_workers_per_gather = 2;
+SELECT count(*) FROM small WHERE lying_chunks() IS NOT NULL
+@@ chunk-recursion 25000|0A000
+SET max_parallel_workers_per_gather = 2;
+SELECT count(*) FROM small WHERE lying_submit_chunks() IS NOT NULL
+@@ chunk-recursion 0A000
+SELECT submit_chunks({KEYS}, $a$SELECT run_in_chunks('SELECT id FROM tiny', 'SELECT $1') WHERE $1 IS NOT NULL$a$, max_retries => 0) AS id \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT raise_state(:'sqlstate')
+
+@@# Resuming, waiting on and cancelling runs in progress (run ids that do not exist are generated).
+@@ chunk-resume 55006
+SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
+SELECT status FROM resume_chunks(:id)
+@@ chunk-resume OK
+SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
+SELECT status = 'running' OR status IS NULL FROM parallel_guarantee_chunk_wait(:id, '100 ms')
+@@ chunk-resume OK
+-- continue
+SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
+SELECT bi_chunks_started(:id);
+SELECT parallel_guarantee_chunk_cancel(:id);
+SELECT status FROM parallel_guarantee_chunk_wait(:id, '20 s');
+SELECT 'FINAL-' || CASE WHEN status = 'done' THEN 'OK' ELSE status END FROM resume_chunks(:id)
+@@ chunk-resume 55000
+SELECT run_id FROM run_in_chunks({KEYS}, {ACTION}) \gset
+SELECT status FROM resume_chunks(:run_id)
+@@ chunk-resume 55000
+SELECT submit_chunks({KEYS}, {ACTION}) AS id \gset
+SELECT status FROM parallel_guarantee_chunk_wait(:id, '20 s');
+SELECT status FROM resume_chunks(:id)
+@@ chunk-resume 42704
+SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.1) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
+SELECT parallel_guarantee_cancel(:id)
+@@ chunk-resume 42704
+SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.1) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
+SELECT status FROM parallel_guarantee_wait(:id, '1 s')
+
+@@ chunk-caller-context OK
+BEGIN;
+{CHUNKS}({KEYS}, {ACTION});
+ROLLBACK
+@@ chunk-caller-context 25006
+BEGIN READ ONLY;
+{CHUNKS}({KEYS}, {ACTION})
+@@ chunk-caller-context 25006
+SET default_transaction_read_only = on;
+{SUBCHUNKS}({KEYS}, {ACTION})
+@@ chunk-caller-context 40P01
+BEGIN;
+LOCK TABLE chunk_hits IN ACCESS EXCLUSIVE MODE;
+{CHUNKS}({KEYS}, {ACTION})
+@@ chunk-caller-context 40P01
+BEGIN;
+LOCK TABLE tiny IN ACCESS EXCLUSIVE MODE;
+{CHUNKS}({KEYS}, $a$SELECT $1$a$)
+@@ chunk-caller-context 42501
+SET ROLE plain;
+{CHUNKS}({KEYS}, {ACTION})
+@@ chunk-caller-context 42501
+SET ROLE plain;
+{SUBCHUNKS}({KEYS}, {ACTION})
+@@ chunk-caller-context 42501
+SET ROLE plain;
+SELECT status FROM resume_chunks(1)
+@@ chunk-caller-context 42501
+CREATE MATERIALIZED VIEW mv_{N} AS SELECT (run_in_chunks({KEYS}, {ACTION})).status
+@@ chunk-caller-context 42501
+CREATE MATERIALIZED VIEW mv_{N} AS SELECT submit_chunks({KEYS}, {ACTION})
+@@ chunk-caller-context OK
+DO $$ BEGIN PERFORM run_in_chunks($q$SELECT id FROM tiny$q$, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1)$a$); END $$
+@@ chunk-caller-context OK
+-- continue
+DO $$ BEGIN FOR i IN 1..20 LOOP BEGIN PERFORM run_in_chunks($q$SELECT id FROM no_such_table$q$, $a$SELECT $1$a$); EXCEPTION WHEN OTHERS THEN NULL; END; END LOOP; END $$;
+SELECT 'FINAL-' || CASE WHEN status = 'done' THEN 'OK' ELSE status END FROM run_in_chunks({KEYS}, {ACTION})
+@@ chunk-caller-context OK
+SELECT (run_in_chunks({KEYS}, {ACTION})).status, submit_chunks({KEYS}, {ACTION}) > 0
+@@ chunk-caller-context OK
+SELECT count(*) FROM (SELECT run_in_chunks({KEYS}, {ACTION}) FROM generate_series(1, 3)) s
+@@ chunk-caller-context OK
+WITH r AS (SELECT * FROM run_in_chunks({KEYS}, {ACTION})) SELECT status FROM r
+@@ chunk-caller-context OK
+SET search_path = pg_catalog, public;
+SET DateStyle = 'SQL, DMY';
+SET extra_float_digits = -15;
+SET work_mem = '64kB';
+{CHUNKS}($q$SELECT id::float8 / 7 FROM tiny$q$, $a$SELECT count(*) FROM unnest($1) k WHERE k > 0$a$, chunk_size => 100)
+
+@@ chunk-invalid-encoding 22021
+{CHUNKS}(convert_from('\xff'::bytea, 'UTF8'), {ACTION})
+@@ chunk-invalid-encoding 22021
+{CHUNKS}(E'SELECT \xc3\x28', {ACTION})
+@@ chunk-invalid-encoding 22021
+{CHUNKS}({KEYS}, convert_from('\xff'::bytea, 'UTF8'))
+@@ chunk-invalid-encoding 22021
+{CHUNKS}({KEYS}, {ACTION}, label => convert_from('\xfeff'::bytea, 'UTF8'))
+@@ chunk-invalid-encoding 22021
+{SUBCHUNKS}(E'SELECT \xff', {ACTION})
+@@ chunk-invalid-encoding 54000
+{CHUNKS}('SELECT ' || chr(0), {ACTION})
+
+@@ chunk-huge OK
+{CHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048576) || ' */', {ACTION})
+@@ chunk-huge OK
+{CHUNKS}({KEYS}, 'UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1) /* ' || repeat('x', 1048576) || ' */', chunk_size => 100)
+@@ chunk-huge OK
+{CHUNKS}($q$SELECT repeat(c, 1000000) FROM (VALUES ('j'), ('k'), ('l')) v(c)$q$, $a$SELECT count(*) FROM unnest($1) k$a$, chunk_size => 1)
+@@ chunk-huge 22023
+{CHUNKS}({KEYS}, {ACTION}, label => repeat('l', 1048576))
+@@ chunk-huge OK
+{SUBCHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048576) || ' */', {ACTION})
+
+@@# fixed: keys queries that would lock or change rows, or create a table
+@@ chunk-fixed 22023
+{CHUNKS}($q$SELECT id FROM tiny FOR UPDATE$q$, {ACTION})
+@@ chunk-fixed 22023
+{CHUNKS}($q$SELECT id FROM tiny FOR SHARE$q$, {ACTION})
+@@ chunk-fixed 22023
+{CHUNKS}($q$WITH d AS (DELETE FROM chunk_hits WHERE id > 5000 RETURNING id) SELECT id FROM d$q$, {ACTION})
+@@ chunk-fixed 22023
+{CHUNKS}($q$WITH u AS (UPDATE chunk_hits SET hits = hits RETURNING id) SELECT id FROM u$q$, {ACTION})
+@@ chunk-fixed 22023
+{CHUNKS}($q$SELECT id INTO keys_copy_{N} FROM tiny$q$, {ACTION})
+@@ chunk-fixed 22023
+{SUBCHUNKS}($q$SELECT id FROM tiny FOR UPDATE$q$, {ACTION})
+@@# fixed: keys equal under the type's equality but stored differently
+@@ chunk-fixed 23505
+{CHUNKS}($q$SELECT id::numeric FROM tiny WHERE id <= 3 UNION ALL SELECT 1.0$q$, $a$UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1)$a$, chunk_size => 2)
+@@ chunk-fixed 23505
+{CHUNKS}($q$SELECT 0::float8 UNION ALL SELECT '-0'::float8$q$, $a$SELECT $1$a$)
+@@ chunk-fixed 23505
+{CHUNKS}($q$SELECT 'a'::text UNION ALL SELECT 'a'::varchar$q$, $a$SELECT $1$a$)
+@@# fixed: anonymous record keys are refused before anything is stored
+@@ chunk-fixed 42804
+{CHUNKS}($q$SELECT ROW(id, id) FROM tiny$q$, $a$SELECT $1$a$)
+@@ chunk-fixed 42804
+{CHUNKS}($q$SELECT ROW(id) FROM tiny$q$, $a$SELECT $1$a$)
+@@# fixed: $1 must be a real parameter, and the only one
+@@ chunk-fixed 22023
+{CHUNKS}({KEYS}, $a$SELECT '$1'$a$)
+@@ chunk-fixed 22023
+{CHUNKS}({KEYS}, $a$SELECT 1 -- $1$a$)
+@@ chunk-fixed 22023
+{CHUNKS}({KEYS}, $a$SELECT 1 /* $1 */$a$)
+@@ chunk-fixed 22023
+{CHUNKS}({KEYS}, $a$SELECT $10$a$)
+@@ chunk-fixed 22023
+{CHUNKS}({KEYS}, $a$SELECT $1, $10$a$)
+@@# fixed: run id 0 is never a run in progress
+@@ chunk-fixed 42704
+SELECT status FROM resume_chunks(0)
+@@ chunk-fixed OK
+SELECT CASE WHEN parallel_guarantee_wait_for(0, '1 s') AND NOT parallel_guarantee_cancel_run(0) THEN 1 ELSE 1 / (random() * 0)::int END
