@@ -516,6 +516,7 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
  */
 int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
     int processed = 0;
+    uint32 said = 0;   /* the coordinator's last progress NOTICE, in chunks committed by all */
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
         /* A helper whose coordinator is gone stops: nobody would account for its work. */
@@ -538,11 +539,15 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
                  pg_atomic_read_u32(&run->chunk_run_failed) == 0);
         if (outcome != ChunkOutcome::kCommitted) continue;
         processed++;
-        if (coordinator && run->notice_every > 0 && processed % run->notice_every == 0) {
-            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %d chunks done by this worker, "
+        uint32 committed = pg_atomic_add_fetch_u32(&run->chunks_committed, 1);
+        /* Only the coordinator can talk to the caller; it tells the progress of all workers. */
+        uint32 every = static_cast<uint32>(Max(run->notice_every, 0));
+        if (coordinator && every > 0 && committed / every > said / every) {
+            said = committed;
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %u of %d chunks done in this call, "
                                     "latest chunk %d changed %llu rows",
-                                    static_cast<long long>(run->run_id), processed, chunk_no,
-                                    static_cast<unsigned long long>(rows)),
+                                    static_cast<long long>(run->run_id), committed, run->chunks_total,
+                                    chunk_no, static_cast<unsigned long long>(rows)),
                              errhidecontext(true)));
         }
     }

@@ -500,6 +500,7 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     run->notice_every = r.notice_every;
     pg_atomic_init_u32(&run->chunk_run_failed, 0);
     pg_atomic_init_u32(&run->next_chunk, 0);
+    pg_atomic_init_u32(&run->chunks_committed, 0);
     pg_atomic_init_u32(&run->cancel_requested, 0);
     pg_atomic_init_u32(&run->worker_pid, 0);
     pg_atomic_init_u32(&run->recorded, 0);

@@ -139,6 +139,7 @@ struct RunShared {
     Oid key_type;               /* set by the coordinator once the keys are known */
     pg_atomic_uint32 chunk_run_failed;   /* a chunk failed beyond its limits: stop claiming */
     pg_atomic_uint32 next_chunk;         /* the chunk dispenser: chunks 1..chunks_total, each handed out once */
+    pg_atomic_uint32 chunks_committed;   /* chunks committed by all the run's workers, for progress */
     ChunkStatus chunk_status;
     int32 chunks_total;
     int32 chunks_done;

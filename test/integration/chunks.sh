@@ -111,6 +111,15 @@ check "uninterrupted: the run is done with every chunk" "done|$CHUNKS|$CHUNKS|0|
 check "uninterrupted: the matching passes expired once each, nothing else changed" "$MATCHING/0/0/0" "$(P -c 'SELECT v FROM verdict')"
 REFERENCE=$(P -c "SELECT f FROM fingerprint")
 
+# 0b. Two workers, a NOTICE every 4 chunks: the coordinator reports the progress of both
+#     workers (chunks committed by either), with the run's total.
+P -c "SELECT reset_passes()" >/dev/null
+bash scripts/cluster.sh psql -d "$DB" -tA -q -c "SELECT status FROM run_in_chunks(\$k\$$KEYS\$k\$, \$a\$$ACTION\$a\$, chunk_size => 250, workers => 2, notice_every => 4, label => 'notices')" >"$OUT/notices.txt" 2>&1
+NOTICED=$(grep -oE 'chunk run [0-9]+: [0-9]+ of [0-9]+ chunks done in this call' "$OUT/notices.txt" | awk '{print $4 "/" $6}' | paste -sd' ')
+check_true "two workers: progress NOTICEs count both workers' chunks, rising, out of $CHUNKS ($NOTICED)" \
+  "$(echo "$NOTICED" | awk -v total=$CHUNKS '{ ok = NF >= 2; prev = 0; for (i = 1; i <= NF; i++) { split($i, a, "/"); if (a[1] <= prev || a[2] != total) ok = 0; prev = a[1] } print ok ? "t" : "f" }')" "$(cat "$OUT/notices.txt")"
+check "two workers: the run is done, the passes expired once each" "done $MATCHING/0/0/0" "$(tail -1 "$OUT/notices.txt") $(P -c 'SELECT v FROM verdict')"
+
 # 1. New matching passes are inserted while the run goes on: they are not part of its key
 #    set, so they stay untouched; the original set is expired exactly once.
 P -c "SELECT reset_passes()" >/dev/null
