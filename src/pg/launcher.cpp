@@ -436,6 +436,39 @@ void HandleWorkerMessage(void *data, Size nbytes, ErrorData **error) {
     if (*error == nullptr) *error = edata;
 }
 
+
+/* Waits until the run's worker has started; an error if the server is shutting down. */
+void WaitForStartup(int slot, int64 run_id, RunShared *run, dsm_segment *seg, bool async) {
+    pid_t pid;
+    BgwHandleStatus status = WaitForBackgroundWorkerStartup(g_handle, &pid);
+    if (status != BGWH_STARTED && status != BGWH_STOPPED) {
+        run->caller_finished = true;
+        ReleaseSlot(slot, run_id);
+        if (async) dsm_unpin_segment(dsm_segment_handle(seg));
+        ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN),
+                        errmsg("could not start a background worker: the server is shutting down")));
+    }
+}
+
+/* A submitting call failed before returning the run id: stop the run it started. */
+void StopUnseenRun(RunShared *run, dsm_segment *seg) {
+    run->caller_finished = true;
+    pg_atomic_write_u32(&run->cancel_requested, 1);
+    pg_memory_barrier();
+    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
+    if (pid != 0) {
+        kill(pid, SIGINT);   /* it records the run as cancelled and exits */
+    } else if (g_handle != nullptr) {
+        pid_t started;
+        if (GetBackgroundWorkerPid(g_handle, &started) == BGWH_NOT_YET_STARTED) {
+            TerminateBackgroundWorker(g_handle);
+            ReleaseSlot(run->slot_index, run->run_id);
+            dsm_unpin_segment(dsm_segment_handle(seg));
+        }
+        /* A worker that has started sees the flag before its first attempt. */
+    }
+}
+
 /* How often the caller checks that its worker is not waiting for the caller's own locks. */
 constexpr long kSelfDeadlockCheckMs = 500;
 
@@ -560,36 +593,39 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
                          "max_worker_processes (this needs a server restart).")));
     }
 
-    pid_t pid;
-    BgwHandleStatus status = WaitForBackgroundWorkerStartup(g_handle, &pid);
-    if (status != BGWH_STARTED && status != BGWH_STOPPED) {
-        run->caller_finished = true;
-        ReleaseSlot(slot, run_id);
-        if (async) dsm_unpin_segment(dsm_segment_handle(seg));
-        ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN),
-                        errmsg("could not start a background worker: the server is shutting down")));
-    }
-
     if (async) {
         /*
          * Return once the run is in the history, so that parallel_guarantee_status() finds
-         * it at once; the worker records it right after connecting.
+         * it at once; the worker records it right after connecting.  If this call fails
+         * meanwhile (cancelled, statement_timeout), its caller never learns the run id:
+         * the run is stopped as a synchronous caller's would be, not left to go on unseen.
          */
-        for (;;) {
-            if (pg_atomic_read_u32(&run->recorded) != 0) break;
-            pid_t ignored;
-            if (GetBackgroundWorkerPid(g_handle, &ignored) == BGWH_STOPPED) break;
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
-                             PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-            CHECK_FOR_INTERRUPTS();
+        PG_TRY();
+        {
+            WaitForStartup(slot, run_id, run, seg, async);
+            for (;;) {
+                if (pg_atomic_read_u32(&run->recorded) != 0) break;
+                pid_t ignored;
+                if (GetBackgroundWorkerPid(g_handle, &ignored) == BGWH_STOPPED) break;
+                (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1,
+                                 PG_WAIT_EXTENSION);
+                ResetLatch(MyLatch);
+                CHECK_FOR_INTERRUPTS();
+            }
         }
+        PG_CATCH();
+        {
+            if (!run->caller_finished) StopUnseenRun(run, seg);
+            PG_RE_THROW();
+        }
+        PG_END_TRY();
         /* The worker owns the segment now (it unpins it); the run goes on without us. */
         run->caller_finished = true;
         pfree(g_handle);
         g_handle = nullptr;
         return Launched{seg, run, nullptr};
     }
+    WaitForStartup(slot, run_id, run, seg, async);
     shm_mq_handle *mqh = shm_mq_attach(mq, seg, g_handle);
     return Launched{seg, run, mqh};
 }

@@ -180,6 +180,22 @@ wait $HOLDER
 rm -rf "$HOLD_DIR"
 wait_for "0/0/0" "$LEFT_Q"
 
+# 2c. A submit that fails before returning the run id (its statement_timeout fires while it
+#     waits for the worker to start or to record the run) must not leave a run going on
+#     that nobody knows of: such a run is stopped (cancelled) or never starts.
+IDS=0; TIMEOUTS=0
+for ms in 1 2 3 4 6 8 10 15; do
+  for _ in 1 2 3 4 5; do
+    out=$(P -c "SET statement_timeout = '${ms}ms'" -c "SELECT submit_parallel_guarantee('SELECT count(*) FROM big', label => 'async unseen')" 2>&1)
+    if [[ $out =~ ^[0-9]+$ ]]; then IDS=$((IDS + 1)); elif [[ $out == *"statement timeout"* ]]; then TIMEOUTS=$((TIMEOUTS + 1)); fi
+  done
+done
+wait_for 0 "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'async unseen' AND status = 'running'"
+echo "# unseen submits: $IDS returned an id, $TIMEOUTS timed out before"
+check "every submit whose id was returned ran to its end; every other run it started was cancelled (not cancelled/running)" "$IDS/0" \
+  "$(P -c "SELECT count(*) FILTER (WHERE status <> 'cancelled') || '/' || count(*) FILTER (WHERE status = 'running') FROM parallel_guarantee_runs WHERE label = 'async unseen'")"
+wait_for "0/0/0" "$LEFT_Q"
+
 # 3. An unknown run id.
 NOID=$(P -c "SELECT coalesce(max(run_id), 0) + 1000000 FROM parallel_guarantee_runs")
 check "status of an unknown run id: 42704" "ERROR:  42704" "$(err postgres "SELECT parallel_guarantee_status($NOID)")"
