@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
+. "$ROOT/test/integration/data/private_cluster.sh"   # for 4 and 5
 DB=pg_guarantee_faults
 OUT=$ROOT/test/out/faults
 mkdir -p "$OUT"
@@ -89,44 +89,37 @@ else
 fi
 bash scripts/cluster.sh psql -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
 
-# 4 and 5 need clusters of their own: one without the module preloaded, one with
-# max_worker_processes = 3 so that a hog can take every background-worker slot.
-mini() {  # mini NAME PORT CONF...: initdb and start a small cluster under test/out
-  local dir=$OUT/$1 port=$2; shift 2
-  rm -rf "$dir"
-  runuser -u postgres -- "$BIN/initdb" -D "$dir" -A trust -U postgres --no-sync >/dev/null
-  { echo "port = $port"; echo "listen_addresses = ''"; echo "unix_socket_directories = '$OUT'"; echo "fsync = off"
-    for c in "$@"; do echo "$c"; done; } >> "$dir/postgresql.conf"
-  runuser -u postgres -- "$BIN/pg_ctl" -D "$dir" -l "$dir.log" -w start >/dev/null
-}
-mini_stop() { runuser -u postgres -- "$BIN/pg_ctl" -D "$OUT/$1" -m immediate -w stop >/dev/null 2>&1; }
-M() { local port=$1; shift; "$BIN/psql" -h "$OUT" -p "$port" -U postgres -d postgres -X -tA -q "$@"; }
+# 4 and 5 need clusters of their own (test/integration/data/private_cluster.sh, under
+# test/out/faults): one without the module preloaded, one with max_worker_processes = 3 so
+# that a hog can take every background-worker slot.
+M() { pc_psql -d postgres -tA -q "$@"; }
 
-mini nopreload 54341
-M 54341 -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
+pc_use faults/nopreload 54341
+pc_init "shared_preload_libraries = ''"
+M -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
 check "not preloaded: a clear error with SQLSTATE 55000 and a hint" \
   "ERROR:  55000: parallel_guarantee must be loaded at server start|HINT:  Add parallel_guarantee to shared_preload_libraries in postgresql.conf and restart the server." \
-  "$(M 54341 -v VERBOSITY=verbose -c "SELECT run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
-mini_stop nopreload
+  "$(M -v VERBOSITY=verbose -c "SELECT run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
+pc_stop immediate
 
-mini fewslots 54342 "shared_preload_libraries = 'parallel_guarantee'" "max_worker_processes = 3" \
-  "max_parallel_workers = 8" "parallel_setup_cost = 0" "parallel_tuple_cost = 0" "min_parallel_table_scan_size = 0"
-M 54342 -c "CREATE EXTENSION parallel_guarantee" -c "CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8)" \
+pc_use faults/fewslots 54342
+pc_init "max_worker_processes = 3"
+M -c "CREATE EXTENSION parallel_guarantee" -c "CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8)" \
   -c "INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g" -c "CREATE TABLE t (id int) WITH (parallel_workers = 1)" -c "INSERT INTO t VALUES (1)"
-M 54342 -c "SET max_parallel_workers_per_gather = 2" -c "SET statement_timeout = '60s'" \
+M -c "SET max_parallel_workers_per_gather = 2" -c "SET statement_timeout = '60s'" \
   -c "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id*0) IS NOT NULL" >/dev/null 2>&1 &
 HOG=$!
 for _ in $(seq 1 400); do
-  [ "$(M 54342 -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")" = 2 ] && break
+  [ "$(M -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")" = 2 ] && break
   sleep 0.05
 done
 check "no background-worker slot: a clear error (53G05), not a hang" \
   "ERROR:  53G05: could not start a background worker for the guaranteed run" \
-  "$(timeout 30 "$BIN/psql" -h "$OUT" -p 54342 -U postgres -d postgres -X -tA -q -v VERBOSITY=verbose \
+  "$(timeout 30 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d postgres -X -tA -q -v VERBOSITY=verbose \
       -c "SELECT run_with_parallel_guarantee('SELECT count(*) FROM t', target_workers => 1, min_workers => 1)" 2>&1 | grep -m1 '^ERROR')"
-check "no background-worker slot: no run slot left taken" "0" "$(M 54342 -c 'SELECT count(*) FROM parallel_guarantee_activity')"
-M 54342 -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%FROM hog%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
+check "no background-worker slot: no run slot left taken" "0" "$(M -c 'SELECT count(*) FROM parallel_guarantee_activity')"
+M -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%FROM hog%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
 wait $HOG 2>/dev/null
-mini_stop fewslots
+pc_stop immediate
 
 exit $((failures > 0))

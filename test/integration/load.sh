@@ -18,10 +18,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
 OUT=${LOAD_OUT:-$ROOT/test/out/load}
-DATA=$OUT/data
 PORT=${LOAD_PORT:-54361}
+. "$ROOT/test/integration/data/private_cluster.sh"
+pc_use load "$PORT" "$OUT"
 CLIENTS=${LOAD_CLIENTS:-16}
 TX=${LOAD_TX:-63}                 # calls per client: 16 x 63 = 1,008 calls
 MEM_CALLS=${LOAD_MEM_CALLS:-200}  # calls measured in the memory loops (after 50 to warm up)
@@ -34,7 +34,7 @@ check() {  # check DESCRIPTION EXPECTED ACTUAL
 check_true() {  # check_true DESCRIPTION CONDITION-RESULT(t/f) DETAIL
   if [ "$2" = t ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    found: $3"; failures=$((failures + 1)); fi
 }
-M() { "$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d load -X -tA -q "$@"; }
+M() { pc_psql -d load -tA -q "$@"; }
 # Polls a query until it returns the wanted value (bounded: 20 s).
 wait_for() {  # wait_for WANTED QUERY
   for _ in $(seq 1 400); do
@@ -44,40 +44,14 @@ wait_for() {  # wait_for WANTED QUERY
   return 1
 }
 now_ms() { date +%s%3N; }
-stop_cluster() {
-  [ -f "$DATA/postmaster.pid" ] && runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
-  return 0
-}
-trap stop_cluster EXIT
+trap 'pc_stop immediate' EXIT
 
 # ---------------------------------------------------------------- the private cluster
-mkdir -p "$OUT"
-chown postgres: "$OUT"
-stop_cluster   # one left running by an interrupted earlier run
-rm -rf "$DATA" "$OUT"/*.log "$OUT"/*.txt
-runuser -u postgres -- "$BIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null \
-  || { echo "not ok - setup: initdb failed"; exit 1; }
-cat >> "$DATA/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$OUT'
-shared_preload_libraries = 'parallel_guarantee'
-max_worker_processes = 32
-max_parallel_workers = 8
-max_connections = 60
-parallel_guarantee.max_runs = 64
-parallel_setup_cost = 0
-parallel_tuple_cost = 0
-min_parallel_table_scan_size = 0
-fsync = off
-dynamic_shared_memory_type = mmap
-log_line_prefix = '%m [%p] %e '
-parallel_guarantee.log_attempts = off
-CONF
-runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -l "$OUT/server.log" -w -t 60 start >/dev/null \
-  || { echo "not ok - setup: the private cluster did not start"; tail -20 "$OUT/server.log"; exit 1; }
-"$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d postgres -X -q -c "CREATE DATABASE load" \
-  || { echo "not ok - setup: could not create the database"; exit 1; }
+# test/integration/data/private_cluster.sh, with its settings and PC_LOAD_SETTINGS; pc_setup
+# stops a cluster left running by an interrupted earlier run and replaces the data directory
+# and the server log; the other files of an earlier run are removed here.
+rm -f "$OUT"/*.log "$OUT"/*.txt
+pc_setup load "${PC_LOAD_SETTINGS[@]}"
 
 M -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, table and wrapper"; exit 1; }
 CREATE EXTENSION parallel_guarantee;
@@ -134,7 +108,7 @@ END $f$;
 SQL
 # Dynamic shared memory segments smaller than 1 MB: the control segment, and those of runs
 # and parallel queries in progress (the statistics' DSA grows by segments of 1 MB or more).
-small_dsm() { find "$DATA/pg_dynshmem" -type f -size -1024k | wc -l; }
+small_dsm() { find "$PC_DATA/pg_dynshmem" -type f -size -1024k | wc -l; }
 DSM_BASE=$(small_dsm)
 
 # ---------------------------------------------------------------- 1. 16 sessions, ~1,000 calls
@@ -336,5 +310,5 @@ check "the server log has no crash, PANIC or XX000" "" \
 check "load and memory loops: no 'could not ... in the history' warning in the server log" "" \
   "$(head -n "$LOG_LINES" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//')"
 
-stop_cluster
+pc_stop immediate
 exit $((failures > 0))

@@ -22,10 +22,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 HERE=$ROOT/test/long
-BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
 OUT=${LONG_OUT:-$ROOT/test/out/long}
-DATA=$OUT/data
 PORT=${LONG_PORT:-54362}
+. "$ROOT/test/integration/data/private_cluster.sh"
+pc_use long "$PORT" "$OUT"
 CLIENTS=${LONG_CLIENTS:-32}
 LOAD_SECONDS=${LONG_LOAD_SECONDS:-180}
 MEM_CALLS=${LONG_MEM_CALLS:-10000}
@@ -46,8 +46,8 @@ check() {  # check DESCRIPTION EXPECTED ACTUAL
 check_true() {  # check_true DESCRIPTION t/f DETAIL
   if [ "$2" = t ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    found: $3"; failures=$((failures + 1)); fi
 }
-M() { "$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d long -X -tA -q "$@"; }
-T() { "$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d long -X -q -P footer=off "$@"; }   # aligned tables
+M() { pc_psql -d long -tA -q "$@"; }
+T() { pc_psql -d long -q -P footer=off "$@"; }   # aligned tables
 wait_for() {  # wait_for WANTED QUERY [SECONDS]: polls every 0.1 s
   local limit=$(( ${3:-20} * 10 ))
   for _ in $(seq 1 "$limit"); do
@@ -57,15 +57,11 @@ wait_for() {  # wait_for WANTED QUERY [SECONDS]: polls every 0.1 s
   return 1
 }
 now_ms() { date +%s%3N; }
-stop_cluster() {
-  [ -f "$DATA/postmaster.pid" ] && runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
-  return 0
-}
-trap stop_cluster EXIT
+trap 'pc_stop immediate' EXIT
 say() { echo "# $(date +%H:%M:%S) $*"; }
 
 WORKERS_Q="SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
-small_dsm() { find "$DATA/pg_dynshmem" -type f -size -1024k | wc -l; }
+small_dsm() { find "$PC_DATA/pg_dynshmem" -type f -size -1024k | wc -l; }
 leftovers() {  # leftovers PHASE: runs in shared memory, workers, queue, segments
   wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity" 180
   wait_for 0 "$WORKERS_Q" 30
@@ -78,35 +74,13 @@ history_warnings() {  # history_warnings FROM-LINE TO-LINE
 }
 
 # ---------------------------------------------------------------- the private cluster
-mkdir -p "$OUT"
-chown postgres: "$OUT"
-stop_cluster
-rm -rf "$DATA" "$OUT"/*.log "$OUT"/*.txt "$OUT"/*.err
+# test/integration/data/private_cluster.sh, with its settings and PC_LOAD_SETTINGS; pc_setup
+# stops a cluster left running by an interrupted earlier run and replaces the data directory
+# and the server log; the other files of an earlier run are removed here.
+rm -f "$OUT"/*.log "$OUT"/*.txt "$OUT"/*.err
 LIB=$("$BIN/pg_config" --pkglibdir)/parallel_guarantee.so
 LIB_MD5=$(md5sum "$LIB" | cut -d' ' -f1)
-runuser -u postgres -- "$BIN/initdb" -D "$DATA" -A trust -U postgres --no-sync >/dev/null \
-  || { echo "not ok - setup: initdb failed"; exit 1; }
-cat >> "$DATA/postgresql.conf" <<CONF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$OUT'
-shared_preload_libraries = 'parallel_guarantee'
-max_worker_processes = 32
-max_parallel_workers = 8
-max_connections = 60
-parallel_guarantee.max_runs = 64
-parallel_setup_cost = 0
-parallel_tuple_cost = 0
-min_parallel_table_scan_size = 0
-fsync = off
-dynamic_shared_memory_type = mmap
-log_line_prefix = '%m [%p] %e '
-parallel_guarantee.log_attempts = off
-CONF
-runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -l "$OUT/server.log" -w -t 60 start >/dev/null \
-  || { echo "not ok - setup: the private cluster did not start"; tail -20 "$OUT/server.log"; exit 1; }
-"$BIN/psql" -h "$OUT" -p "$PORT" -U postgres -d postgres -X -q -c "CREATE DATABASE long" \
-  || { echo "not ok - setup: could not create the database"; exit 1; }
+pc_setup long "${PC_LOAD_SETTINGS[@]}"
 M -f "$HERE/setup.sql" >/dev/null || { echo "not ok - setup: test/long/setup.sql failed"; exit 1; }
 cp "$HERE/load.pgbench" "$HERE/soak.pgbench" "$OUT/"
 chown postgres: "$OUT"/*.pgbench
@@ -377,5 +351,5 @@ SQL
 echo "soak: $SYNC_OUTSIDE synchronous calls were cancelled before load_call could catch it (not in the table above)"
 echo "$failures checks failed"
 [ "${LONG_KEEP:-0}" = 1 ] && { echo "# LONG_KEEP=1: the cluster is left running: $BIN/psql -h $OUT -p $PORT -U postgres -d long"; trap - EXIT; exit $((failures > 0)); }
-stop_cluster
+pc_stop immediate
 exit $((failures > 0))
