@@ -60,6 +60,18 @@ SELECT c.run_id, c.chunk_no,
 -- The functions are now VOLATILE, so that reading the row again takes a new snapshot (READ
 -- COMMITTED): a worker records the run's end before it lets go of the run, so a row still
 -- 'running' after the worker is gone is really lost.
+
+-- True while a worker in this database has the run (guaranteed or chunked).
+CREATE FUNCTION @extschema@.parallel_guarantee_in_progress(run_id bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM @extschema@.parallel_guarantee_activity() a
+         WHERE a.run_id = $1
+           AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                  WHERE d.datname = pg_catalog.current_database()))
+$$;
+
 CREATE OR REPLACE FUNCTION @extschema@.parallel_guarantee_status(run_id bigint)
 RETURNS @extschema@.parallel_guarantee_runs
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
@@ -77,11 +89,7 @@ BEGIN
                          'a run is visible to its role, that role''s members and pg_read_all_stats.';
     END IF;
     -- Recorded as running, but no worker has it any more (killed, server restarted): lost.
-    IF r.status = 'running' AND NOT EXISTS (
-           SELECT 1 FROM @extschema@.parallel_guarantee_activity() a
-            WHERE a.run_id = $1
-              AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
-                                     WHERE d.datname = pg_catalog.current_database())) THEN
+    IF r.status = 'running' AND NOT @extschema@.parallel_guarantee_in_progress($1) THEN
         SELECT * INTO r FROM @extschema@.parallel_guarantee_runs h WHERE h.run_id = $1;
         -- (Under REPEATABLE READ the row cannot change within the transaction: a run
         -- that ended after its snapshot is not called lost, it stays 'running'.)
@@ -110,11 +118,7 @@ BEGIN
                          'its role, that role''s members and pg_read_all_stats.';
     END IF;
     -- Recorded as running, but no worker has it any more (killed, server restarted): lost.
-    IF r.status = 'running' AND NOT EXISTS (
-           SELECT 1 FROM @extschema@.parallel_guarantee_activity() a
-            WHERE a.run_id = $1
-              AND a.database_oid = (SELECT d.oid FROM pg_catalog.pg_database d
-                                     WHERE d.datname = pg_catalog.current_database())) THEN
+    IF r.status = 'running' AND NOT @extschema@.parallel_guarantee_in_progress($1) THEN
         SELECT * INTO r FROM @extschema@.parallel_guarantee_chunk_runs h WHERE h.run_id = $1;
         -- (Under REPEATABLE READ the row cannot change within the transaction: a run
         -- that ended after its snapshot is not called lost, it stays 'running'.)
