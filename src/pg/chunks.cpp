@@ -11,6 +11,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/syscache.h"
@@ -197,6 +198,129 @@ bytea *KeyBytes(Datum key, Oid send_fn, int16 typlen, bool typbyval) {
 }
 
 /*
+ * The keys query's receiver: takes each key straight from the executor (no copy of every
+ * row in a tuple table), checks it and keeps it.  The checks of the column happen when the
+ * executor starts, before the first row.
+ *
+ * Keys travel in binary form (send/receive functions), which no session setting can change
+ * between now and a resume in another session.  Uniqueness is checked with the type's own
+ * equality and hashing (1 and 1.0 are the same numeric key: the action would change that
+ * row twice), or, for a type without a hash operator class, on the key's bytes (the hash
+ * table's keys are pointers to bytea values).
+ */
+struct KeyCollector {
+    DestReceiver pub;   /* first: the executor sees a DestReceiver */
+    MemoryContext cxt;  /* where the keys are kept: the caller's, not the query's */
+    bool started;
+    Oid key_type;
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    Oid send_fn;
+    Oid out_fn;
+    bool by_equality;
+    HTAB *seen;
+    Datum *keys;
+    bytea **binary;     /* the byte fallback's hash keys */
+    uint64 nkeys;
+    uint64 capacity;
+};
+
+void CollectorStartup(DestReceiver *self, int, TupleDesc desc) {
+    auto *c = reinterpret_cast<KeyCollector *>(self);
+    if (desc->natts != 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("the keys query must return exactly one column, not %d", desc->natts),
+                        errhint("Select only the key column, for example SELECT id FROM ...")));
+    Oid key_type = TupleDescAttr(desc, 0)->atttypid;
+    if (get_typtype(key_type) == TYPTYPE_PSEUDO)
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("keys of type %s cannot be stored and read back", format_type_be(key_type)),
+                        errhint("Select one column of a named type, for example SELECT id FROM ...; "
+                                "a ROW(...) of several columns is an anonymous record.")));
+    Oid array_type = get_array_type(key_type);
+    if (!OidIsValid(array_type))
+        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                        errmsg("keys of type %s cannot be passed as an array", format_type_be(key_type))));
+    bool varlena;
+    Oid array_recv;
+    Oid array_ioparam;
+    /* Both error out, before anything is stored, for a type without binary I/O. */
+    getTypeBinaryOutputInfo(key_type, &c->send_fn, &varlena);
+    getTypeBinaryInputInfo(array_type, &array_recv, &array_ioparam);
+    getTypeOutputInfo(key_type, &c->out_fn, &varlena);
+    get_typlenbyvalalign(key_type, &c->typlen, &c->typbyval, &c->typalign);
+    c->key_type = key_type;
+
+    TypeCacheEntry *typentry =
+        lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+    c->by_equality = OidIsValid(typentry->hash_proc_finfo.fn_oid) && OidIsValid(typentry->eq_opr_finfo.fn_oid);
+    if (c->by_equality) {
+        g_key_hash = &typentry->hash_proc_finfo;
+        g_key_eq = &typentry->eq_opr_finfo;
+        g_key_collation = TupleDescAttr(desc, 0)->attcollation;
+        if (!OidIsValid(g_key_collation) && type_is_collatable(key_type)) g_key_collation = DEFAULT_COLLATION_OID;
+    }
+    HASHCTL ctl;
+    memset(&ctl, 0, sizeof ctl);
+    ctl.keysize = c->by_equality ? sizeof(Datum) : sizeof(bytea *);
+    ctl.entrysize = ctl.keysize;
+    ctl.hcxt = c->cxt;
+    ctl.hash = c->by_equality ? HashKeyDatum : HashKeyBytes;
+    ctl.match = c->by_equality ? MatchKeyDatum : MatchKeyBytes;
+    c->seen = hash_create("parallel_guarantee keys", 1024, &ctl,
+                          HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+    c->capacity = 1024;
+    c->keys = static_cast<Datum *>(MemoryContextAlloc(c->cxt, sizeof(Datum) * c->capacity));
+    c->binary = c->by_equality ? nullptr
+                               : static_cast<bytea **>(MemoryContextAlloc(c->cxt, sizeof(bytea *) * c->capacity));
+    c->started = true;
+}
+
+bool CollectorReceive(TupleTableSlot *slot, DestReceiver *self) {
+    auto *c = reinterpret_cast<KeyCollector *>(self);
+    bool isnull;
+    Datum key = slot_getattr(slot, 1, &isnull);
+    if (isnull)
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("the keys query returned a NULL key"),
+                        errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
+    MemoryContext old = MemoryContextSwitchTo(c->cxt);
+    if (c->nkeys == c->capacity) {
+        c->capacity *= 2;
+        c->keys = static_cast<Datum *>(repalloc_huge(c->keys, sizeof(Datum) * c->capacity));
+        if (c->binary != nullptr)
+            c->binary = static_cast<bytea **>(repalloc_huge(c->binary, sizeof(bytea *) * c->capacity));
+    }
+    /* The row's value lives only until the next row: keep a copy, detoasted. */
+    if (c->typlen == -1)
+        key = PointerGetDatum(PG_DETOAST_DATUM_COPY(key));
+    else if (!c->typbyval)
+        key = datumCopy(key, false, c->typlen);
+    uint64 i = c->nkeys;
+    c->keys[i] = key;
+    bool found = false;
+    if (c->by_equality) {
+        (void) hash_search(c->seen, &c->keys[i], HASH_ENTER, &found);
+    } else {
+        c->binary[i] = KeyBytes(key, c->send_fn, c->typlen, c->typbyval);
+        (void) hash_search(c->seen, &c->binary[i], HASH_ENTER, &found);
+    }
+    MemoryContextSwitchTo(old);
+    if (found)
+        ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+                        errmsg("the keys query returned the key %s more than once",
+                               OidOutputFunctionCall(c->out_fn, key)),
+                        errhint("Each key must appear once, or some rows would be changed twice; "
+                                "use SELECT DISTINCT.")));
+    c->nkeys++;
+    return true;
+}
+
+void CollectorShutdown(DestReceiver *) {}
+void CollectorDestroy(DestReceiver *) {}
+
+/*
  * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
  * and stores them cut into chunks, all in one transaction: either every chunk is there or
  * none is.
@@ -205,89 +329,25 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    int rc = SPI_execute(keys_query, true, 0);
-    if (rc != SPI_OK_SELECT || SPI_tuptable == nullptr)
+    KeyCollector c;
+    memset(&c, 0, sizeof c);
+    c.pub.receiveSlot = CollectorReceive;
+    c.pub.rStartup = CollectorStartup;
+    c.pub.rShutdown = CollectorShutdown;
+    c.pub.rDestroy = CollectorDestroy;
+    c.pub.mydest = DestNone;
+    c.cxt = CurrentMemoryContext;
+    SPIExecuteOptions options;
+    memset(&options, 0, sizeof options);
+    options.read_only = true;
+    options.dest = &c.pub;
+    int rc = SPI_execute_extended(keys_query, &options);
+    if (rc < 0 || !c.started)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("the keys query must be a query that returns rows"),
                         errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    if (desc->natts != 1)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("the keys query must return exactly one column, not %d", desc->natts),
-                        errhint("Select only the key column, for example SELECT id FROM ...")));
-    Oid key_type = SPI_gettypeid(desc, 1);
-    if (get_typtype(key_type) == TYPTYPE_PSEUDO)
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("keys of type %s cannot be stored and read back", format_type_be(key_type)),
-                        errhint("Select one column of a named type, for example SELECT id FROM ...; "
-                                "a ROW(...) of several columns is an anonymous record.")));
-    if (!OidIsValid(get_array_type(key_type)))
-        ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-                        errmsg("keys of type %s cannot be passed as an array", format_type_be(key_type))));
-    uint64 nkeys = SPI_processed;
-    SPITupleTable *table = SPI_tuptable;
-
-    /*
-     * Keys travel in binary form (send/receive functions), which no session setting can
-     * change between now and a resume in another session.  Uniqueness is checked with the
-     * type's own equality and hashing (1 and 1.0 are the same numeric key: the action would
-     * change that row twice), or, for a type without a hash operator class, on the key's
-     * bytes (the hash table's keys are pointers to bytea values).
-     */
-    Oid send_fn;
-    bool varlena;
-    Oid array_type = get_array_type(key_type);
-    Oid array_recv;
-    Oid array_ioparam;
-    getTypeBinaryOutputInfo(key_type, &send_fn, &varlena);
-    /* Both error out, before anything is stored, for a type without binary I/O. */
-    getTypeBinaryInputInfo(array_type, &array_recv, &array_ioparam);
-    int16 typlen;
-    bool typbyval;
-    char typalign;
-    get_typlenbyvalalign(key_type, &typlen, &typbyval, &typalign);
-
-    TypeCacheEntry *typentry =
-        lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-    bool by_equality = OidIsValid(typentry->hash_proc_finfo.fn_oid) && OidIsValid(typentry->eq_opr_finfo.fn_oid);
-    if (by_equality) {
-        g_key_hash = &typentry->hash_proc_finfo;
-        g_key_eq = &typentry->eq_opr_finfo;
-        g_key_collation = TupleDescAttr(desc, 0)->attcollation;
-        if (!OidIsValid(g_key_collation) && type_is_collatable(key_type)) g_key_collation = DEFAULT_COLLATION_OID;
-    }
-    HASHCTL ctl;
-    memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = by_equality ? sizeof(Datum) : sizeof(bytea *);
-    ctl.entrysize = ctl.keysize;
-    ctl.hcxt = CurrentMemoryContext;
-    ctl.hash = by_equality ? HashKeyDatum : HashKeyBytes;
-    ctl.match = by_equality ? MatchKeyDatum : MatchKeyBytes;
-    Datum *keys = static_cast<Datum *>(palloc(sizeof(Datum) * Max(nkeys, static_cast<uint64>(1))));
-    bytea **binary = static_cast<bytea **>(palloc(sizeof(bytea *) * Max(nkeys, static_cast<uint64>(1))));
-    HTAB *seen = hash_create("parallel_guarantee keys", Max(static_cast<long>(nkeys), 16L), &ctl,
-                             HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-    for (uint64 i = 0; i < nkeys; i++) {
-        bool isnull;
-        keys[i] = SPI_getbinval(table->vals[i], desc, 1, &isnull);
-        if (isnull)
-            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                            errmsg("the keys query returned a NULL key"),
-                            errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
-        bool found = false;
-        if (by_equality) {
-            (void) hash_search(seen, &keys[i], HASH_ENTER, &found);
-        } else {
-            binary[i] = KeyBytes(keys[i], send_fn, typlen, typbyval);
-            (void) hash_search(seen, &binary[i], HASH_ENTER, &found);
-        }
-        if (found)
-            ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
-                            errmsg("the keys query returned the key %s more than once",
-                                   SPI_getvalue(table->vals[i], desc, 1)),
-                            errhint("Each key must appear once, or some rows would be changed twice; "
-                                    "use SELECT DISTINCT.")));
-    }
+    uint64 nkeys = c.nkeys;
+    Datum *keys = c.keys;
 
     /* The chunks: the typed array in binary form, plus the first and last key to read. */
     int chunk_size = run->chunk_size;
@@ -297,15 +357,15 @@ void CreateChunks(RunShared *run, const char *keys_query) {
                             g_chunks_table);
     Oid types[6] = {INT8OID, INT4OID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
     SPIPlanPtr plan = nullptr;
-    for (int c = 0; c < nchunks; c++) {
-        uint64 first = static_cast<uint64>(c) * chunk_size;
+    for (int chunk_no = 1; chunk_no <= nchunks; chunk_no++) {
+        uint64 first = static_cast<uint64>(chunk_no - 1) * chunk_size;
         int n = static_cast<int>(Min(static_cast<uint64>(chunk_size), nkeys - first));
-        ArrayType *chunk = construct_array(&keys[first], n, key_type, typlen, typbyval, typalign);
+        ArrayType *chunk = construct_array(&keys[first], n, c.key_type, c.typlen, c.typbyval, c.typalign);
         bytea *chunk_binary = OidSendFunctionCall(F_ARRAY_SEND, PointerGetDatum(chunk));
-        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(c + 1), PointerGetDatum(chunk_binary),
-                           CStringGetTextDatum(SPI_getvalue(table->vals[first], desc, 1)),
-                           CStringGetTextDatum(SPI_getvalue(table->vals[first + n - 1], desc, 1)),
-                           Int32GetDatum(n)};
+        char *first_key = OidOutputFunctionCall(c.out_fn, keys[first]);
+        char *last_key = OidOutputFunctionCall(c.out_fn, keys[first + n - 1]);
+        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), PointerGetDatum(chunk_binary),
+                           CStringGetTextDatum(first_key), CStringGetTextDatum(last_key), Int32GetDatum(n)};
         /* Prepared once, as the owner with search_path pinned, then kept. */
         (void) AsOwnerDo([&] {
             if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
@@ -314,17 +374,21 @@ void CreateChunks(RunShared *run, const char *keys_query) {
         });
         pfree(chunk);
         pfree(chunk_binary);
+        pfree(first_key);
+        pfree(last_key);
+        pfree(DatumGetPointer(values[3]));
+        pfree(DatumGetPointer(values[4]));
     }
     char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id = $1",
                             g_runs_table);
     Oid utypes[4] = {INT8OID, OIDOID, INT8OID, INT4OID};
-    Datum uvalues[4] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(key_type),
+    Datum uvalues[4] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(c.key_type),
                         Int64GetDatum(static_cast<int64>(nkeys)), Int32GetDatum(nchunks)};
     (void) AsOwner(update, 4, utypes, uvalues, nullptr);
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();
-    run->key_type = key_type;
+    run->key_type = c.key_type;
     run->chunks_total = nchunks;
 }
 
@@ -509,6 +573,14 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
     return outcome;
 }
 
+/* A helper's coordinator is gone (a resume of the same run has a slot with the same id, but another coordinator). */
+bool CoordinatorGone(RunShared *run) {
+    RunSlot slot;
+    int index;
+    return !FindRun(run->run_id, &slot, &index) || index != run->slot_index ||
+           slot.worker_pid != static_cast<int32>(pg_atomic_read_u32(&run->worker_pid));
+}
+
 /*
  * Takes chunks from the run's dispenser (each chunk number is handed to one worker of the
  * run) and runs them, a failing one again up to the retry limit, until none is left, the
@@ -520,14 +592,7 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
         /* A helper whose coordinator is gone stops: nobody would account for its work. */
-        if (!coordinator) {
-            /* (A resume of the same run has a slot with the same id, but another coordinator.) */
-            RunSlot slot;
-            int index;
-            if (!FindRun(run->run_id, &slot, &index) || index != run->slot_index ||
-                slot.worker_pid != static_cast<int32>(pg_atomic_read_u32(&run->worker_pid)))
-                break;
-        }
+        if (!coordinator && CoordinatorGone(run)) break;
         int chunk_no = static_cast<int>(pg_atomic_fetch_add_u32(&run->next_chunk, 1)) + 1;
         if (chunk_no > run->chunks_total) break;
         ChunkOutcome outcome;
@@ -657,6 +722,44 @@ void PrepareResume(RunShared *run, char **action_out) {
     CommitTransactionCommand();
 }
 
+/* Helpers: the same segment, the same identity, chunks claimed one at a time. */
+void StartHelpers(RunShared *run, dsm_segment *seg) {
+    for (int i = 1; i < run->chunk_workers && i < kMaxHelpers; i++) {
+        char name[BGW_MAXLEN];
+        snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
+                 static_cast<long long>(run->run_id));
+        if (RegisterRunWorker(seg, name, true, &g_helpers[g_nhelpers])) g_nhelpers++;
+    }
+    if (g_nhelpers + 1 < run->chunk_workers)
+        ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
+                                "more background worker slots were free",
+                                static_cast<long long>(run->run_id), g_nhelpers + 1, run->chunk_workers)));
+}
+
+/*
+ * A helper waits until the coordinator has stored the chunks; false if the run stopped
+ * first.  A cancel is seen through the run's flags here, not as an error.
+ */
+bool AwaitChunks(RunShared *run) {
+    bool ready = false;
+    HOLD_INTERRUPTS();
+    ConditionVariablePrepareToSleep(&run->chunks_ready_cv);
+    for (;;) {
+        if (pg_atomic_read_u32(&run->chunks_ready) != 0) {
+            pg_read_barrier();   /* chunks_total and key_type were written before */
+            ready = true;
+            break;
+        }
+        if (ProcDiePending || ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0 ||
+            CoordinatorGone(run))
+            break;
+        (void) ConditionVariableTimedSleep(&run->chunks_ready_cv, 100, PG_WAIT_EXTENSION);
+    }
+    ConditionVariableCancelSleep();
+    RESUME_INTERRUPTS();
+    return ready;
+}
+
 }  // namespace
 
 void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_query,
@@ -676,6 +779,8 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
             owns_status = true;
             pg_atomic_write_u32(&run->recorded, 1);
             action = resume_action;
+            /* Only now: a resume's helpers take the run's own role, which PrepareResume read. */
+            StartHelpers(run, seg);
         } else {
             /* Record the run first, so that a keys query that fails is in the history too. */
             char *role = nullptr;
@@ -717,21 +822,14 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
             owns_status = true;
             /* A submitting caller may return now: the run is in the history. */
             pg_atomic_write_u32(&run->recorded, 1);
+            /* Helpers start while the keys are evaluated, and wait for the chunks. */
+            StartHelpers(run, seg);
             CreateChunks(run, keys_query);
         }
 
-        /* Helpers: the same segment, the same identity, chunks claimed one at a time. */
-        for (int i = 1; i < run->chunk_workers && i < kMaxHelpers; i++) {
-            char name[BGW_MAXLEN];
-            snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
-                     static_cast<long long>(run->run_id));
-            if (RegisterRunWorker(seg, name, true, &g_helpers[g_nhelpers])) g_nhelpers++;
-        }
-        int nhelpers = g_nhelpers;
-        if (nhelpers + 1 < run->chunk_workers)
-            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
-                                    "more background worker slots were free",
-                                    static_cast<long long>(run->run_id), nhelpers + 1, run->chunk_workers)));
+        /* Chunks stored: the helpers may claim them. */
+        pg_atomic_exchange_u32(&run->chunks_ready, 1);
+        ConditionVariableBroadcast(&run->chunks_ready_cv);
 
         (void) ProcessChunks(run, const_cast<const char *>(action), true);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
@@ -744,8 +842,9 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         FlushErrorState();
         if (IsTransactionState()) AbortCurrentTransaction();
         QueryCancelPending = false;
-        /* Never leave a helper working on a run whose coordinator gave up. */
+        /* Never leave a helper working (or waiting for chunks) on a run whose coordinator gave up. */
         pg_atomic_write_u32(&run->chunk_run_failed, 1);
+        ConditionVariableBroadcast(&run->chunks_ready_cv);
         StopHelpers(run, true);
         /* A resume that could not start leaves the run as it was. */
         if (owns_status)
@@ -807,6 +906,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
 
 void ChunkHelperMain(RunShared *run, const char *action) {
     ResolveTables(run);
+    if (!AwaitChunks(run)) return;
     if (run->mode == RunMode::kChunksResume) {
         /* The coordinator loaded the action; helpers read it from the run's row. */
         StartTransactionCommand();

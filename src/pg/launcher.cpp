@@ -534,6 +534,8 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     pg_atomic_init_u32(&run->chunk_run_failed, 0);
     pg_atomic_init_u32(&run->next_chunk, 0);
     pg_atomic_init_u32(&run->chunks_committed, 0);
+    pg_atomic_init_u32(&run->chunks_ready, 0);
+    ConditionVariableInit(&run->chunks_ready_cv);
     pg_atomic_init_u32(&run->cancel_requested, 0);
     pg_atomic_init_u32(&run->worker_pid, 0);
     pg_atomic_init_u32(&run->recorded, 0);
