@@ -55,6 +55,18 @@ SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big',
 SELECT run_with_parallel_guarantee('SELEC count(*) FROM args_big');
 SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', cleanup => 'DROP TABL x');
 
+-- A read-only transaction cannot start a run: it records itself in the history tables.
+BEGIN READ ONLY;
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big')$$);
+SELECT try($$SELECT submit_parallel_guarantee('SELECT count(*) FROM args_big')$$);
+SELECT try($$SELECT run_in_chunks('SELECT id FROM args_big', 'SELECT $1')$$);
+SELECT try($$SELECT submit_chunks('SELECT id FROM args_big', 'SELECT $1')$$);
+SELECT try($$SELECT resume_chunks(1)$$);
+ROLLBACK;
+SET default_transaction_read_only = on;
+SELECT run_in_chunks('SELECT id FROM args_big', 'SELECT $1');
+RESET default_transaction_read_only;
+
 -- Calling the function from inside its own statement.
 SELECT try($$SELECT run_with_parallel_guarantee('DO $b$ BEGIN PERFORM run_with_parallel_guarantee(''SELECT 1''); END $b$')$$);
 

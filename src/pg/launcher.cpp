@@ -399,6 +399,20 @@ void CheckCanStartRun(const char *function) {
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
                         errmsg("%s cannot be called within a security-restricted operation",
                                function)));
+    /* A run writes its history (and takes a run id) even when its statement only reads. */
+    if (RecoveryInProgress())
+        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                        errmsg("%s cannot start a run on a standby server", function),
+                        errdetail("A run records itself in the extension's history tables, which a server "
+                                  "in recovery cannot write."),
+                        errhint("Call it on the primary server.")));
+    if (XactReadOnly)
+        ereport(ERROR, (errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+                        errmsg("%s cannot start a run in a read-only transaction", function),
+                        errdetail("A run records itself in the extension's history tables, even when its "
+                                  "statement only reads."),
+                        errhint("Call it in a read-write transaction (BEGIN READ WRITE, or SET "
+                                "default_transaction_read_only = off).")));
 }
 
 /* What the detach callback needs when the caller stops waiting. */

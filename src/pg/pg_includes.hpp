@@ -25,6 +25,7 @@ extern "C" {
 extern "C" {
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/dbcommands.h"
