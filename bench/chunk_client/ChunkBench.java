@@ -20,6 +20,11 @@ import java.util.List;
  *   item_writer  what the seed's Spring Batch step sends (JpaItemWriter: one UPDATE per
  *                item, the chunk's items in one JDBC batch, then COMMIT), after fetching
  *                the keys
+ *   seed_step    the seed's step as it is configured: the cursor reader fetches the
+ *                matching passes (whole rows); per chunk, JpaItemWriter merges each item
+ *                (Hibernate loads it: one SELECT by id) and flushes one UPDATE of its
+ *                columns per item, one round trip each (the seed sets no JDBC batch size),
+ *                and the job repository updates the step execution, then COMMIT
  *
  * Before every timed run the passes are generated afresh (untimed; same rows, same matching
  * fraction) and vacuumed; after it the outcome is checked (untimed).  One untimed warm-up
@@ -32,7 +37,7 @@ public class ChunkBench {
     static final String FILTER = "status = 'IN_PROGRESS' AND (ends_at < now() OR remaining = 0)";
     static final String KEYS = "SELECT id FROM passes WHERE " + FILTER + " ORDER BY id";
     static final String ACTION = "UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)";
-    static final String[] CASES = {"plain", "chunks_w1", "chunks_w2", "client_loop", "item_writer"};
+    static final String[] CASES = {"plain", "chunks_w1", "chunks_w2", "client_loop", "item_writer", "seed_step"};
 
     static Connection conn;
     static int rows;
@@ -50,6 +55,12 @@ public class ChunkBench {
         exec("DROP TABLE IF EXISTS passes");
         exec("CREATE TABLE passes (id bigint PRIMARY KEY, status text NOT NULL, "
              + "ends_at timestamptz NOT NULL, remaining integer NOT NULL)");
+        /* Spring Batch's BATCH_STEP_EXECUTION, reduced to what a chunk commit updates. */
+        exec("DROP TABLE IF EXISTS batch_step_execution");
+        exec("CREATE TABLE batch_step_execution (step_execution_id bigint PRIMARY KEY, version bigint NOT NULL, "
+             + "commit_count bigint NOT NULL, read_count bigint NOT NULL, write_count bigint NOT NULL, "
+             + "last_updated timestamptz NOT NULL)");
+        exec("INSERT INTO batch_step_execution VALUES (1, 0, 0, 0, 0, now())");
 
         for (int round = 0; round <= runs; round++) {           /* round 0: warm-up */
             for (int i = 0; i < CASES.length; i++) {
@@ -118,6 +129,8 @@ public class ChunkBench {
                 return clientLoop();
             case "item_writer":
                 return itemWriter();
+            case "seed_step":
+                return seedStep();
             default:
                 throw new IllegalArgumentException(c);
         }
@@ -176,6 +189,58 @@ public class ChunkBench {
                         up.addBatch();
                     }
                     for (int n : up.executeBatch()) changed += n;
+                    conn.commit();
+                }
+            }
+            return changed;
+        } finally {
+            conn.setAutoCommit(true);
+        }
+    }
+
+    /*
+     * The seed's step as configured (JpaCursorItemReader, JpaItemWriter, no JDBC batching):
+     * the reader's query returns the whole matching rows; each chunk's items are merged (a
+     * SELECT by id each) and flushed (an UPDATE of the entity's columns each), the step
+     * execution is updated, and the chunk commits.
+     */
+    static long seedStep() throws SQLException {
+        List<Object[]> items = new ArrayList<>();
+        conn.setAutoCommit(false);
+        try {
+            try (Statement s = conn.createStatement();
+                 ResultSet r = s.executeQuery("SELECT id, status, ends_at, remaining FROM passes WHERE " + FILTER)) {
+                while (r.next())
+                    items.add(new Object[] {r.getLong(1), r.getString(2), r.getTimestamp(3), r.getInt(4)});
+            }
+            conn.commit();
+            long changed = 0;
+            try (PreparedStatement load = conn.prepareStatement(
+                     "SELECT id, status, ends_at, remaining FROM passes WHERE id = ?");
+                 PreparedStatement up = conn.prepareStatement(
+                     "UPDATE passes SET status = ?, ends_at = ?, remaining = ? WHERE id = ?");
+                 PreparedStatement step = conn.prepareStatement(
+                     "UPDATE batch_step_execution SET version = version + 1, commit_count = commit_count + 1, "
+                     + "read_count = read_count + ?, write_count = write_count + ?, last_updated = now() "
+                     + "WHERE step_execution_id = 1")) {
+                for (int from = 0; from < items.size(); from += chunkSize) {
+                    List<Object[]> chunk = items.subList(from, Math.min(from + chunkSize, items.size()));
+                    for (Object[] item : chunk) {
+                        load.setLong(1, (Long) item[0]);
+                        try (ResultSet r = load.executeQuery()) {
+                            r.next();
+                        }
+                    }
+                    for (Object[] item : chunk) {
+                        up.setString(1, "EXPIRED");
+                        up.setTimestamp(2, (java.sql.Timestamp) item[2]);
+                        up.setInt(3, (Integer) item[3]);
+                        up.setLong(4, (Long) item[0]);
+                        changed += up.executeUpdate();
+                    }
+                    step.setInt(1, chunk.size());
+                    step.setInt(2, chunk.size());
+                    step.executeUpdate();
                     conn.commit();
                 }
             }

@@ -29,8 +29,7 @@ MemoryContext g_chunk_context = nullptr;
 
 bool ChunkCancelRequested(RunShared *run);
 
-constexpr int kMaxHelpers = 64;
-BackgroundWorkerHandle *g_helpers[kMaxHelpers];
+BackgroundWorkerHandle *g_helpers[kMaxChunkWorkers];
 int g_nhelpers = 0;
 
 /*
@@ -120,30 +119,9 @@ void ResolveTables(RunShared *run) {
     CommitTransactionCommand();
 }
 
-/*
- * Calls fn (returning an SPI result code) inside the current transaction as the tables'
- * owner, with search_path pinned, then restores both.  (An error aborts the transaction,
- * which restores them too; fn holds nothing that needs a destructor.)
- */
-template <typename Fn>
-int AsOwnerDo(Fn fn) {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    int nest = NewGUCNestLevel();
-    SetUserIdAndSecContext(g_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
-                                        SECURITY_RESTRICTED_OPERATION);
-    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                             GUC_ACTION_SAVE, true, 0, false);
-    int rc = fn();
-    AtEOXact_GUC(true, nest);
-    SetUserIdAndSecContext(saved_user, saved_context);
-    return rc;
-}
-
 /* Runs bookkeeping SQL inside the current transaction (SPI connected) as the tables' owner. */
 int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
-    return AsOwnerDo([&] { return SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0); });
+    return AsRoleDo(g_owner, [&] { return SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0); });
 }
 
 /* Runs bookkeeping SQL in a transaction of its own, as the owner. */
@@ -367,7 +345,7 @@ void CreateChunks(RunShared *run, const char *keys_query) {
         Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), PointerGetDatum(chunk_binary),
                            CStringGetTextDatum(first_key), CStringGetTextDatum(last_key), Int32GetDatum(n)};
         /* Prepared once, as the owner with search_path pinned, then kept. */
-        (void) AsOwnerDo([&] {
+        (void) AsRoleDo(g_owner, [&] {
             if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
             if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
             return SPI_execute_plan(plan, values, nullptr, false, 0);
@@ -403,7 +381,7 @@ SPIPlanPtr g_action_plan = nullptr;
 
 /* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
 int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
-    return AsOwnerDo([&] {
+    return AsRoleDo(g_owner, [&] {
         if (*plan == nullptr) {
             SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
             if (prepared == nullptr || SPI_keepplan(prepared) != 0)
@@ -491,7 +469,7 @@ ChunkOutcome RecordFailure(RunShared *run, int chunk_no, ErrorData *edata) {
  * chunk's work and its "done" commit together, so a crash can lose neither alone.  On an
  * error the transaction rolls back and a second one records the attempt.
  */
-ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *rows_out) {
+ChunkOutcome RunChunk(RunShared *run, const char *action, int worker, int chunk_no, uint64 *rows_out) {
     MemoryContext caller = CurrentMemoryContext;
     MemoryContext outer = g_chunk_context;
     volatile ChunkOutcome outcome = ChunkOutcome::kCommitted;
@@ -511,6 +489,8 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
         if (rc != SPI_OK_SELECT || SPI_processed != 1) {
             outcome = ChunkOutcome::kNotPending;
         } else {
+            /* The chunks view shows it running from now until this transaction ends. */
+            SetSlotChunk(run->slot_index, run->run_id, worker, chunk_no);
             bool isnull;
             Datum binary = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
             Oid array_type = get_array_type(run->key_type);
@@ -544,6 +524,7 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
         SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
+        SetSlotChunk(run->slot_index, run->run_id, worker, 0);
     }
     PG_CATCH();
     {
@@ -551,6 +532,7 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int chunk_no, uint64 *
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
+        SetSlotChunk(run->slot_index, run->run_id, worker, 0);
         QueryCancelPending = false;
         MemoryContextSwitchTo(outer);
         pgstat_report_activity(STATE_IDLE, nullptr);
@@ -586,7 +568,8 @@ bool CoordinatorGone(RunShared *run) {
  * run) and runs them, a failing one again up to the retry limit, until none is left, the
  * run failed or it was cancelled.
  */
-int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
+int ProcessChunks(RunShared *run, const char *action, int worker) {
+    bool coordinator = worker == 0;
     int processed = 0;
     uint32 said = 0;   /* the coordinator's last progress NOTICE, in chunks committed by all */
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
@@ -599,7 +582,7 @@ int ProcessChunks(RunShared *run, const char *action, bool coordinator) {
         uint64 rows = 0;
         do {
             MemoryContextReset(g_chunk_context);
-            outcome = RunChunk(run, action, chunk_no, &rows);
+            outcome = RunChunk(run, action, worker, chunk_no, &rows);
         } while (outcome == ChunkOutcome::kRetry && !ChunkCancelRequested(run) &&
                  pg_atomic_read_u32(&run->chunk_run_failed) == 0);
         if (outcome != ChunkOutcome::kCommitted) continue;
@@ -724,11 +707,11 @@ void PrepareResume(RunShared *run, char **action_out) {
 
 /* Helpers: the same segment, the same identity, chunks claimed one at a time. */
 void StartHelpers(RunShared *run, dsm_segment *seg) {
-    for (int i = 1; i < run->chunk_workers && i < kMaxHelpers; i++) {
+    for (int i = 1; i < run->chunk_workers && i < kMaxChunkWorkers; i++) {
         char name[BGW_MAXLEN];
         snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
                  static_cast<long long>(run->run_id));
-        if (RegisterRunWorker(seg, name, true, &g_helpers[g_nhelpers])) g_nhelpers++;
+        if (RegisterRunWorker(seg, name, i, &g_helpers[g_nhelpers])) g_nhelpers++;
     }
     if (g_nhelpers + 1 < run->chunk_workers)
         ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
@@ -831,7 +814,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         pg_atomic_exchange_u32(&run->chunks_ready, 1);
         ConditionVariableBroadcast(&run->chunks_ready_cv);
 
-        (void) ProcessChunks(run, const_cast<const char *>(action), true);
+        (void) ProcessChunks(run, const_cast<const char *>(action), 0);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
         StopHelpers(run, ChunkCancelRequested(run));
     }
@@ -904,7 +887,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
     }
 }
 
-void ChunkHelperMain(RunShared *run, const char *action) {
+void ChunkHelperMain(RunShared *run, const char *action, int helper) {
     ResolveTables(run);
     if (!AwaitChunks(run)) return;
     if (run->mode == RunMode::kChunksResume) {
@@ -925,7 +908,7 @@ void ChunkHelperMain(RunShared *run, const char *action) {
         CommitTransactionCommand();
         if (action == nullptr) return;
     }
-    (void) ProcessChunks(run, action, false);
+    (void) ProcessChunks(run, action, helper);
 }
 
 }  // namespace pgguarantee

@@ -15,11 +15,15 @@
 #include <optional>
 
 extern "C" {
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
 PG_FUNCTION_INFO_V1(run_with_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_activity);
+PG_FUNCTION_INFO_V1(parallel_guarantee_running_chunks);
+PG_FUNCTION_INFO_V1(parallel_guarantee_lost);
 PG_FUNCTION_INFO_V1(submit_parallel_guarantee);
 PG_FUNCTION_INFO_V1(parallel_guarantee_wait_for);
 PG_FUNCTION_INFO_V1(run_in_chunks);
@@ -1085,6 +1089,88 @@ Datum Activity(FunctionCallInfo fcinfo) {
     return (Datum) 0;
 }
 
+/*
+ * True if a run the caller may see is recorded as running but no worker has it any more
+ * (killed, server restarted): lost.  The run's row is read again under a new snapshot
+ * (READ COMMITTED): a worker records its run's end before it lets go of the run, so a run
+ * that ended after the caller's snapshot is not called lost.  Under REPEATABLE READ and
+ * SERIALIZABLE the row cannot change within the transaction, and the answer is false.
+ */
+Datum RunLost(FunctionCallInfo fcinfo) {
+    int64 run_id = PG_GETARG_INT64(0);
+    bool chunked = PG_GETARG_BOOL(1);
+    RunSlot running;
+    int index;
+    if (FindRun(run_id, &running, &index) || IsolationUsesXactSnapshot()) PG_RETURN_BOOL(false);
+    Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
+    const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
+    Oid relid = get_relname_relid(table, namespace_oid);
+    char *schema = get_namespace_name(namespace_oid);
+    if (!OidIsValid(relid) || schema == nullptr) PG_RETURN_BOOL(false);
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple)) PG_RETURN_BOOL(false);
+    Oid owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+
+    char *sql = psprintf("SELECT role_oid FROM %s.%s WHERE run_id = $1 AND status = 'running'",
+                         quote_identifier(schema), quote_identifier(table));
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run_id)};
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    /* Not read-only: SPI takes a new snapshot for the statement. */
+    int rc = AsRoleDo(owner, [&] { return SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1); });
+    Oid role = InvalidOid;
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+        bool isnull;
+        role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    SPI_finish();
+    /* The answer, like the run, only for those who may see it. */
+    PG_RETURN_BOOL(OidIsValid(role) && CanSee(role));
+}
+
+/*
+ * The chunks the workers of chunked runs in this database are on, for the runs the caller
+ * may see (the same rule as parallel_guarantee_activity).
+ */
+Datum RunningChunks(FunctionCallInfo fcinfo) {
+    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    if (rsinfo == nullptr || !IsA(rsinfo, ReturnSetInfo) ||
+        (rsinfo->allowedModes & SFRM_Materialize) == 0)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("parallel_guarantee_running_chunks must be called in FROM")));
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
+    MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+    Tuplestorestate *store = tuplestore_begin_heap(true, false, work_mem);
+    rsinfo->returnMode = SFRM_Materialize;
+    rsinfo->setResult = store;
+    rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+    MemoryContextSwitchTo(old);
+    if (g_shared == nullptr) return (Datum) 0;
+
+    int n = g_shared->max_runs;
+    auto *copy = static_cast<RunSlot *>(palloc(sizeof(RunSlot) * n));
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    memcpy(static_cast<void *>(copy), g_shared->slots, sizeof(RunSlot) * n);
+    LWLockRelease(g_shared->lock);
+
+    for (int i = 0; i < n; i++) {
+        const RunSlot *s = &copy[i];
+        if (s->run_id == 0 || s->database_id != MyDatabaseId || !CanSee(s->user_id)) continue;
+        for (int w = 0; w < kMaxChunkWorkers; w++) {
+            if (s->chunk_no[w] == 0) continue;
+            Datum values[4] = {Int64GetDatum(s->run_id), Int32GetDatum(s->chunk_no[w]),
+                               Int32GetDatum(s->chunk_pid[w]), TimestampTzGetDatum(s->chunk_since[w])};
+            bool nulls[4] = {false, false, false, false};
+            tuplestore_putvalues(store, tupdesc, values, nulls);
+        }
+    }
+    pfree(copy);
+    return (Datum) 0;
+}
+
 }  // namespace
 }  // namespace pgguarantee
 
@@ -1118,4 +1204,12 @@ extern "C" Datum submit_parallel_guarantee(PG_FUNCTION_ARGS) {
 
 extern "C" Datum parallel_guarantee_activity(PG_FUNCTION_ARGS) {
     return pgguarantee::CatchingCall([&]() { return pgguarantee::Activity(fcinfo); });
+}
+
+extern "C" Datum parallel_guarantee_lost(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunLost(fcinfo); });
+}
+
+extern "C" Datum parallel_guarantee_running_chunks(PG_FUNCTION_ARGS) {
+    return pgguarantee::CatchingCall([&]() { return pgguarantee::RunningChunks(fcinfo); });
 }

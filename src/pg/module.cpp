@@ -312,6 +312,17 @@ void SetSlotState(int index, int64 run_id, SlotState state, int attempt) {
     });
 }
 
+void SetSlotChunk(int index, int64 run_id, int worker, int32 chunk_no) {
+    if (worker < 0 || worker >= kMaxChunkWorkers) return;
+    TimestampTz now = GetCurrentTimestamp();
+    int32 pid = MyProcPid;
+    WithSlot(index, run_id, [=](RunSlot *slot) {
+        slot->chunk_no[worker] = chunk_no;
+        slot->chunk_pid[worker] = pid;
+        slot->chunk_since[worker] = now;
+    });
+}
+
 void PublishLaunch(int index, int64 run_id, int planned, int launched) {
     WithSlot(index, run_id, [=](RunSlot *slot) {
         slot->planned = planned;
@@ -366,7 +377,7 @@ bool QueueTryAdmit(int index, int64 run_id, int need, int session_max_parallel, 
     return admitted;
 }
 
-bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
+bool RegisterRunWorker(dsm_segment *seg, const char *name, int chunk_helper,
                        BackgroundWorkerHandle **handle) {
     BackgroundWorker worker;
     memset(&worker, 0, sizeof worker);
@@ -379,7 +390,7 @@ bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
     strlcpy(worker.bgw_type, kWorkerType, BGW_MAXLEN);
     worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
     worker.bgw_notify_pid = MyProcPid;
-    worker.bgw_extra[0] = chunk_helper ? 1 : 0;
+    worker.bgw_extra[0] = static_cast<char>(chunk_helper);
     MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
     bool registered = RegisterDynamicBackgroundWorker(&worker, handle);
     MemoryContextSwitchTo(old);

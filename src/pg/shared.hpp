@@ -40,6 +40,9 @@ constexpr int kLabelSize = 64;
 constexpr const char *kLibraryName = "parallel_guarantee";
 constexpr const char *kWorkerType = "parallel_guarantee worker";
 
+/* A chunked run's workers at most: its coordinator and helpers (run_in_chunks' workers). */
+constexpr int kMaxChunkWorkers = 64;
+
 struct RunSlot {
     int64 run_id;           /* 0: free */
     int32 caller_pid;
@@ -67,6 +70,11 @@ struct RunSlot {
     bool cancel_requested;  /* parallel_guarantee_cancel() asked it to stop */
     bool committing;        /* the statement succeeded and is committing: too late to cancel */
     char label[kLabelSize]; /* the caller's label, truncated */
+
+    /* Chunked runs: the chunk each of the run's workers is on (0: none), for the chunks view. */
+    int32 chunk_no[kMaxChunkWorkers];
+    int32 chunk_pid[kMaxChunkWorkers];
+    TimestampTz chunk_since[kMaxChunkWorkers];
 };
 
 struct SharedState {
@@ -207,6 +215,8 @@ void ReleaseSlot(int index, int64 run_id);
 void SetSlotWorker(int index, int64 run_id, int worker_pid);
 void SetSlotState(int index, int64 run_id, SlotState state, int attempt);
 void PublishLaunch(int index, int64 run_id, int planned, int launched);
+/* A chunked run's worker (0: the coordinator) starts a chunk, or is done with it (chunk_no 0). */
+void SetSlotChunk(int index, int64 run_id, int worker, int32 chunk_no);
 
 /* Joins the queue (keeping its place if it was in it before). */
 void QueueEnter(int index, int64 run_id, int need, int priority);
@@ -221,11 +231,32 @@ void QueueLeave(int index, int64 run_id);
 
 /*
  * Registers a dynamic background worker that runs parallel_guarantee_worker_main on the
- * run's segment, notifying this process; a chunk helper shares the coordinator's run.  The
+ * run's segment, notifying this process; a chunk helper (its number, 1 and up; 0 for the run's
+ * own worker) shares the coordinator's run.  The
  * handle is allocated in TopMemoryContext.  False when no background-worker slot is free.
  */
-bool RegisterRunWorker(dsm_segment *seg, const char *name, bool chunk_helper,
+bool RegisterRunWorker(dsm_segment *seg, const char *name, int chunk_helper,
                        BackgroundWorkerHandle **handle);
+
+/*
+ * Calls fn inside the current transaction as `role` (the history tables' owner), with
+ * search_path pinned to pg_catalog, then restores both and returns fn's result.  An error
+ * aborts the transaction, which restores them too; fn holds nothing that needs a destructor.
+ */
+template <typename Fn>
+auto AsRoleDo(Oid role, Fn fn) -> decltype(fn()) {
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    int nest = NewGUCNestLevel();
+    SetUserIdAndSecContext(role, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                             false);
+    auto result = fn();
+    AtEOXact_GUC(true, nest);
+    SetUserIdAndSecContext(saved_user, saved_context);
+    return result;
+}
 
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);

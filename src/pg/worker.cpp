@@ -444,7 +444,8 @@ void WorkerMain(Datum main_arg) {
     g_run = static_cast<RunShared *>(shm_toc_lookup(toc, kTocKeyRun, false));
     g_seg = seg;
     /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
-    bool helper = MyBgworkerEntry->bgw_extra[0] == 1;
+    int helper_number = static_cast<unsigned char>(MyBgworkerEntry->bgw_extra[0]);
+    bool helper = helper_number > 0;
     if (!g_run->async && !helper) {
         /* NOTICEs and the error go to the caller, who waits for them. */
         auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
@@ -480,7 +481,7 @@ void WorkerMain(Datum main_arg) {
 
     if (g_run->mode != RunMode::kGuarantee) {
         if (helper)
-            ChunkHelperMain(g_run, g_cleanup);
+            ChunkHelperMain(g_run, g_cleanup, helper_number);
         else {
             SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, 1);
             ChunkCoordinatorMain(g_run, seg, g_statement, g_cleanup, g_run->has_label ? label : nullptr);

@@ -11,8 +11,9 @@
 #   h. a chunked run's coordinator killed with SIGKILL (crash-restart), then resume_chunks;
 #   i. pg_ctl stop -m immediate during a chunked run, then start and resume_chunks.
 # After each: the server accepts connections again, the extension works at once (a new
-# guaranteed call returns target_met), no run is left in parallel_guarantee_activity, and the
-# interrupted run's history row is 'lost' after the next run in that database.  For the
+# guaranteed call returns target_met), no run is left in parallel_guarantee_activity, the
+# runs view says the interrupted run is 'lost' at once, and its history row is 'lost' after
+# the next run in that database.  For the
 # chunked runs (h, i): the rows changed are exactly those of the chunks done, the run reads
 # 'lost', and resume_chunks ends it done with every row changed once and every chunk done once.
 # Each check prints "ok - ..." or "not ok - ..."; what the caller saw is printed after '#'.
@@ -99,7 +100,7 @@ after_restart() {
   check "$c: parallel_guarantee_activity is empty and no worker is left (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
   local before t0 t1 waited
   before=$(P -c "SELECT status FROM parallel_guarantee_runs WHERE run_id = $id" 2>&1)
-  echo "#   $c: run $id's history row once the server is back (or the worker gone), before any new run: '$before'"
+  check "$c: before any new run, parallel_guarantee_runs already says run $id is 'lost' (recorded running, no worker has it)" "lost" "$before"
   t0=$(now_ms)
   waited=$(timeout 15 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q \
              -c "SELECT status FROM parallel_guarantee_wait($id, '5 s')" 2>&1)
@@ -304,7 +305,9 @@ after_chunks() {
   if pc_wait_ready; then echo "ok - $c: the server accepts connections again"
   else echo "not ok - $c: the server does not accept connections within 30 s"; failures=$((failures + 1)); tail -20 "$PC_LOG" | say; return; fi
   check "$c: parallel_guarantee_activity is empty and no worker is left (slots/workers)" "0/0" "$(P -c "$LEFT_Q" 2>&1)"
-  echo "#   $c: run $id's history row says '$(P -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $id" 2>&1)'; its chunks: $(chunk_states "$id")"
+  echo "#   $c: run $id's chunks: $(chunk_states "$id")"
+  check "$c: parallel_guarantee_chunk_runs says run $id is 'lost'" "lost" \
+    "$(P -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $id" 2>&1)"
   check "$c: parallel_guarantee_chunk_status($id) reads 'lost' (recorded running, no worker has it)" "lost" \
     "$(P -c "SELECT status FROM parallel_guarantee_chunk_status($id)" 2>&1)"
   check "$c: no chunk of run $id reads 'running'" "0" \

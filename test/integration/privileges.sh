@@ -349,6 +349,26 @@ if [ "$(P -c "SELECT count(*) FROM pg_proc WHERE proname = 'run_in_chunks'")" !=
   check "chunks: the superuser resuming alice's run does not run alice's action with superuser privileges (alice gets no secret rows)" "0" \
     "$(R alice -c "SELECT count(*) FROM alice.loot" 2>&1)"
   echo "#   the superuser's resume_chunks(${CID:-0}) said: $RESUMED; the run's row now: $(P -c "SELECT status, role FROM parallel_guarantee_chunk_runs WHERE run_id = ${CID:-0}")"
+
+  # A member of the run's role sees which chunk is running, whoever's session started the
+  # run: dave (SET ROLE batch) submits, erin (another member of batch) watches.  The running
+  # chunk comes from the run's slot, not from pg_stat_activity, which hides dave's session
+  # from erin.  Bob sees nothing of it.
+  P -q -c "CREATE ROLE erin LOGIN IN ROLE batch" -c "GRANT EXECUTE ON FUNCTION submit_chunks TO batch" \
+    -c "CREATE TABLE batch.slow_keys AS SELECT g AS id FROM generate_series(1, 40) g" \
+    -c "ALTER TABLE batch.slow_keys OWNER TO batch" >/dev/null
+  SID=$(R dave -c "SET client_min_messages = warning" -c "SET ROLE batch" \
+          -c "SELECT submit_chunks(\$k\$SELECT id FROM batch.slow_keys\$k\$, \$a\$SELECT pg_sleep(1) WHERE \$1 IS NOT NULL\$a\$, chunk_size => 10, label => 'batch-slow')" 2>&1)
+  if [[ $SID =~ ^[0-9]+$ ]] && wait_for 1 "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $SID AND state = 'running'"; then
+    check "chunks: erin (a member of batch) sees dave's batch run with one chunk running, by its worker (status|running|worker is the run's)" "running|1|t" \
+      "$(R erin -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $SID")|$(R erin -c "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $SID AND state = 'running'")|$(R erin -c "SELECT bool_and(worker_pid IS NOT NULL AND started_at IS NOT NULL) FROM parallel_guarantee_chunks WHERE run_id = $SID AND state = 'running'")"
+    check "chunks: bob sees no chunk of batch's run" "0" "$(R bob -c "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $SID")"
+    P -c "SELECT parallel_guarantee_chunk_cancel($SID)" >/dev/null 2>&1
+    wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity" >/dev/null
+  else
+    check "chunks: dave's submitted batch run shows a running chunk" "a run with a running chunk" \
+      "$SID / $(P -c "SELECT string_agg(state, ' ') FROM parallel_guarantee_chunks WHERE run_id = ${SID//[^0-9]/0}" 2>&1)"
+  fi
 fi
 
 # ------------------------------------------------------------- the end
