@@ -275,6 +275,23 @@ RESET ROLE;
 REVOKE ALL ON passes FROM ck_nobody;
 DROP ROLE ck_nobody;
 
+-- 7. A run recorded as running that no worker has is 'lost' in the view and the status
+--    function (READ COMMITTED), and stays 'running' under REPEATABLE READ; nothing is
+--    running now, so no chunk is shown running.
+INSERT INTO parallel_guarantee_chunk_run_history
+       (run_id, role_oid, role_name, keys_query, action, chunk_size, max_retries, max_skipped,
+        workers, status, started_at)
+VALUES (690, current_user::regrole, current_user, 'SELECT 1', 'SELECT $1', 1, 0, 0, 1, 'running', now());
+SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = 690;
+SELECT status FROM parallel_guarantee_chunk_status(690);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = 690;
+COMMIT;
+SELECT parallel_guarantee_lost(690, true) AS lost, parallel_guarantee_lost(690, false) AS lost_as_guaranteed,
+       parallel_guarantee_lost(601, true) AS finished_run_lost, parallel_guarantee_lost(-1, true) AS unknown_lost;
+SELECT count(*) AS chunks_running FROM parallel_guarantee_running_chunks();
+DELETE FROM parallel_guarantee_chunk_run_history WHERE run_id = 690;
+
 -- All the runs of this file.
 SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
        sqlstate, key_type

@@ -1024,29 +1024,39 @@ bool CanSee(Oid run_user) {
            has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS);
 }
 
-Datum Activity(FunctionCallInfo fcinfo) {
+/*
+ * Sets up a set-returning function's result as a tuplestore (the caller puts its rows in
+ * it) and copies the run slots, taken under the lock in one go; *n is 0 without shared
+ * memory.
+ */
+RunSlot *BeginSlotScan(FunctionCallInfo fcinfo, const char *function, Tuplestorestate **store,
+                       TupleDesc *tupdesc, int *n) {
     auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
     if (rsinfo == nullptr || !IsA(rsinfo, ReturnSetInfo) ||
         (rsinfo->allowedModes & SFRM_Materialize) == 0)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("parallel_guarantee_activity must be called in FROM")));
-    TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("%s must be called in FROM", function)));
+    if (get_call_result_type(fcinfo, nullptr, tupdesc) != TYPEFUNC_COMPOSITE)
         ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
     MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-    Tuplestorestate *store = tuplestore_begin_heap(true, false, work_mem);
+    *store = tuplestore_begin_heap(true, false, work_mem);
     rsinfo->returnMode = SFRM_Materialize;
-    rsinfo->setResult = store;
-    rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+    rsinfo->setResult = *store;
+    rsinfo->setDesc = CreateTupleDescCopy(*tupdesc);
     MemoryContextSwitchTo(old);
-    if (g_shared == nullptr) return (Datum) 0;
-
-    int n = g_shared->max_runs;
-    auto *copy = static_cast<RunSlot *>(palloc(sizeof(RunSlot) * n));
+    *n = g_shared == nullptr ? 0 : g_shared->max_runs;
+    if (*n == 0) return nullptr;
+    auto *copy = static_cast<RunSlot *>(palloc(sizeof(RunSlot) * *n));
     LWLockAcquire(g_shared->lock, LW_SHARED);
-    memcpy(static_cast<void *>(copy), g_shared->slots, sizeof(RunSlot) * n);
+    memcpy(static_cast<void *>(copy), g_shared->slots, sizeof(RunSlot) * *n);
     LWLockRelease(g_shared->lock);
+    return copy;
+}
 
+Datum Activity(FunctionCallInfo fcinfo) {
+    Tuplestorestate *store;
+    TupleDesc tupdesc;
+    int n;
+    RunSlot *copy = BeginSlotScan(fcinfo, "parallel_guarantee_activity", &store, &tupdesc, &n);
     for (int i = 0; i < n; i++) {
         RunSlot *s = &copy[i];
         if (s->run_id == 0 || !CanSee(s->user_id)) continue;
@@ -1134,28 +1144,10 @@ Datum RunLost(FunctionCallInfo fcinfo) {
  * may see (the same rule as parallel_guarantee_activity).
  */
 Datum RunningChunks(FunctionCallInfo fcinfo) {
-    auto *rsinfo = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
-    if (rsinfo == nullptr || !IsA(rsinfo, ReturnSetInfo) ||
-        (rsinfo->allowedModes & SFRM_Materialize) == 0)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-                        errmsg("parallel_guarantee_running_chunks must be called in FROM")));
+    Tuplestorestate *store;
     TupleDesc tupdesc;
-    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
-        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("return type must be a row type")));
-    MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-    Tuplestorestate *store = tuplestore_begin_heap(true, false, work_mem);
-    rsinfo->returnMode = SFRM_Materialize;
-    rsinfo->setResult = store;
-    rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-    MemoryContextSwitchTo(old);
-    if (g_shared == nullptr) return (Datum) 0;
-
-    int n = g_shared->max_runs;
-    auto *copy = static_cast<RunSlot *>(palloc(sizeof(RunSlot) * n));
-    LWLockAcquire(g_shared->lock, LW_SHARED);
-    memcpy(static_cast<void *>(copy), g_shared->slots, sizeof(RunSlot) * n);
-    LWLockRelease(g_shared->lock);
-
+    int n;
+    RunSlot *copy = BeginSlotScan(fcinfo, "parallel_guarantee_running_chunks", &store, &tupdesc, &n);
     for (int i = 0; i < n; i++) {
         const RunSlot *s = &copy[i];
         if (s->run_id == 0 || s->database_id != MyDatabaseId || !CanSee(s->user_id)) continue;
@@ -1167,7 +1159,6 @@ Datum RunningChunks(FunctionCallInfo fcinfo) {
             tuplestore_putvalues(store, tupdesc, values, nulls);
         }
     }
-    pfree(copy);
     return (Datum) 0;
 }
 
