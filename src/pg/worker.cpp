@@ -57,6 +57,10 @@ int64 MicrosSince(TimestampTz start) {
 
 dsm_segment *g_seg = nullptr;
 
+void HelperLeavesChunk(int, Datum helper_number) {
+    SetSlotChunk(g_run->slot_index, g_run->run_id, DatumGetInt32(helper_number), 0);
+}
+
 void ReleaseOnExit(int, Datum) {
     ReleaseSlot(g_run->slot_index, g_run->run_id);
     /* A submitted run's segment was pinned for us: let it go with this process. */
@@ -458,6 +462,9 @@ void WorkerMain(Datum main_arg) {
         before_shmem_exit(ReleaseOnExit, 0);
         pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
         SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
+    } else {
+        /* A helper that is stopped on a chunk (terminated, say) is no longer on it. */
+        before_shmem_exit(HelperLeavesChunk, Int32GetDatum(helper_number));
     }
     /* A cancel that came before we started is handled below, once the run is recorded. */
     const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
