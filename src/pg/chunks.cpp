@@ -568,16 +568,24 @@ bool CoordinatorGone(RunShared *run) {
  * run) and runs them, a failing one again up to the retry limit, until none is left, the
  * run failed or it was cancelled.
  */
-int ProcessChunks(RunShared *run, const char *action, int worker) {
+uint32 g_said = 0;   /* the coordinator's last progress NOTICE, in chunks committed by all */
+
+int ProcessChunks(RunShared *run, const char *action, int worker, const int *only = nullptr, int nonly = 0) {
     bool coordinator = worker == 0;
     int processed = 0;
-    uint32 said = 0;   /* the coordinator's last progress NOTICE, in chunks committed by all */
+    int next_only = 0;
     while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
         /* A helper whose coordinator is gone stops: nobody would account for its work. */
         if (!coordinator && CoordinatorGone(run)) break;
-        int chunk_no = static_cast<int>(pg_atomic_fetch_add_u32(&run->next_chunk, 1)) + 1;
-        if (chunk_no > run->chunks_total) break;
+        int chunk_no;
+        if (only != nullptr) {
+            if (next_only >= nonly) break;
+            chunk_no = only[next_only++];
+        } else {
+            chunk_no = static_cast<int>(pg_atomic_fetch_add_u32(&run->next_chunk, 1)) + 1;
+            if (chunk_no > run->chunks_total) break;
+        }
         ChunkOutcome outcome;
         uint64 rows = 0;
         do {
@@ -590,8 +598,8 @@ int ProcessChunks(RunShared *run, const char *action, int worker) {
         uint32 committed = pg_atomic_add_fetch_u32(&run->chunks_committed, 1);
         /* Only the coordinator can talk to the caller; it tells the progress of all workers. */
         uint32 every = static_cast<uint32>(Max(run->notice_every, 0));
-        if (coordinator && every > 0 && committed / every > said / every) {
-            said = committed;
+        if (coordinator && every > 0 && committed / every > g_said / every) {
+            g_said = committed;
             ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %u of %d chunks done in this call, "
                                     "latest chunk %d changed %llu rows",
                                     static_cast<long long>(run->run_id), committed, run->chunks_total,
@@ -600,6 +608,28 @@ int ProcessChunks(RunShared *run, const char *action, int worker) {
         }
     }
     return processed;
+}
+
+/* The numbers of the run's chunks still pending, in order, in *out (palloc'd); their count. */
+int PendingChunks(RunShared *run, int **out) {
+    int n = 0;
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    char *sql = psprintf("SELECT chunk_no FROM %s WHERE run_id = $1 AND state = 'pending' ORDER BY chunk_no",
+                         g_chunks_table);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run->run_id)};
+    (void) AsOwner(sql, 1, types, values, nullptr);
+    *out = static_cast<int *>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(SPI_processed, 1)));
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        bool isnull;
+        (*out)[n++] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+    }
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    return n;
 }
 
 /* Counts what the chunk table says, for the result and the run's final status. */
@@ -817,6 +847,23 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         (void) ProcessChunks(run, const_cast<const char *>(action), 0);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
         StopHelpers(run, ChunkCancelRequested(run));
+        /*
+         * A helper stopped on its chunk (terminated, say) left it pending: with the helpers
+         * gone, the coordinator does what is still pending, so the run is not short of it.
+         */
+        if (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
+            int *pending_chunks = nullptr;
+            int npending = PendingChunks(run, &pending_chunks);
+            if (npending > 0) {
+                ereport(LOG_SERVER_ONLY,
+                        (errmsg("parallel_guarantee: chunk run %lld: %d chunk%s left pending by a stopped "
+                                "helper, done by the coordinator",
+                                static_cast<long long>(run->run_id), npending, npending == 1 ? "" : "s"),
+                         errhidestmt(true), errhidecontext(true)));
+                (void) ProcessChunks(run, const_cast<const char *>(action), 0, pending_chunks, npending);
+            }
+            pfree(pending_chunks);
+        }
     }
     PG_CATCH();
     {

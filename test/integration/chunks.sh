@@ -5,7 +5,7 @@
 # The end state is compared with that of an uninterrupted run on the same data (0).  Then
 # two workers: a cancel while the helper still holds a chunk (4), a chunk failing while the
 # helper is mid-chunk (5); a resume from a session with another DateStyle (6); float8 keys
-# (7).  Each check prints "ok - ..." or "not ok - ..."; the exit status is 1 if any failed.
+# (7); the helper terminated mid-chunk (8).  Each check prints "ok - ..." or "not ok - ..."; the exit status is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -320,6 +320,30 @@ P -c "SET extra_float_digits = 0" -c "SET client_min_messages = warning" \
   -c "SELECT status, rows_changed FROM run_in_chunks('SELECT v FROM readings', 'UPDATE readings SET hits = hits + 1 WHERE v = ANY (\$1)', chunk_size => 10)" >"$OUT/floats.txt" 2>&1
 check "float8 keys, extra_float_digits = 0: every key's row updated once (run status|rows changed / rows hit once)" "done|20 / 20" \
   "$(cat "$OUT/floats.txt") / $(P -c "SELECT count(*) FROM readings WHERE hits = 1")"
+
+# 8. Two workers; the helper is terminated (pg_terminate_backend) in the middle of a chunk.
+#    Its chunk rolls back and stays pending; the coordinator does it once the helper is
+#    gone, so the call ends done with every row changed once.
+P >/dev/null <<'SQL'
+CREATE TABLE slow_rows (id int PRIMARY KEY, touched int NOT NULL DEFAULT 0);
+INSERT INTO slow_rows SELECT g FROM generate_series(1, 100) g;
+SQL
+P -c "SET client_min_messages = warning" -c "SELECT status || '|' || chunks_done || '|' || rows_changed FROM run_in_chunks('SELECT id FROM slow_rows ORDER BY id',
+        'UPDATE slow_rows SET touched = touched + 1 FROM pg_sleep(0.3) WHERE id = ANY (\$1)', chunk_size => 10, workers => 2, label => 'helper-killed')" >"$OUT/helper-killed.txt" 2>&1 &
+CALL=$!
+HELPER_Q="SELECT pid FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker' AND datname = current_database()
+            AND pid NOT IN (SELECT worker_pid FROM parallel_guarantee_activity WHERE worker_pid IS NOT NULL)
+            AND pid IN (SELECT worker_pid FROM parallel_guarantee_chunks c JOIN parallel_guarantee_chunk_runs r USING (run_id)
+                         WHERE r.label = 'helper-killed' AND c.state = 'running')"
+if wait_true "SELECT count(*) = 1 FROM ($HELPER_Q) h"; then
+  P -c "SELECT pg_terminate_backend(pid) FROM ($HELPER_Q) h" >/dev/null
+  wait $CALL
+  check "helper terminated mid-chunk: the call ends done with all 10 chunks and 100 rows (status|chunks done|rows)" "done|10|100" "$(cat "$OUT/helper-killed.txt")"
+  check "helper terminated mid-chunk: every row changed exactly once" "100" "$(P -c "SELECT count(*) FROM slow_rows WHERE touched = 1")"
+else
+  wait $CALL
+  check "helper terminated mid-chunk: the helper was seen on a chunk" "a helper on a chunk" "$(cat "$OUT/helper-killed.txt")"
+fi
 
 echo "# $((checks - failures)) of $checks checks passed"
 exit $((failures > 0))
