@@ -66,6 +66,13 @@ ROLLBACK;
 SET default_transaction_read_only = on;
 SELECT run_in_chunks('SELECT id FROM args_big', 'SELECT $1');
 RESET default_transaction_read_only;
+-- A read-write transaction in a session whose default is read-only may start a run, and
+-- the run's worker writes too.
+SET default_transaction_read_only = on;
+BEGIN READ WRITE;
+SELECT status, chunks_total, chunks_done FROM run_in_chunks('SELECT id FROM args_big WHERE id <= 10', 'SELECT $1');
+COMMIT;
+RESET default_transaction_read_only;
 
 -- Calling the function from inside its own statement.
 SELECT try($$SELECT run_with_parallel_guarantee('DO $b$ BEGIN PERFORM run_with_parallel_guarantee(''SELECT 1''); END $b$')$$);

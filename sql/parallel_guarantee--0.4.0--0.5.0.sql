@@ -4,11 +4,12 @@
 -- True if a run the caller may see is recorded as running but no worker has it any more
 -- (killed, server restarted).  The run's row is read again under a new snapshot (READ
 -- COMMITTED), so a run that ended a moment ago is not called lost; under REPEATABLE READ
--- and SERIALIZABLE the answer is false.
+-- and SERIALIZABLE the answer is false.  PARALLEL UNSAFE: the fresh snapshot cannot be taken
+-- in parallel mode, so a query on the run views does not use a parallel plan.
 CREATE FUNCTION @extschema@.parallel_guarantee_lost(run_id bigint, chunked boolean)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'parallel_guarantee_lost'
-LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 
 -- The chunk each worker of a chunked run is on, from the run's slot in shared memory, for
 -- the runs the caller may see.

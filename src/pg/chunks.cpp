@@ -206,6 +206,7 @@ struct KeyCollector {
 
 void CollectorStartup(DestReceiver *self, int, TupleDesc desc) {
     auto *c = reinterpret_cast<KeyCollector *>(self);
+    if (c->started) elog(ERROR, "parallel_guarantee: the keys query returned more than one result");
     if (desc->natts != 1)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("the keys query must return exactly one column, not %d", desc->natts),
@@ -691,6 +692,12 @@ void PrepareResume(RunShared *run, char **action_out) {
     run->current_user_id = role;
     run->outer_user_id = role;
     run->role_is_superuser = superuser_arg(role);
+    /*
+     * The session stays the resumer's: its action must not get back to the resumer's role
+     * (RESET ROLE, SET ROLE, SET SESSION AUTHORIZATION are refused, as in a security-definer
+     * function).
+     */
+    run->sec_context |= SECURITY_LOCAL_USERID_CHANGE;
     if (strcmp(status, "done") == 0)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("chunked run %lld is already done", static_cast<long long>(run->run_id))));
@@ -749,30 +756,6 @@ void StartHelpers(RunShared *run, dsm_segment *seg) {
                                 static_cast<long long>(run->run_id), g_nhelpers + 1, run->chunk_workers)));
 }
 
-/*
- * A helper waits until the coordinator has stored the chunks; false if the run stopped
- * first.  A cancel is seen through the run's flags here, not as an error.
- */
-bool AwaitChunks(RunShared *run) {
-    bool ready = false;
-    HOLD_INTERRUPTS();
-    ConditionVariablePrepareToSleep(&run->chunks_ready_cv);
-    for (;;) {
-        if (pg_atomic_read_u32(&run->chunks_ready) != 0) {
-            pg_read_barrier();   /* chunks_total and key_type were written before */
-            ready = true;
-            break;
-        }
-        if (ProcDiePending || ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0 ||
-            CoordinatorGone(run))
-            break;
-        (void) ConditionVariableTimedSleep(&run->chunks_ready_cv, 100, PG_WAIT_EXTENSION);
-    }
-    ConditionVariableCancelSleep();
-    RESUME_INTERRUPTS();
-    return ready;
-}
-
 }  // namespace
 
 void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_query,
@@ -792,8 +775,6 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
             owns_status = true;
             pg_atomic_write_u32(&run->recorded, 1);
             action = resume_action;
-            /* Only now: a resume's helpers take the run's own role, which PrepareResume read. */
-            StartHelpers(run, seg);
         } else {
             /* Record the run first, so that a keys query that fails is in the history too. */
             char *role = nullptr;
@@ -835,14 +816,15 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
             owns_status = true;
             /* A submitting caller may return now: the run is in the history. */
             pg_atomic_write_u32(&run->recorded, 1);
-            /* Helpers start while the keys are evaluated, and wait for the chunks. */
-            StartHelpers(run, seg);
             CreateChunks(run, keys_query);
         }
 
-        /* Chunks stored: the helpers may claim them. */
-        pg_atomic_exchange_u32(&run->chunks_ready, 1);
-        ConditionVariableBroadcast(&run->chunks_ready_cv);
+        /*
+         * Helpers only now: the keys query may use the background-worker slots for its own
+         * parallel workers, and a resume's helpers take the run's own role, which
+         * PrepareResume read.
+         */
+        StartHelpers(run, seg);
 
         (void) ProcessChunks(run, const_cast<const char *>(action), 0);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
@@ -872,9 +854,8 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         FlushErrorState();
         if (IsTransactionState()) AbortCurrentTransaction();
         QueryCancelPending = false;
-        /* Never leave a helper working (or waiting for chunks) on a run whose coordinator gave up. */
+        /* Never leave a helper working on a run whose coordinator gave up. */
         pg_atomic_write_u32(&run->chunk_run_failed, 1);
-        ConditionVariableBroadcast(&run->chunks_ready_cv);
         StopHelpers(run, true);
         /* A resume that could not start leaves the run as it was. */
         if (owns_status)
@@ -936,7 +917,6 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
 
 void ChunkHelperMain(RunShared *run, const char *action, int helper) {
     ResolveTables(run);
-    if (!AwaitChunks(run)) return;
     if (run->mode == RunMode::kChunksResume) {
         /* The coordinator loaded the action; helpers read it from the run's row. */
         StartTransactionCommand();

@@ -2,8 +2,8 @@
  * chunks.hpp: chunked batch steps (run_in_chunks, resume_chunks), worker side.
  *
  * The coordinator worker evaluates the keys query once, as the caller, and stores the key
- * set cut into chunks in parallel_guarantee_chunk_history; its helper workers start
- * meanwhile and wait for the chunks.  Then all of them take chunk numbers from a counter in
+ * set cut into chunks in parallel_guarantee_chunk_history, then starts its helper workers.
+ * All of them take chunk numbers from a counter in
  * the run's shared memory (each number handed out once) and run each chunk in a
  * transaction of its own: lock the chunk's row if it is still pending, run the action, mark
  * the chunk done, commit.  A chunk is done exactly when its action committed.  A failing

@@ -552,8 +552,6 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     pg_atomic_init_u32(&run->chunk_run_failed, 0);
     pg_atomic_init_u32(&run->next_chunk, 0);
     pg_atomic_init_u32(&run->chunks_committed, 0);
-    pg_atomic_init_u32(&run->chunks_ready, 0);
-    ConditionVariableInit(&run->chunks_ready_cv);
     pg_atomic_init_u32(&run->cancel_requested, 0);
     pg_atomic_init_u32(&run->worker_pid, 0);
     pg_atomic_init_u32(&run->recorded, 0);
@@ -1109,9 +1107,16 @@ Datum Activity(FunctionCallInfo fcinfo) {
 Datum RunLost(FunctionCallInfo fcinfo) {
     int64 run_id = PG_GETARG_INT64(0);
     bool chunked = PG_GETARG_BOOL(1);
+    /*
+     * Without the preloaded library there are no slots to ask; on a standby the slots are
+     * empty while the primary runs: neither can tell a lost run.
+     */
+    if (g_shared == nullptr || RecoveryInProgress() || IsolationUsesXactSnapshot()) PG_RETURN_BOOL(false);
+    /* Declared PARALLEL UNSAFE; called anyway in parallel mode, it cannot take a new snapshot. */
+    if (IsInParallelMode()) PG_RETURN_BOOL(false);
     RunSlot running;
     int index;
-    if (FindRun(run_id, &running, &index) || IsolationUsesXactSnapshot()) PG_RETURN_BOOL(false);
+    if (FindRun(run_id, &running, &index)) PG_RETURN_BOOL(false);
     Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
     const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
     Oid relid = get_relname_relid(table, namespace_oid);
@@ -1127,8 +1132,12 @@ Datum RunLost(FunctionCallInfo fcinfo) {
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run_id)};
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    /* Not read-only: SPI takes a new snapshot for the statement. */
-    int rc = AsRoleDo(owner, [&] { return SPI_execute_with_args(sql, 1, types, values, nullptr, false, 1); });
+    /* Read-only, on the latest snapshot: no command counter step inside the caller's query. */
+    int rc = AsRoleDo(owner, [&] {
+        SPIPlanPtr plan = SPI_prepare(sql, 1, types);
+        if (plan == nullptr) elog(ERROR, "parallel_guarantee: could not prepare the run lookup");
+        return SPI_execute_snapshot(plan, values, nullptr, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
+    });
     Oid role = InvalidOid;
     if (rc == SPI_OK_SELECT && SPI_processed == 1) {
         bool isnull;

@@ -213,7 +213,7 @@ static void WithSlot(int index, int64 run_id, Fn fn) {
 
 bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     bool found = false;
-    if (run_id <= 0) return false;   /* a free slot has run id 0: never a run */
+    if (g_shared == nullptr || run_id <= 0) return false;   /* a free slot has run id 0: never a run */
     LWLockAcquire(g_shared->lock, LW_SHARED);
     for (int i = 0; i < g_shared->max_runs; i++) {
         /* Run ids come from a per-database sequence: the database is part of the key. */
@@ -230,7 +230,7 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
 
 int CountRunsWithId(int64 run_id) {
     int count = 0;
-    if (run_id <= 0) return 0;
+    if (g_shared == nullptr || run_id <= 0) return 0;
     LWLockAcquire(g_shared->lock, LW_SHARED);
     for (int i = 0; i < g_shared->max_runs; i++)
         if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id == MyDatabaseId) count++;
@@ -241,7 +241,7 @@ int CountRunsWithId(int64 run_id) {
 CancelAnswer RequestCancel(int64 run_id) {
     int32 pid = 0;
     CancelAnswer answer = CancelAnswer::kNotInProgress;
-    if (run_id <= 0) return answer;
+    if (g_shared == nullptr || run_id <= 0) return answer;
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
@@ -317,6 +317,8 @@ void SetSlotChunk(int index, int64 run_id, int worker, int32 chunk_no) {
     TimestampTz now = GetCurrentTimestamp();
     int32 pid = MyProcPid;
     WithSlot(index, run_id, [=](RunSlot *slot) {
+        /* A stale helper of an earlier coordinator never clears the entry of this run's helper. */
+        if (chunk_no == 0 && slot->chunk_pid[worker] != pid) return;
         slot->chunk_no[worker] = chunk_no;
         slot->chunk_pid[worker] = pid;
         slot->chunk_since[worker] = now;

@@ -46,7 +46,6 @@ extern "C" {
 #include "parser/parsetree.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
-#include "storage/condition_variable.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"

@@ -148,8 +148,6 @@ struct RunShared {
     pg_atomic_uint32 chunk_run_failed;   /* a chunk failed beyond its limits: stop claiming */
     pg_atomic_uint32 next_chunk;         /* the chunk dispenser: chunks 1..chunks_total, each handed out once */
     pg_atomic_uint32 chunks_committed;   /* chunks committed by all the run's workers, for progress */
-    pg_atomic_uint32 chunks_ready;       /* the chunks are stored: helpers may start claiming */
-    ConditionVariable chunks_ready_cv;   /* broadcast when chunks_ready or chunk_run_failed is set */
     ChunkStatus chunk_status;
     int32 chunks_total;
     int32 chunks_done;

@@ -482,6 +482,9 @@ void WorkerMain(Datum main_arg) {
     StartTransactionCommand();
     RestoreLibraryState(static_cast<char *>(shm_toc_lookup(toc, kTocKeyLibrary, false)));
     RestoreGUCState(shm_toc_lookup(toc, kTocKeyGuc, false));
+    /* The caller's transaction was read-write (a read-only one is refused), whatever its default. */
+    (void) set_config_option("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
+                             true, 0, false);
     CommitTransactionCommand();
     SetCurrentRoleId(g_run->outer_user_id, g_run->role_is_superuser);
     SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);

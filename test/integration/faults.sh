@@ -100,6 +100,14 @@ M -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
 check "not preloaded: a clear error with SQLSTATE 55000 and a hint" \
   "ERROR:  55000: parallel_guarantee must be loaded at server start|HINT:  Add parallel_guarantee to shared_preload_libraries in postgresql.conf and restart the server." \
   "$(M -v VERBOSITY=verbose -c "SELECT run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
+# The views and the functions behind them answer without the module's shared memory (no
+# crash): a history row left 'running' (by a server that had the module) is not called lost.
+M -c "INSERT INTO parallel_guarantee_chunk_run_history (run_id, role_oid, keys_query, action, chunk_size, max_retries,
+        max_skipped, workers, status, started_at) VALUES (1, 10, 'SELECT 1', 'SELECT \$1', 1, 0, 0, 1, 'running', now())" >/dev/null 2>&1
+check "not preloaded: the views and parallel_guarantee_lost/_running_chunks answer, the server stays up (status|lost|running chunks|activity)" \
+  "running|false|0|0" \
+  "$(M -c "SELECT (SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = 1) || '|' || parallel_guarantee_lost(1, true) || '|'
+                 || (SELECT count(*) FROM parallel_guarantee_running_chunks()) || '|' || (SELECT count(*) FROM parallel_guarantee_activity)" 2>&1)"
 pc_stop immediate
 
 pc_use faults/fewslots 54342

@@ -350,6 +350,18 @@ if [ "$(P -c "SELECT count(*) FROM pg_proc WHERE proname = 'run_in_chunks'")" !=
     "$(R alice -c "SELECT count(*) FROM alice.loot" 2>&1)"
   echo "#   the superuser's resume_chunks(${CID:-0}) said: $RESUMED; the run's row now: $(P -c "SELECT status, role FROM parallel_guarantee_chunk_runs WHERE run_id = ${CID:-0}")"
 
+  # The resumer's session must not leak to the action: alice's action resets the role (in
+  # her own session that gives alice; in a superuser's resume it would give postgres).
+  R alice -q -c "CREATE TABLE alice.loot2 (pw text)" -c "CREATE FUNCTION alice.reset_and_take(ids int[]) RETURNS int
+      LANGUAGE plpgsql AS \$f\$ BEGIN PERFORM set_config('role', 'none', true);
+      EXECUTE 'INSERT INTO alice.loot2 SELECT pw FROM public.secret WHERE id = ANY (\$1)' USING ids; RETURN 1; END \$f\$" >/dev/null 2>&1
+  check "chunks: alice's role-resetting action fails in her own run (42501)" "ERROR:  42501" \
+    "$(err alice "$(CH "SELECT id FROM alice.keys ORDER BY id" "SELECT alice.reset_and_take(\$1)" ", label => 'alice-reset'")")"
+  RID=$(P -c "SELECT max(run_id) FROM parallel_guarantee_chunk_runs WHERE label = 'alice-reset'")
+  RESUMED=$(P -v VERBOSITY=sqlstate -c "SET client_min_messages = warning" -c "SELECT status FROM resume_chunks(${RID:-0})" 2>&1 | grep -m1 -E '^(ERROR|done|failed)')
+  check "chunks: the superuser's resume refuses the action's RESET ROLE (42501) and alice gets no secret rows" "ERROR:  42501|0" \
+    "$RESUMED|$(P -c "SELECT count(*) FROM alice.loot2" 2>&1)"
+
   # A member of the run's role sees which chunk is running, whoever's session started the
   # run: dave (SET ROLE batch) submits, erin (another member of batch) watches.  The running
   # chunk comes from the run's slot, not from pg_stat_activity, which hides dave's session
