@@ -135,6 +135,25 @@ void OwnerTransaction(const char *sql, int nargs, Oid *types, Datum *values, con
     CommitTransactionCommand();
 }
 
+/*
+ * Runs one bookkeeping query about the run (its id as $1) as the owner, in a transaction of
+ * its own; read() takes what it needs from SPI_tuptable before the commit (anything kept
+ * past it is copied out of SPI's memory).
+ */
+template <typename Read>
+void OwnerQuery(RunShared *run, const char *sql, Read read) {
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run->run_id)};
+    (void) AsOwner(sql, 1, types, values, nullptr);
+    read();
+    SPI_finish();
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+}
+
 void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, const char *message) {
     char nulls[4] = {' ', ' ', sqlstate ? ' ' : 'n', message ? ' ' : 'n'};
     Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
@@ -525,7 +544,7 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int worker, int chunk_
         SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
-        SetSlotChunk(run->slot_index, run->run_id, worker, 0);
+        if (outcome == ChunkOutcome::kCommitted) SetSlotChunk(run->slot_index, run->run_id, worker, 0);
     }
     PG_CATCH();
     {
@@ -614,30 +633,20 @@ int ProcessChunks(RunShared *run, const char *action, int worker, const int *onl
 /* The numbers of the run's chunks still pending, in order, in *out (palloc'd); their count. */
 int PendingChunks(RunShared *run, int **out) {
     int n = 0;
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     char *sql = psprintf("SELECT chunk_no FROM %s WHERE run_id = $1 AND state = 'pending' ORDER BY chunk_no",
                          g_chunks_table);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run->run_id)};
-    (void) AsOwner(sql, 1, types, values, nullptr);
-    *out = static_cast<int *>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(SPI_processed, 1)));
-    for (uint64 i = 0; i < SPI_processed; i++) {
-        bool isnull;
-        (*out)[n++] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-    }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    OwnerQuery(run, sql, [&] {
+        *out = static_cast<int *>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(SPI_processed, 1)));
+        for (uint64 i = 0; i < SPI_processed; i++) {
+            bool isnull;
+            (*out)[n++] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+    });
     return n;
 }
 
 /* Counts what the chunk table says, for the result and the run's final status. */
 void Tally(RunShared *run, int64 *rows, int *done, int *skipped, int *failed, int *pending) {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     char *sql = psprintf("SELECT coalesce(sum(rows) FILTER (WHERE state = 'done'), 0)::int8, "
                          "count(*) FILTER (WHERE state = 'done')::int4, "
                          "count(*) FILTER (WHERE state = 'skipped')::int4, "
@@ -645,21 +654,17 @@ void Tally(RunShared *run, int64 *rows, int *done, int *skipped, int *failed, in
                          "count(*) FILTER (WHERE state IN ('pending', 'running'))::int4, "
                          "count(*)::int4 FROM %s WHERE run_id = $1",
                          g_chunks_table);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run->run_id)};
-    (void) AsOwner(sql, 1, types, values, nullptr);
-    bool isnull;
-    HeapTuple tuple = SPI_tuptable->vals[0];
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    *rows = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
-    *done = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
-    *skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
-    *failed = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
-    *pending = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
-    run->chunks_total = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    OwnerQuery(run, sql, [&] {
+        bool isnull;
+        HeapTuple tuple = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        *rows = DatumGetInt64(SPI_getbinval(tuple, desc, 1, &isnull));
+        *done = DatumGetInt32(SPI_getbinval(tuple, desc, 2, &isnull));
+        *skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+        *failed = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+        *pending = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+        run->chunks_total = DatumGetInt32(SPI_getbinval(tuple, desc, 6, &isnull));
+    });
 }
 
 /* Loads an earlier run for resume_chunks and puts its unfinished chunks back to pending. */
@@ -874,26 +879,23 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
     if (failed > 0) {
         run->chunk_status = ChunkStatus::kFailed;
         /* The first failed chunk's own error, for the history and the caller. */
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         char *sql = psprintf("SELECT chunk_no, attempts, sqlstate, error FROM %s "
                              "WHERE run_id = $1 AND state = 'failed' ORDER BY chunk_no LIMIT 1",
                              g_chunks_table);
-        Oid types[1] = {INT8OID};
-        Datum values[1] = {Int64GetDatum(run->run_id)};
-        (void) AsOwner(sql, 1, types, values, nullptr);
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        HeapTuple tuple = SPI_tuptable->vals[0];
-        TupleDesc desc = SPI_tuptable->tupdesc;
-        char *chunk_no = pstrdup(SPI_getvalue(tuple, desc, 1));
-        char *attempts = pstrdup(SPI_getvalue(tuple, desc, 2));
-        char *sqlstate = pstrdup(SPI_getvalue(tuple, desc, 3));
-        char *error = pstrdup(SPI_getvalue(tuple, desc, 4));
-        MemoryContextSwitchTo(old);
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        char *chunk_no = nullptr;
+        char *attempts = nullptr;
+        char *sqlstate = nullptr;
+        char *error = nullptr;
+        OwnerQuery(run, sql, [&] {
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            HeapTuple tuple = SPI_tuptable->vals[0];
+            TupleDesc desc = SPI_tuptable->tupdesc;
+            chunk_no = pstrdup(SPI_getvalue(tuple, desc, 1));
+            attempts = pstrdup(SPI_getvalue(tuple, desc, 2));
+            sqlstate = pstrdup(SPI_getvalue(tuple, desc, 3));
+            error = pstrdup(SPI_getvalue(tuple, desc, 4));
+            MemoryContextSwitchTo(old);
+        });
         char *message = psprintf("chunk %s failed after %s attempt%s: %s", chunk_no, attempts,
                                  strcmp(attempts, "1") == 0 ? "" : "s", error);
         SetRunStatus(run, "failed", sqlstate, message);
@@ -919,20 +921,13 @@ void ChunkHelperMain(RunShared *run, const char *action, int helper) {
     ResolveTables(run);
     if (run->mode == RunMode::kChunksResume) {
         /* The coordinator loaded the action; helpers read it from the run's row. */
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         char *sql = psprintf("SELECT action FROM %s WHERE run_id = $1", g_runs_table);
-        Oid types[1] = {INT8OID};
-        Datum values[1] = {Int64GetDatum(run->run_id)};
-        (void) AsOwner(sql, 1, types, values, nullptr);
-        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-        action = SPI_processed == 1 ? pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
-                                    : nullptr;
-        MemoryContextSwitchTo(old);
-        SPI_finish();
-        PopActiveSnapshot();
-        CommitTransactionCommand();
+        OwnerQuery(run, sql, [&] {
+            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+            action = SPI_processed == 1 ? pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))
+                                        : nullptr;
+            MemoryContextSwitchTo(old);
+        });
         if (action == nullptr) return;
     }
     (void) ProcessChunks(run, action, helper);

@@ -316,13 +316,17 @@ void SetSlotChunk(int index, int64 run_id, int worker, int32 chunk_no) {
     if (worker < 0 || worker >= kMaxChunkWorkers) return;
     TimestampTz now = GetCurrentTimestamp();
     int32 pid = MyProcPid;
-    WithSlot(index, run_id, [=](RunSlot *slot) {
-        /* A stale helper of an earlier coordinator never clears the entry of this run's helper. */
-        if (chunk_no == 0 && slot->chunk_pid[worker] != pid) return;
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return;
+    /* Not WithSlot: nothing here changes what the queue reserves. */
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    RunSlot *slot = &g_shared->slots[index];
+    /* A stale helper of an earlier coordinator never clears the entry of this run's helper. */
+    if (slot->run_id == run_id && (chunk_no != 0 || slot->chunk_pid[worker] == pid)) {
         slot->chunk_no[worker] = chunk_no;
         slot->chunk_pid[worker] = pid;
         slot->chunk_since[worker] = now;
-    });
+    }
+    LWLockRelease(g_shared->lock);
 }
 
 void PublishLaunch(int index, int64 run_id, int planned, int launched) {
