@@ -4,6 +4,7 @@
 #include "pg/chunks.hpp"
 
 #include "pg/errors.hpp"
+#include "pg/owner_sql.hpp"
 
 extern "C" {
 #include "catalog/pg_class.h"
@@ -100,39 +101,29 @@ bool ChunkCancelRequested(RunShared *run) {
 /* Finds the chunk tables and their owner; an error if this database has no 0.3.0 objects. */
 void ResolveTables(RunShared *run) {
     StartTransactionCommand();
-    char *schema = get_namespace_name(run->extension_namespace);
-    Oid runs = schema ? get_relname_relid("parallel_guarantee_chunk_run_history", run->extension_namespace)
-                      : InvalidOid;
-    if (!OidIsValid(runs))
+    ExtensionTables tables = FindExtensionTables(run->extension_namespace, "parallel_guarantee_chunk_run_history");
+    if (!OidIsValid(tables.owner))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("the chunk tables of parallel_guarantee are missing"),
                         errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
-    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(runs));
-    g_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-    ReleaseSysCache(tuple);
+    g_owner = tables.owner;
     g_chunk_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee chunks",
                                             ALLOCSET_DEFAULT_SIZES);
-    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    g_runs_table = psprintf("%s.parallel_guarantee_chunk_run_history", quote_identifier(schema));
-    g_chunks_table = psprintf("%s.parallel_guarantee_chunk_history", quote_identifier(schema));
-    MemoryContextSwitchTo(old);
+    g_runs_table = MemoryContextStrdup(TopMemoryContext,
+                                       psprintf("%s.parallel_guarantee_chunk_run_history", tables.schema));
+    g_chunks_table = MemoryContextStrdup(TopMemoryContext,
+                                         psprintf("%s.parallel_guarantee_chunk_history", tables.schema));
     CommitTransactionCommand();
 }
 
 /* Runs bookkeeping SQL inside the current transaction (SPI connected) as the tables' owner. */
-int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
-    return AsRoleDo(g_owner, [&] { return SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0); });
+int AsOwner(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, SPIPlanPtr *keep = nullptr) {
+    return OwnerExecute(g_owner, sql, OwnerParams{nargs, types, values, nulls}, keep);
 }
 
-/* Runs bookkeeping SQL in a transaction of its own, as the owner. */
-void OwnerTransaction(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    (void) AsOwner(sql, nargs, types, values, nulls);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+/* Runs one bookkeeping statement in a transaction of its own, as the owner. */
+void OwnerStatement(const char *what, const char *sql, int nargs, Oid *types, Datum *values, const char *nulls) {
+    (void) OwnerTransaction(what, OnFailure::kRaise, false, [&] { (void) AsOwner(sql, nargs, types, values, nulls); });
 }
 
 /*
@@ -142,16 +133,12 @@ void OwnerTransaction(const char *sql, int nargs, Oid *types, Datum *values, con
  */
 template <typename Read>
 void OwnerQuery(RunShared *run, const char *sql, Read read) {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run->run_id)};
-    (void) AsOwner(sql, 1, types, values, nullptr);
-    read();
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+    (void) OwnerTransaction("read a chunk run's bookkeeping", OnFailure::kRaise, false, [&] {
+        (void) AsOwner(sql, 1, types, values, nullptr);
+        read();
+    });
 }
 
 void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, const char *message) {
@@ -161,10 +148,10 @@ void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, cons
                        sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
                        message ? CStringGetTextDatum(message) : (Datum) 0};
     char *sql = psprintf("UPDATE %s SET status = $2, sqlstate = $3, message = $4, "
-                         "finished_at = CASE WHEN $2 = 'running' THEN NULL ELSE clock_timestamp() END "
-                         "WHERE run_id = $1",
+                         "finished_at = CASE WHEN $2" PG_OP("=") "'running' THEN NULL ELSE pg_catalog.clock_timestamp() END "
+                         "WHERE run_id" PG_OP("=") "$1",
                          g_runs_table);
-    OwnerTransaction(sql, 4, types, values, nulls);
+    OwnerStatement("set a chunk run's status", sql, 4, types, values, nulls);
 }
 
 /*
@@ -318,6 +305,8 @@ bool CollectorReceive(TupleTableSlot *slot, DestReceiver *self) {
 void CollectorShutdown(DestReceiver *) {}
 void CollectorDestroy(DestReceiver *) {}
 
+SPIPlanPtr g_insert_plan = nullptr;
+
 /*
  * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
  * and stores them cut into chunks, all in one transaction: either every chunk is there or
@@ -354,7 +343,6 @@ void CreateChunks(RunShared *run, const char *keys_query) {
                             "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
                             g_chunks_table);
     Oid types[6] = {INT8OID, INT4OID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
-    SPIPlanPtr plan = nullptr;
     for (int chunk_no = 1; chunk_no <= nchunks; chunk_no++) {
         uint64 first = static_cast<uint64>(chunk_no - 1) * chunk_size;
         int n = static_cast<int>(Min(static_cast<uint64>(chunk_size), nkeys - first));
@@ -365,11 +353,7 @@ void CreateChunks(RunShared *run, const char *keys_query) {
         Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), PointerGetDatum(chunk_binary),
                            CStringGetTextDatum(first_key), CStringGetTextDatum(last_key), Int32GetDatum(n)};
         /* Prepared once, as the owner with search_path pinned, then kept. */
-        (void) AsRoleDo(g_owner, [&] {
-            if (plan == nullptr) plan = SPI_prepare(insert, 6, types);
-            if (plan == nullptr) elog(ERROR, "could not prepare the chunk insert");
-            return SPI_execute_plan(plan, values, nullptr, false, 0);
-        });
+        (void) AsOwner(insert, 6, types, values, nullptr, &g_insert_plan);
         pfree(chunk);
         pfree(chunk_binary);
         pfree(first_key);
@@ -377,7 +361,7 @@ void CreateChunks(RunShared *run, const char *keys_query) {
         pfree(DatumGetPointer(values[3]));
         pfree(DatumGetPointer(values[4]));
     }
-    char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id = $1",
+    char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id" PG_OP("=") "$1",
                             g_runs_table);
     Oid utypes[4] = {INT8OID, OIDOID, INT8OID, INT4OID};
     Datum uvalues[4] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(c.key_type),
@@ -401,15 +385,7 @@ SPIPlanPtr g_action_plan = nullptr;
 
 /* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
 int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
-    return AsRoleDo(g_owner, [&] {
-        if (*plan == nullptr) {
-            SPIPlanPtr prepared = SPI_prepare(sql, nargs, types);
-            if (prepared == nullptr || SPI_keepplan(prepared) != 0)
-                elog(ERROR, "parallel_guarantee: could not prepare \"%s\"", sql);
-            *plan = prepared;
-        }
-        return SPI_execute_plan(*plan, values, nullptr, false, 0);
-    });
+    return AsOwner(sql, nargs, types, values, nullptr, plan);
 }
 
 /* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
@@ -433,50 +409,51 @@ enum class ChunkOutcome { kCommitted, kNotPending, kRetry, kSkipped, kFailed, kS
  */
 ChunkOutcome RecordFailure(RunShared *run, int chunk_no, ErrorData *edata) {
     ChunkOutcome outcome = ChunkOutcome::kNotPending;
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    Oid key_types[2] = {INT8OID, INT4OID};
-    Datum key_values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no)};
-    char *lock = psprintf("SELECT attempts FROM %s WHERE run_id = $1 AND chunk_no = $2 "
-                          "AND state = 'pending' FOR UPDATE",
-                          g_chunks_table);
-    int rc = AsOwner(lock, 2, key_types, key_values, nullptr);
-    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-        bool isnull;
-        int tried = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
-        const char *state = "pending";
-        if (tried > run->max_retries) {
-            /* Skip it if the run may skip one more; otherwise the run fails here. */
-            char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped + 1 "
-                                  "WHERE run_id = $1 AND chunks_skipped < max_skipped RETURNING run_id",
-                                  g_runs_table);
-            rc = AsOwner(skip, 1, key_types, key_values, nullptr);
-            state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
-        }
-        char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, attempts = attempts + 1, "
-                              "worker_pid = $6, started_at = coalesce(started_at, clock_timestamp()), "
-                              "finished_at = clock_timestamp() WHERE run_id = $1 AND chunk_no = $2",
+    int tried = 0;
+    const char *state = "pending";
+    (void) OwnerTransaction("count a chunk's failed try", OnFailure::kRaise, false, [&] {
+        outcome = ChunkOutcome::kNotPending;
+        Oid key_types[2] = {INT8OID, INT4OID};
+        Datum key_values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no)};
+        char *lock = psprintf("SELECT attempts FROM %s WHERE run_id" PG_OP("=") "$1 AND chunk_no" PG_OP("=") "$2 "
+                              "AND state" PG_OP("=") "'pending' FOR UPDATE",
                               g_chunks_table);
-        Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), CStringGetTextDatum(state),
-                           CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode)),
-                           CStringGetTextDatum(edata->message), Int32GetDatum(MyProcPid)};
-        (void) AsOwner(mark, 6, types, values, nullptr);
-        if (strcmp(state, "failed") == 0)
-            outcome = ChunkOutcome::kFailed;
-        else
-            outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
-        if (outcome != ChunkOutcome::kRetry)
-            ereport(LOG_SERVER_ONLY,
-                    (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempt%s: %s",
-                            static_cast<long long>(run->run_id), chunk_no, state, tried,
-                            tried == 1 ? "" : "s", edata->message),
-                     errhidestmt(true), errhidecontext(true)));
-    }
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+        int rc = AsOwner(lock, 2, key_types, key_values, nullptr);
+        if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+            bool isnull;
+            tried = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) + 1;
+            state = "pending";
+            if (tried > run->max_retries) {
+                /* Skip it if the run may skip one more; otherwise the run fails here. */
+                char *skip = psprintf("UPDATE %s SET chunks_skipped = chunks_skipped" PG_OP("+") "1 "
+                                      "WHERE run_id" PG_OP("=") "$1 AND chunks_skipped" PG_OP("<") "max_skipped "
+                                      "RETURNING run_id",
+                                      g_runs_table);
+                rc = AsOwner(skip, 1, key_types, key_values, nullptr);
+                state = (rc == SPI_OK_UPDATE_RETURNING && SPI_processed == 1) ? "skipped" : "failed";
+            }
+            char *mark = psprintf("UPDATE %s SET state = $3, sqlstate = $4, error = $5, attempts = attempts" PG_OP("+") "1, "
+                                  "worker_pid = $6, started_at = coalesce(started_at, pg_catalog.clock_timestamp()), "
+                                  "finished_at = pg_catalog.clock_timestamp() "
+                                  "WHERE run_id" PG_OP("=") "$1 AND chunk_no" PG_OP("=") "$2",
+                                  g_chunks_table);
+            Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+            Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), CStringGetTextDatum(state),
+                               CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode)),
+                               CStringGetTextDatum(edata->message), Int32GetDatum(MyProcPid)};
+            (void) AsOwner(mark, 6, types, values, nullptr);
+            if (strcmp(state, "failed") == 0)
+                outcome = ChunkOutcome::kFailed;
+            else
+                outcome = strcmp(state, "skipped") == 0 ? ChunkOutcome::kSkipped : ChunkOutcome::kRetry;
+        }
+    });
+    if (outcome == ChunkOutcome::kSkipped || outcome == ChunkOutcome::kFailed)
+        ereport(LOG_SERVER_ONLY,
+                (errmsg("parallel_guarantee: chunk run %lld: chunk %d %s after %d attempt%s: %s",
+                        static_cast<long long>(run->run_id), chunk_no, state, tried, tried == 1 ? "" : "s",
+                        edata->message),
+                 errhidestmt(true), errhidecontext(true)));
     /* Only once the failure is committed may the other workers stop. */
     if (outcome == ChunkOutcome::kFailed) pg_atomic_write_u32(&run->chunk_run_failed, 1);
     return outcome;
@@ -502,8 +479,8 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int worker, int chunk_
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         Oid lock_types[2] = {INT8OID, INT4OID};
         Datum lock_values[2] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no)};
-        char *lock = psprintf("SELECT attempts, keys FROM %s WHERE run_id = $1 AND chunk_no = $2 "
-                              "AND state = 'pending' FOR UPDATE",
+        char *lock = psprintf("SELECT attempts, keys FROM %s WHERE run_id" PG_OP("=") "$1 AND chunk_no" PG_OP("=") "$2 "
+                              "AND state" PG_OP("=") "'pending' FOR UPDATE",
                               g_chunks_table);
         int rc = OwnerPlan(&g_lock_plan, lock, 2, lock_types, lock_values);
         if (rc != SPI_OK_SELECT || SPI_processed != 1) {
@@ -530,9 +507,9 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int worker, int chunk_
                                 errmsg("the action cannot run in a background worker (%s)",
                                        SPI_result_code_string(rc))));
             uint64 rows = SPI_processed;
-            char *done = psprintf("UPDATE %s SET state = 'done', attempts = attempts + 1, rows = $3, "
-                                  "worker_pid = $4, started_at = $5, finished_at = clock_timestamp(), "
-                                  "sqlstate = NULL, error = NULL WHERE run_id = $1 AND chunk_no = $2",
+            char *done = psprintf("UPDATE %s SET state = 'done', attempts = attempts" PG_OP("+") "1, rows = $3, "
+                                  "worker_pid = $4, started_at = $5, finished_at = pg_catalog.clock_timestamp(), "
+                                  "sqlstate = NULL, error = NULL WHERE run_id" PG_OP("=") "$1 AND chunk_no" PG_OP("=") "$2",
                                   g_chunks_table);
             Oid types[5] = {INT8OID, INT4OID, INT8OID, INT4OID, TIMESTAMPTZOID};
             Datum values[5] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no),
@@ -633,7 +610,8 @@ int ProcessChunks(RunShared *run, const char *action, int worker, const int *onl
 /* The numbers of the run's chunks still pending, in order, in *out (palloc'd); their count. */
 int PendingChunks(RunShared *run, int **out) {
     int n = 0;
-    char *sql = psprintf("SELECT chunk_no FROM %s WHERE run_id = $1 AND state = 'pending' ORDER BY chunk_no",
+    char *sql = psprintf("SELECT chunk_no FROM %s WHERE run_id" PG_OP("=") "$1 AND state" PG_OP("=") "'pending' "
+                         "ORDER BY chunk_no",
                          g_chunks_table);
     OwnerQuery(run, sql, [&] {
         *out = static_cast<int *>(MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(SPI_processed, 1)));
@@ -647,12 +625,13 @@ int PendingChunks(RunShared *run, int **out) {
 
 /* Counts what the chunk table says, for the result and the run's final status. */
 void Tally(RunShared *run, int64 *rows, int *done, int *skipped, int *failed, int *pending) {
-    char *sql = psprintf("SELECT coalesce(sum(rows) FILTER (WHERE state = 'done'), 0)::int8, "
-                         "count(*) FILTER (WHERE state = 'done')::int4, "
-                         "count(*) FILTER (WHERE state = 'skipped')::int4, "
-                         "count(*) FILTER (WHERE state = 'failed')::int4, "
-                         "count(*) FILTER (WHERE state IN ('pending', 'running'))::int4, "
-                         "count(*)::int4 FROM %s WHERE run_id = $1",
+    char *sql = psprintf("SELECT coalesce(pg_catalog.sum(rows) FILTER (WHERE state" PG_OP("=") "'done'), 0)::" PG_INT8 ", "
+                         "pg_catalog.count(*) FILTER (WHERE state" PG_OP("=") "'done')::" PG_INT4 ", "
+                         "pg_catalog.count(*) FILTER (WHERE state" PG_OP("=") "'skipped')::" PG_INT4 ", "
+                         "pg_catalog.count(*) FILTER (WHERE state" PG_OP("=") "'failed')::" PG_INT4 ", "
+                         "pg_catalog.count(*) FILTER (WHERE state" PG_OP("=") "'pending' "
+                         "                           OR state" PG_OP("=") "'running')::" PG_INT4 ", "
+                         "pg_catalog.count(*)::" PG_INT4 " FROM %s WHERE run_id" PG_OP("=") "$1",
                          g_chunks_table);
     OwnerQuery(run, sql, [&] {
         bool isnull;
@@ -669,82 +648,79 @@ void Tally(RunShared *run, int64 *rows, int *done, int *skipped, int *failed, in
 
 /* Loads an earlier run for resume_chunks and puts its unfinished chunks back to pending. */
 void PrepareResume(RunShared *run, char **action_out) {
-    StartTransactionCommand();
-    PushActiveSnapshot(GetTransactionSnapshot());
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    char *sql = psprintf("SELECT action, key_type, chunk_size, max_retries, max_skipped, status, role_oid, "
-                         "workers FROM %s WHERE run_id = $1 FOR UPDATE",
-                         g_runs_table);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run->run_id)};
-    (void) AsOwner(sql, 1, types, values, nullptr);
-    if (SPI_processed != 1)
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("there is no chunked run %lld to resume", static_cast<long long>(run->run_id))));
-    HeapTuple tuple = SPI_tuptable->vals[0];
-    TupleDesc desc = SPI_tuptable->tupdesc;
-    bool isnull;
-    char *status = SPI_getvalue(tuple, desc, 6);
-    Oid role = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
-    if (!has_privs_of_role(run->current_user_id, role))
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("permission denied to resume chunked run %lld", static_cast<long long>(run->run_id)),
-                        errhint("Only the run's role, its members and superusers may resume it.")));
-    /*
-     * The action goes on as the run's own role, never with the resumer's privileges (a
-     * member or superuser has all of that role's, so this is never more than either has).
-     */
-    run->current_user_id = role;
-    run->outer_user_id = role;
-    run->role_is_superuser = superuser_arg(role);
-    /*
-     * The session stays the resumer's: its action must not get back to the resumer's role
-     * (RESET ROLE, SET ROLE, SET SESSION AUTHORIZATION are refused, as in a security-definer
-     * function).
-     */
-    run->sec_context |= SECURITY_LOCAL_USERID_CHANGE;
-    if (strcmp(status, "done") == 0)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("chunked run %lld is already done", static_cast<long long>(run->run_id))));
-    /* Another resume of the same run holds a run slot too (the row lock orders us after it). */
-    if (CountRunsWithId(run->run_id) > 1)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
-                        errmsg("chunked run %lld is still in progress", static_cast<long long>(run->run_id))));
-    Datum key_type = SPI_getbinval(tuple, desc, 2, &isnull);
-    if (isnull)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("chunked run %lld never got its key set, so there is nothing to resume",
-                               static_cast<long long>(run->run_id)),
-                        errhint("Start it again with run_in_chunks.")));
-    run->key_type = DatumGetObjectId(key_type);
-    run->chunk_size = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
-    run->max_retries = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
-    run->max_skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
-    run->chunk_workers = DatumGetInt32(SPI_getbinval(tuple, desc, 8, &isnull));
-    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-    *action_out = pstrdup(SPI_getvalue(tuple, desc, 1));
-    MemoryContextSwitchTo(old);
-
-    /* Chunks a stopped worker held were rolled back with it; failed ones get a new try. */
-    char *reset = psprintf("UPDATE %s SET state = 'pending', attempts = 0 "
-                           "WHERE run_id = $1 AND state IN ('running', 'failed')",
-                           g_chunks_table);
-    (void) AsOwner(reset, 1, types, values, nullptr);
-    /*
-     * A worker of the earlier run may still be on a chunk (its row locked): the chunk is
-     * not run again, because a worker runs a chunk only after locking its row and finding
-     * it still pending.
-     */
-    char *count = psprintf("SELECT coalesce(max(chunk_no), 0)::int4 FROM %s WHERE run_id = $1", g_chunks_table);
-    (void) AsOwner(count, 1, types, values, nullptr);
-    run->chunks_total = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    char *running = psprintf("UPDATE %s SET status = 'running', finished_at = NULL, sqlstate = NULL, "
-                             "message = NULL WHERE run_id = $1",
+    (void) OwnerTransaction("load a chunk run to resume", OnFailure::kRaise, false, [&] {
+        char *sql = psprintf("SELECT action, key_type, chunk_size, max_retries, max_skipped, status, role_oid, "
+                             "workers FROM %s WHERE run_id" PG_OP("=") "$1 FOR UPDATE",
                              g_runs_table);
-    (void) AsOwner(running, 1, types, values, nullptr);
-    SPI_finish();
-    PopActiveSnapshot();
-    CommitTransactionCommand();
+        Oid types[1] = {INT8OID};
+        Datum values[1] = {Int64GetDatum(run->run_id)};
+        (void) AsOwner(sql, 1, types, values, nullptr);
+        if (SPI_processed != 1)
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                            errmsg("there is no chunked run %lld to resume", static_cast<long long>(run->run_id))));
+        HeapTuple tuple = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool isnull;
+        char *status = SPI_getvalue(tuple, desc, 6);
+        Oid role = DatumGetObjectId(SPI_getbinval(tuple, desc, 7, &isnull));
+        if (!has_privs_of_role(run->current_user_id, role))
+            ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                            errmsg("permission denied to resume chunked run %lld", static_cast<long long>(run->run_id)),
+                            errhint("Only the run's role, its members and superusers may resume it.")));
+        /*
+         * The action goes on as the run's own role, never with the resumer's privileges (a
+         * member or superuser has all of that role's, so this is never more than either has).
+         */
+        run->current_user_id = role;
+        run->outer_user_id = role;
+        run->role_is_superuser = superuser_arg(role);
+        /*
+         * The session stays the resumer's: its action must not get back to the resumer's role
+         * (RESET ROLE, SET ROLE, SET SESSION AUTHORIZATION are refused, as in a security-definer
+         * function).
+         */
+        run->sec_context |= SECURITY_LOCAL_USERID_CHANGE;
+        if (strcmp(status, "done") == 0)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("chunked run %lld is already done", static_cast<long long>(run->run_id))));
+        /* Another resume of the same run holds a run slot too (the row lock orders us after it). */
+        if (CountRunsWithId(run->run_id) > 1)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
+                            errmsg("chunked run %lld is still in progress", static_cast<long long>(run->run_id))));
+        Datum key_type = SPI_getbinval(tuple, desc, 2, &isnull);
+        if (isnull)
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("chunked run %lld never got its key set, so there is nothing to resume",
+                                   static_cast<long long>(run->run_id)),
+                            errhint("Start it again with run_in_chunks.")));
+        run->key_type = DatumGetObjectId(key_type);
+        run->chunk_size = DatumGetInt32(SPI_getbinval(tuple, desc, 3, &isnull));
+        run->max_retries = DatumGetInt32(SPI_getbinval(tuple, desc, 4, &isnull));
+        run->max_skipped = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+        run->chunk_workers = DatumGetInt32(SPI_getbinval(tuple, desc, 8, &isnull));
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        *action_out = pstrdup(SPI_getvalue(tuple, desc, 1));
+        MemoryContextSwitchTo(old);
+
+        /* Chunks a stopped worker held were rolled back with it; failed ones get a new try. */
+        char *reset = psprintf("UPDATE %s SET state = 'pending', attempts = 0 WHERE run_id" PG_OP("=") "$1 "
+                               "AND (state" PG_OP("=") "'running' OR state" PG_OP("=") "'failed')",
+                               g_chunks_table);
+        (void) AsOwner(reset, 1, types, values, nullptr);
+        /*
+         * A worker of the earlier run may still be on a chunk (its row locked): the chunk is
+         * not run again, because a worker runs a chunk only after locking its row and finding
+         * it still pending.
+         */
+        char *count = psprintf("SELECT coalesce(pg_catalog.max(chunk_no), 0)::" PG_INT4 " FROM %s "
+                               "WHERE run_id" PG_OP("=") "$1", g_chunks_table);
+        (void) AsOwner(count, 1, types, values, nullptr);
+        run->chunks_total = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        char *running = psprintf("UPDATE %s SET status = 'running', finished_at = NULL, sqlstate = NULL, "
+                                 "message = NULL WHERE run_id" PG_OP("=") "$1",
+                                 g_runs_table);
+        (void) AsOwner(running, 1, types, values, nullptr);
+    });
 }
 
 /* Helpers: the same segment, the same identity, chunks claimed one at a time. */
@@ -817,7 +793,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
                                  "started_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
                                  "$11, $12, 'running')",
                                  g_runs_table);
-            OwnerTransaction(sql, 12, types, values, nulls);
+            OwnerStatement("record a chunk run", sql, 12, types, values, nulls);
             owns_status = true;
             /* A submitting caller may return now: the run is in the history. */
             pg_atomic_write_u32(&run->recorded, 1);
@@ -880,7 +856,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         run->chunk_status = ChunkStatus::kFailed;
         /* The first failed chunk's own error, for the history and the caller. */
         char *sql = psprintf("SELECT chunk_no, attempts, sqlstate, error FROM %s "
-                             "WHERE run_id = $1 AND state = 'failed' ORDER BY chunk_no LIMIT 1",
+                             "WHERE run_id" PG_OP("=") "$1 AND state" PG_OP("=") "'failed' ORDER BY chunk_no LIMIT 1",
                              g_chunks_table);
         char *chunk_no = nullptr;
         char *attempts = nullptr;
@@ -921,7 +897,7 @@ void ChunkHelperMain(RunShared *run, const char *action, int helper) {
     ResolveTables(run);
     if (run->mode == RunMode::kChunksResume) {
         /* The coordinator loaded the action; helpers read it from the run's row. */
-        char *sql = psprintf("SELECT action FROM %s WHERE run_id = $1", g_runs_table);
+        char *sql = psprintf("SELECT action FROM %s WHERE run_id" PG_OP("=") "$1", g_runs_table);
         OwnerQuery(run, sql, [&] {
             MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
             action = SPI_processed == 1 ? pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))

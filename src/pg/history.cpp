@@ -3,11 +3,11 @@
  */
 #include "pg/history.hpp"
 
+#include "pg/owner_sql.hpp"
+
 extern "C" {
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
-#include "utils/syscache.h"
 }
 
 namespace pgguarantee {
@@ -20,50 +20,15 @@ char *g_runs_table = nullptr;      /* "schema".parallel_guarantee_run_history */
 char *g_attempts_table = nullptr;
 
 /*
- * Runs one statement in its own transaction as the tables' owner, with search_path
- * pinned; a failure becomes a WARNING.
+ * Runs one statement in a bookkeeping transaction of its own, as the tables' owner
+ * (owner_sql.hpp).  The caller's cancel must not cost the run its history: it stays pending
+ * and stops the run right after the write.  A failure, once retried, is raised (kRaise) or
+ * becomes a WARNING.
  */
-void HistoryExec(const char *what, const char *sql, int nargs, Oid *types, Datum *values,
-                 const char *nulls) {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    MemoryContext outer = CurrentMemoryContext;
-    /*
-     * The caller's cancel must not cost the run its history: a cancel that arrives now
-     * stays pending and stops the run right after this write.
-     */
-    HOLD_CANCEL_INTERRUPTS();
-    PG_TRY();
-    {
-        StartTransactionCommand();
-        SetUserIdAndSecContext(g_history_owner, saved_context | SECURITY_LOCAL_USERID_CHANGE |
-                                                    SECURITY_RESTRICTED_OPERATION);
-        (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                                 GUC_ACTION_LOCAL, true, 0, false);
-        (void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
-                                 GUC_ACTION_LOCAL, true, 0, false);
-        PushActiveSnapshot(GetTransactionSnapshot());
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-        (void) SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-        SPI_finish();
-        PopActiveSnapshot();
-        SetUserIdAndSecContext(saved_user, saved_context);
-        CommitTransactionCommand();
-    }
-    PG_CATCH();
-    {
-        MemoryContextSwitchTo(outer);
-        ErrorData *edata = CopyErrorData();
-        FlushErrorState();
-        AbortCurrentTransaction();
-        SetUserIdAndSecContext(saved_user, saved_context);
-        ereport(WARNING, (errcode(edata->sqlerrcode),
-                          errmsg("parallel_guarantee: could not %s in the history: %s", what,
-                                 edata->message)));
-    }
-    PG_END_TRY();
-    RESUME_CANCEL_INTERRUPTS();
+void HistoryExec(const char *what, OnFailure on_failure, const char *sql, int nargs, Oid *types,
+                 Datum *values, const char *nulls) {
+    OwnerParams params{nargs, types, values, nulls};
+    (void) OwnerTransaction(what, on_failure, true, [&] { (void) OwnerExecute(g_history_owner, sql, params); });
 }
 
 Datum TextOrNull(const char *s, char *null_flag) {
@@ -77,20 +42,14 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
                   const char *label) {
     /* Find the tables (absent on the first version). */
     StartTransactionCommand();
-    char *schema = get_namespace_name(run->extension_namespace);
-    Oid runs = schema ? get_relname_relid("parallel_guarantee_run_history", run->extension_namespace)
-                      : InvalidOid;
-    if (OidIsValid(runs)) {
-        HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(runs));
-        if (HeapTupleIsValid(tuple)) {
-            g_history_owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-            ReleaseSysCache(tuple);
-            MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-            g_runs_table = psprintf("%s.parallel_guarantee_run_history", quote_identifier(schema));
-            g_attempts_table = psprintf("%s.parallel_guarantee_attempt_history", quote_identifier(schema));
-            MemoryContextSwitchTo(old);
-            g_history_ready = true;
-        }
+    ExtensionTables tables = FindExtensionTables(run->extension_namespace, "parallel_guarantee_run_history");
+    if (OidIsValid(tables.owner)) {
+        g_history_owner = tables.owner;
+        g_runs_table = MemoryContextStrdup(TopMemoryContext,
+                                           psprintf("%s.parallel_guarantee_run_history", tables.schema));
+        g_attempts_table = MemoryContextStrdup(TopMemoryContext,
+                                               psprintf("%s.parallel_guarantee_attempt_history", tables.schema));
+        g_history_ready = true;
     }
     char *role = GetUserNameFromId(run->current_user_id, true);
     char *database = get_database_name(MyDatabaseId);
@@ -150,15 +109,17 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
     values[19] = PointerGetDatum(live_array);
     values[20] = TimestampTzGetDatum(listed_at);
     char *sql = psprintf(
-        "WITH lost AS (UPDATE %s SET status = 'lost', finished_at = clock_timestamp() "
-        "              WHERE status = 'running' AND run_id <> ALL ($20) AND started_at < $21 RETURNING 1) "
+        "WITH lost AS (UPDATE %s SET status = 'lost', finished_at = pg_catalog.clock_timestamp() "
+        "              WHERE status" PG_OP("=") "'running' AND run_id" PG_OP("<>") "ALL ($20) "
+        "                AND started_at" PG_OP("<") "$21 RETURNING 1) "
         "INSERT INTO %s (run_id, label, role_oid, role_name, database_name, statement, cleanup, "
         "target_workers, min_workers, max_attempts, retry_delay_ms, force_workers, wait_for_slots, "
         "max_wait_ms, priority, async, caller_pid, worker_pid, started_at, status) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
         "$19, 'running')",
         g_runs_table, g_runs_table);
-    HistoryExec("record the run", sql, 21, types, values, nulls);
+    /* A run the history cannot show would be invisible to status: it does not start. */
+    HistoryExec("record the run in the history", OnFailure::kRaise, sql, 21, types, values, nulls);
 }
 
 namespace {
@@ -205,7 +166,7 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
                          "workers_planned, workers_launched, outcome) "
                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                          g_attempts_table);
-    HistoryExec("record an attempt", sql, 8, types, values, nulls);
+    HistoryExec("record an attempt in the history", OnFailure::kWarn, sql, 8, types, values, nulls);
 }
 
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
@@ -241,12 +202,12 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
                    g_attempts_table)
         : pstrdup("");
     char *sql = psprintf("WITH %s"
-                         "purge AS (DELETE FROM %s WHERE $10 AND finished_at < $11 RETURNING 1) "
+                         "purge AS (DELETE FROM %s WHERE $10 AND finished_at" PG_OP("<") "$11 RETURNING 1) "
                          "UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
                          "workers_planned = $5, workers_launched = $6, attempts = $7, "
-                         "sqlstate = $8, message = $9 WHERE run_id = $1",
+                         "sqlstate = $8, message = $9 WHERE run_id" PG_OP("=") "$1",
                          attempt_cte, g_runs_table, g_runs_table);
-    HistoryExec("record the run's end", sql, with_attempt ? 19 : 11, types, values, nulls);
+    HistoryExec("record the run's end in the history", OnFailure::kWarn, sql, with_attempt ? 19 : 11, types, values, nulls);
     g_pending_attempt = 0;
 }
 

@@ -9,6 +9,7 @@
  * cancels the worker's statement; the worker then runs the cleanup and exits.
  */
 #include "pg/errors.hpp"
+#include "pg/owner_sql.hpp"
 #include "pg/pool.hpp"
 #include "pg/shared.hpp"
 
@@ -1117,27 +1118,18 @@ Datum RunLost(FunctionCallInfo fcinfo) {
     RunSlot running;
     int index;
     if (FindRun(run_id, &running, &index)) PG_RETURN_BOOL(false);
-    Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
     const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
-    Oid relid = get_relname_relid(table, namespace_oid);
-    char *schema = get_namespace_name(namespace_oid);
-    if (!OidIsValid(relid) || schema == nullptr) PG_RETURN_BOOL(false);
-    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-    if (!HeapTupleIsValid(tuple)) PG_RETURN_BOOL(false);
-    Oid owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-    ReleaseSysCache(tuple);
+    ExtensionTables tables = FindExtensionTables(get_func_namespace(fcinfo->flinfo->fn_oid), table);
+    if (!OidIsValid(tables.owner)) PG_RETURN_BOOL(false);
 
-    char *sql = psprintf("SELECT role_oid FROM %s.%s WHERE run_id = $1 AND status = 'running'",
-                         quote_identifier(schema), quote_identifier(table));
+    char *sql = psprintf("SELECT role_oid FROM %s.%s WHERE run_id" PG_OP("=") "$1 AND status" PG_OP("=") "'running'",
+                         tables.schema, table);
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run_id)};
-    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    if (SPI_connect() != SPI_OK_CONNECT)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
     /* Read-only, on the latest snapshot: no command counter step inside the caller's query. */
-    int rc = AsRoleDo(owner, [&] {
-        SPIPlanPtr plan = SPI_prepare(sql, 1, types);
-        if (plan == nullptr) elog(ERROR, "parallel_guarantee: could not prepare the run lookup");
-        return SPI_execute_snapshot(plan, values, nullptr, GetLatestSnapshot(), InvalidSnapshot, true, false, 1);
-    });
+    int rc = OwnerExecute(tables.owner, sql, OwnerParams{1, types, values, nullptr}, nullptr, true);
     Oid role = InvalidOid;
     if (rc == SPI_OK_SELECT && SPI_processed == 1) {
         bool isnull;

@@ -236,26 +236,6 @@ void QueueLeave(int index, int64 run_id);
 bool RegisterRunWorker(dsm_segment *seg, const char *name, int chunk_helper,
                        BackgroundWorkerHandle **handle);
 
-/*
- * Calls fn inside the current transaction as `role` (the history tables' owner), with
- * search_path pinned to pg_catalog, then restores both and returns fn's result.  An error
- * aborts the transaction, which restores them too; fn holds nothing that needs a destructor.
- */
-template <typename Fn>
-auto AsRoleDo(Oid role, Fn fn) -> decltype(fn()) {
-    Oid saved_user;
-    int saved_context;
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    int nest = NewGUCNestLevel();
-    SetUserIdAndSecContext(role, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                             false);
-    auto result = fn();
-    AtEOXact_GUC(true, nest);
-    SetUserIdAndSecContext(saved_user, saved_context);
-    return result;
-}
-
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);
 
