@@ -5,6 +5,7 @@
 
 #include "pg/errors.hpp"
 #include "pg/owner_sql.hpp"
+#include "pg/pool.hpp"
 
 extern "C" {
 #include "catalog/pg_class.h"
@@ -45,10 +46,7 @@ void StopHelpers(RunShared *run, bool cancel) {
         for (;;) {
             /* A cancel that arrives while we wait reaches the helpers too. */
             if (!signalled && (cancel || ChunkCancelRequested(run))) {
-                for (int j = 0; j < g_nhelpers; j++) {
-                    pid_t pid;
-                    if (GetBackgroundWorkerPid(g_helpers[j], &pid) == BGWH_STARTED) kill(pid, SIGINT);
-                }
+                SignalRunHelpers(run->slot_index, run->run_id, SIGINT);
                 signalled = true;
             }
             pid_t pid;
@@ -723,18 +721,46 @@ void PrepareResume(RunShared *run, char **action_out) {
     });
 }
 
-/* Helpers: the same segment, the same identity, chunks claimed one at a time. */
+/*
+ * Helpers: the same segment, the same identity, chunks claimed one at a time.  At most
+ * parallel_guarantee.max_chunk_helpers, and never the background-worker slots that a
+ * parallel plan of the action (max_parallel_workers_per_gather of them) would need: a helper
+ * that would leave fewer free is not started, and the caller is told.
+ */
 void StartHelpers(RunShared *run, dsm_segment *seg) {
-    for (int i = 1; i < run->chunk_workers && i < kMaxChunkWorkers; i++) {
+    int wanted = Min(run->chunk_workers, kMaxChunkWorkers) - 1;
+    int allowed = Min(wanted, g_max_chunk_helpers);
+    int keep_free = Max(max_parallel_workers_per_gather, 0);
+    bool short_of_slots = false;
+    for (int i = 1; i <= allowed; i++) {
+        WorkerPool pool = ReadWorkerPool();
+        if (pool.total_slots - pool.used_slots - 1 < keep_free) {
+            short_of_slots = true;
+            break;
+        }
         char name[BGW_MAXLEN];
         snprintf(name, sizeof name, "parallel_guarantee chunk helper %d of run %lld", i,
                  static_cast<long long>(run->run_id));
-        if (RegisterRunWorker(seg, name, i, &g_helpers[g_nhelpers])) g_nhelpers++;
+        if (!RegisterRunWorker(seg, name, i, &g_helpers[g_nhelpers])) {
+            short_of_slots = true;
+            break;
+        }
+        g_nhelpers++;
     }
-    if (g_nhelpers + 1 < run->chunk_workers)
-        ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no "
-                                "more background worker slots were free",
-                                static_cast<long long>(run->run_id), g_nhelpers + 1, run->chunk_workers)));
+    if (g_nhelpers < wanted) {
+        if (g_nhelpers < allowed || short_of_slots)
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: no more "
+                                    "background worker slots were free beyond the %d kept for parallel queries",
+                                    static_cast<long long>(run->run_id), g_nhelpers + 1, run->chunk_workers,
+                                    keep_free),
+                             errhint("Raise max_worker_processes (this needs a restart), or ask for fewer workers.")));
+        else
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld runs with %d of %d workers: "
+                                    "parallel_guarantee.max_chunk_helpers allows %d helpers",
+                                    static_cast<long long>(run->run_id), g_nhelpers + 1, run->chunk_workers,
+                                    g_max_chunk_helpers),
+                             errhint("A superuser can raise parallel_guarantee.max_chunk_helpers.")));
+    }
 }
 
 }  // namespace

@@ -37,6 +37,9 @@ namespace pgguarantee {
 
 namespace {
 
+/* May the current user see this run?  Its own role (or a member), or pg_read_all_stats. */
+bool CanSee(Oid run_user);
+
 /* Raised when the module was not preloaded. */
 void RequirePreloaded() {
     if (g_shared == nullptr)
@@ -47,6 +50,32 @@ void RequirePreloaded() {
                            "every server process."),
                  errhint("Add parallel_guarantee to shared_preload_libraries in postgresql.conf "
                          "and restart the server.")));
+}
+
+/*
+ * The longest statement, cleanup, keys query or action a run takes.  Each travels in the run's
+ * dynamic shared memory segment and is stored in the history with every run.
+ */
+constexpr size_t kMaxSqlBytes = 1024 * 1024;
+
+void CheckTextSize(const char *text, const char *argument) {
+    size_t bytes = strlen(text);
+    if (bytes > kMaxSqlBytes)
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("the %s is %zu bytes long, more than the %zu bytes a run accepts", argument, bytes,
+                               kMaxSqlBytes),
+                        errhint("Put the work in a function or procedure and pass a statement that calls it.")));
+}
+
+/* A queue priority above the role's parallel_guarantee.max_priority is the DBA's to grant. */
+void CheckPriority(int32 priority) {
+    if (priority > g_max_priority && !superuser())
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("priority %d is above the %d this role may ask for", priority, g_max_priority),
+                        errdetail("A higher priority goes ahead of other roles' runs in the queue."),
+                        errhint("A superuser grants it with ALTER ROLE ... SET parallel_guarantee.max_priority = %d; "
+                                "priorities at or below 0 need no grant.",
+                                priority)));
 }
 
 /* Rejects what cannot work in a background worker's own transaction. */
@@ -187,16 +216,10 @@ void CheckTargetReachable(const RunOptions &options) {
     /* Parallel workers and our own runs' workers come and go: only what stays counts. */
     capacity.other_background_workers = OtherBackgroundWorkers(ReadWorkerPool());
 
-    const char *message = nullptr, *detail = nullptr, *hint = nullptr;
-    {
-        std::optional<Problem> problem = CheckReachable(options, capacity);
-        if (!problem) return;
-        message = PallocCopy(problem->message);
-        detail = problem->detail.empty() ? nullptr : PallocCopy(problem->detail);
-        hint = PallocCopy(problem->hint);
-    }
-    ereport(ERROR, (errcode(ERRCODE_PG_TARGET_UNREACHABLE), errmsg("%s", message),
-                    detail ? errdetail("%s", detail) : 0, errhint("%s", hint)));
+    ProblemText problem = CoreProblem([&] { return CheckReachable(options, capacity); });
+    if (problem.message == nullptr) return;
+    ereport(ERROR, (errcode(ERRCODE_PG_TARGET_UNREACHABLE), errmsg("%s", problem.message),
+                    problem.detail ? errdetail("%s", problem.detail) : 0, errhint("%s", problem.hint)));
 }
 
 /* The keys query only reads: a plain SELECT, no INTO, no row locks, no change in WITH. */
@@ -331,6 +354,7 @@ struct RunRequest {
     /* Chunked runs. */
     RunMode mode;
     int64 resume_run_id;
+    Oid resume_role;            /* set by StartRun once the caller may resume the run */
     int32 chunk_size, max_retries, max_skipped, chunk_workers, notice_every;
 };
 
@@ -356,19 +380,10 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
     r.wait_for_slots = present(l.wait) ? PG_GETARG_BOOL(l.wait) : true;
     r.priority = present(l.priority) ? PG_GETARG_INT32(l.priority) : 0;
 
-    {
-        const char *message = nullptr, *hint = nullptr;
-        {
-            std::optional<Problem> problem = ValidateOptions(r.options);
-            if (problem) {
-                message = PallocCopy(problem->message);
-                hint = PallocCopy(problem->hint);
-            }
-        }
-        if (message != nullptr)
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", message),
-                            errhint("%s", hint)));
-    }
+    ProblemText problem = CoreProblem([&] { return ValidateOptions(r.options); });
+    if (problem.message != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("%s", problem.message),
+                        errhint("%s", problem.hint)));
     r.max_wait_ms = present(l.max_wait) ? IntervalToMillis(PG_GETARG_INTERVAL_P(l.max_wait))
                                         : DefaultMaxWaitMs(r.options);
     if (r.max_wait_ms < 0 || r.max_wait_ms > kMaxRetryDelayMs)
@@ -379,6 +394,9 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("label must be shorter than %d bytes", kLabelSize)));
 
+    CheckTextSize(r.statement, "statement");
+    if (r.cleanup != nullptr) CheckTextSize(r.cleanup, "cleanup");
+    CheckPriority(r.priority);
     r.kind = CheckStatement(r.statement, "statement");
     if (r.kind == StatementKind::kUtility)
         ereport(ERROR,
@@ -428,15 +446,12 @@ void CallerDetached(dsm_segment *, Datum arg) {
     if (run->caller_finished) return;
     pg_atomic_write_u32(&run->cancel_requested, 1);
     pg_memory_barrier();
-    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
-    if (pid != 0) {
-        /* The worker cancels its statement, runs the cleanup and exits. */
-        kill(pid, SIGINT);
-    } else {
-        /* Not running yet: make sure it never runs anything, and free its slot. */
-        if (g_handle != nullptr) TerminateBackgroundWorker(g_handle);
-        ReleaseSlot(run->slot_index, run->run_id);
-    }
+    /* The worker cancels its statement, runs the cleanup and exits. */
+    if (SignalRunWorker(run->slot_index, run->run_id, SIGINT)) return;
+    if (pg_atomic_read_u32(&run->worker_pid) != 0) return;   /* started: it sees the flag */
+    /* Not running yet: make sure it never runs anything, and free its slot. */
+    if (g_handle != nullptr) TerminateBackgroundWorker(g_handle);
+    ReleaseSlot(run->slot_index, run->run_id);
 }
 
 /* Relays one message from the worker: notices at once, the error kept for later. */
@@ -474,9 +489,8 @@ void StopUnseenRun(RunShared *run, dsm_segment *seg) {
     run->caller_finished = true;
     pg_atomic_write_u32(&run->cancel_requested, 1);
     pg_memory_barrier();
-    pid_t pid = static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid));
-    if (pid != 0) {
-        kill(pid, SIGINT);   /* it records the run as cancelled and exits */
+    if (SignalRunWorker(run->slot_index, run->run_id, SIGINT) || pg_atomic_read_u32(&run->worker_pid) != 0) {
+        /* it records the run as cancelled and exits (one not yet in its slot sees the flag) */
     } else if (g_handle != nullptr) {
         pid_t started;
         if (GetBackgroundWorkerPid(g_handle, &started) == BGWH_NOT_YET_STARTED) {
@@ -550,6 +564,7 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     run->max_skipped = r.max_skipped;
     run->chunk_workers = r.chunk_workers;
     run->notice_every = r.notice_every;
+    run->resume_role = r.resume_role;
     pg_atomic_init_u32(&run->chunk_run_failed, 0);
     pg_atomic_init_u32(&run->next_chunk, 0);
     pg_atomic_init_u32(&run->chunks_committed, 0);
@@ -590,11 +605,6 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
         on_dsm_detach(seg, CallerDetached, PointerGetDatum(run));
     }
 
-    /* A call that ended in an error left its handle behind: free it now. */
-    if (g_handle != nullptr) {
-        pfree(g_handle);
-        g_handle = nullptr;
-    }
     char name[BGW_MAXLEN];
     snprintf(name, sizeof name, "parallel_guarantee run %lld for PID %d", static_cast<long long>(run_id),
              MyProcPid);
@@ -638,6 +648,16 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
             PG_RE_THROW();
         }
         PG_END_TRY();
+        /* A run the worker could not record (see the server log) never started. */
+        if (pg_atomic_read_u32(&run->recorded) == 0) {
+            run->caller_finished = true;
+            pfree(g_handle);
+            g_handle = nullptr;
+            ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                            errmsg("submitted run %lld stopped before it was recorded, so it did not run",
+                                   static_cast<long long>(run_id)),
+                            errhint("The server log says why (look for run %lld).", static_cast<long long>(run_id))));
+        }
         /* The worker owns the segment now (it unpins it); the run goes on without us. */
         run->caller_finished = true;
         pfree(g_handle);
@@ -707,8 +727,54 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
     return error;
 }
 
+/*
+ * resume_chunks: the role of the run to resume, once the caller is known to be allowed to
+ * resume it (the run's role, a member of it, a superuser), before any slot is taken: a role
+ * that may not resume a run gets 42501 and never holds the run's id in a slot.
+ */
+Oid CheckMayResume(Oid namespace_oid, int64 run_id) {
+    ExtensionTables tables = FindExtensionTables(namespace_oid, "parallel_guarantee_chunk_run_history");
+    if (!OidIsValid(tables.owner))
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("the chunk tables of parallel_guarantee are missing"),
+                        errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
+    char *sql = psprintf("SELECT role_oid, status FROM %s.parallel_guarantee_chunk_run_history "
+                         "WHERE run_id" PG_OP("=") "$1",
+                         tables.schema);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run_id)};
+    if (SPI_connect() != SPI_OK_CONNECT)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
+    int rc = OwnerExecute(tables.owner, sql, OwnerParams{1, types, values, nullptr}, nullptr, true);
+    Oid role = InvalidOid;
+    bool done = false;
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+        bool isnull;
+        role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        char *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        done = status != nullptr && strcmp(status, "done") == 0;
+    }
+    SPI_finish();
+    if (!OidIsValid(role) || !CanSee(role))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("there is no chunked run %lld to resume", static_cast<long long>(run_id)),
+                        errhint("Run ids come from run_in_chunks and submit_chunks; a run is visible to its "
+                                "role, that role's members and pg_read_all_stats.")));
+    if (!has_privs_of_role(GetUserId(), role)) {
+        char *name = GetUserNameFromId(role, true);
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("permission denied to resume chunked run %lld", static_cast<long long>(run_id)),
+                        errdetail("The run belongs to role \"%s\".", name ? name : "?"),
+                        errhint("Only the run's role, its members and superusers may resume it.")));
+    }
+    if (done)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("chunked run %lld is already done", static_cast<long long>(run_id))));
+    return role;
+}
+
 /* Takes a run id and a run slot, and starts the worker. */
-Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int64 *run_id_out) {
+Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run_id_out) {
     Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
     Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq", namespace_oid);
     if (!OidIsValid(sequence))
@@ -716,6 +782,9 @@ Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int6
                         errmsg("the sequence parallel_guarantee_run_id_seq is missing"),
                         errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
                                 "CREATE EXTENSION parallel_guarantee;")));
+    /* A resumed run belongs to the run's role; only those who may act for it get this far. */
+    Oid run_role = r.mode == RunMode::kChunksResume ? CheckMayResume(namespace_oid, r.resume_run_id) : GetUserId();
+    r.resume_role = run_role;
     int64 run_id = r.mode == RunMode::kChunksResume ? r.resume_run_id : nextval_internal(sequence, false);
     if (r.mode == RunMode::kChunksResume) {
         RunSlot running;
@@ -727,20 +796,52 @@ Launched StartRun(FunctionCallInfo fcinfo, const RunRequest &r, bool async, int6
                                     static_cast<long long>(run_id))));
     }
 
-    int slot = AllocateSlot(run_id, MyDatabaseId, GetUserId(), r.options, r.label, async);
+    int slot = AllocateSlot(run_id, MyDatabaseId, run_role, r.options, r.label, async);
     if (slot == kTooManyAsync)
         ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
                         errmsg("%d submitted runs are in progress, the most parallel_guarantee.max_async_runs allows",
                                g_max_async_runs),
                         errhint("Wait for a submitted run to finish, or raise "
                                 "parallel_guarantee.max_async_runs.")));
+    if (slot == kTooManyForRole || slot == kTooManyAsyncForRole) {
+        char *role = GetUserNameFromId(run_role, true);
+        bool any = slot == kTooManyForRole;
+        ereport(ERROR, (errcode(ERRCODE_PG_ROLE_LIMIT),
+                        errmsg("role \"%s\" already has %d %sruns in progress, the most "
+                               "parallel_guarantee.%s allows",
+                               role ? role : "?", any ? g_max_runs_per_role : g_max_async_runs_per_role,
+                               any ? "" : "submitted ", any ? "max_runs_per_role" : "max_async_runs_per_role"),
+                        errdetail("Each role gets a share of the run slots, so that no role can take them all."),
+                        errhint("Wait for one of the role's runs to finish, or ask the DBA to raise "
+                                "parallel_guarantee.%s.",
+                                any ? "max_runs_per_role" : "max_async_runs_per_role")));
+    }
     if (slot < 0)
         ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
                         errmsg("all %d run slots of parallel_guarantee are in use", g_shared->max_runs),
                         errhint("Wait for other guaranteed runs to finish, or raise "
                                 "parallel_guarantee.max_runs (this needs a server restart).")));
     *run_id_out = run_id;
-    return LaunchWorker(run_id, slot, r, namespace_oid, async);
+    /*
+     * Whatever fails before the worker is registered (no dynamic shared memory, out of
+     * memory) gives the slot back: a slot left "starting" would never be freed.
+     */
+    if (g_handle != nullptr) {
+        pfree(g_handle);
+        g_handle = nullptr;
+    }
+    Launched launched{};
+    PG_TRY();
+    {
+        launched = LaunchWorker(run_id, slot, r, namespace_oid, async);
+    }
+    PG_CATCH();
+    {
+        if (g_handle == nullptr) ReleaseSlot(slot, run_id);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    return launched;
 }
 
 /* The caller's result row type, checked to be the 7 columns this library fills. */
@@ -819,8 +920,6 @@ Datum SubmitRun(FunctionCallInfo fcinfo) {
     PG_RETURN_INT64(run_id);
 }
 
-/* Only the run's role, roles with its privileges (members) and superusers may act on it. */
-bool CanSee(Oid run_user);
 
 void CheckMayActOn(const RunSlot &slot, const char *what) {
     /* A run the caller may not even see is, to the caller, no run at all. */
@@ -971,6 +1070,8 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
         if (r.label != nullptr && strlen(r.label) >= static_cast<size_t>(kLabelSize))
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("label must be shorter than %d bytes", kLabelSize)));
+        CheckTextSize(r.statement, "keys query");
+        CheckTextSize(r.cleanup, "action");
         if (CheckStatement(r.statement, "keys query") != StatementKind::kQuery)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("the keys query must be a SELECT that returns the keys"),

@@ -9,6 +9,7 @@
 #include "pg/pool.hpp"
 #include "pg/shared.hpp"
 
+#include <climits>
 #include <cstring>
 
 extern "C" {
@@ -24,6 +25,11 @@ bool g_log_attempts = true;
 bool g_reserve_slots = false;
 int g_max_async_runs = 8;
 int g_history_days = 30;
+int g_max_runs_per_role = 8;
+int g_max_async_runs_per_role = 4;
+int g_max_priority = 0;
+int g_max_chunk_helpers = 4;
+int g_max_reservation_ms = 10000;
 
 namespace {
 
@@ -34,14 +40,18 @@ shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 #if PG_VERSION_NUM >= 150000
 void GuaranteeShmemRequest(void) {
-    if (prev_shmem_request_hook) prev_shmem_request_hook();
-    RequestSharedState();
+    CatchingCall([] {
+        if (prev_shmem_request_hook) prev_shmem_request_hook();
+        RequestSharedState();
+    });
 }
 #endif
 
 void GuaranteeShmemStartup(void) {
-    if (prev_shmem_startup_hook) prev_shmem_startup_hook();
-    InitSharedState();
+    CatchingCall([] {
+        if (prev_shmem_startup_hook) prev_shmem_startup_hook();
+        InitSharedState();
+    });
 }
 
 void DefineSettings() {
@@ -74,6 +84,35 @@ void DefineSettings() {
         "Older runs are deleted by the next run that finishes in the same database; a run "
         "uses the value of the session that started it.",
         &g_history_days, 30, 0, 36500, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_runs_per_role",
+        "Maximum number of guaranteed and chunked runs in progress at once for one role.",
+        "Counted by the role a run belongs to; superusers are not limited. Past it, a new "
+        "run is refused with SQLSTATE 53G06.",
+        &g_max_runs_per_role, 8, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_async_runs_per_role",
+        "Maximum number of submitted (asynchronous) runs in progress at once for one role.",
+        "Superusers are not limited. Past it, a submit is refused with SQLSTATE 53G06.",
+        &g_max_async_runs_per_role, 4, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_priority",
+        "Highest queue priority a role may ask for.",
+        "Only superusers may change it: grant a role more with ALTER ROLE ... SET "
+        "parallel_guarantee.max_priority = n. A priority above it is refused with SQLSTATE 42501.",
+        &g_max_priority, 0, 0, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_chunk_helpers",
+        "Maximum number of helper workers one chunked run may start besides its own worker.",
+        "run_in_chunks(workers => n) starts at most this many helpers, and never takes the "
+        "background-worker slots the run's own parallel queries need.",
+        &g_max_chunk_helpers, 4, 0, 63, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_reservation_time",
+        "Longest time one queued run may hold ordinary sessions' parallel queries back.",
+        "With parallel_guarantee.reserve_slots on, a run first in the queue stops reserving "
+        "workers after this long and waits like any other.",
+        &g_max_reservation_ms, 10000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
 #if PG_VERSION_NUM >= 150000
     MarkGUCPrefixReserved("parallel_guarantee");
 #else
@@ -120,6 +159,9 @@ void InitSharedState() {
     LWLockRelease(AddinShmemInitLock);
 }
 
+/* A slot still "starting" after this long with its caller gone never got a worker. */
+constexpr int kStartingReclaimMs = 60000;
+
 /* True when the process that owns pid is gone (0 counts as gone). */
 static bool ProcessGone(int32 pid) {
     return pid == 0 || (kill(pid, 0) != 0 && errno == ESRCH);
@@ -129,21 +171,38 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
                  const char *label, bool async) {
     int index = kNoFreeSlot;
     TimestampTz now = GetCurrentTimestamp();
+    bool limited = !superuser_arg(user_id);
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
-    if (async) {
-        int running_async = 0;
-        for (int i = 0; i < g_shared->max_runs; i++)
-            if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].async) running_async++;
-        if (running_async >= g_max_async_runs) {
-            LWLockRelease(g_shared->lock);
-            return kTooManyAsync;
+    int running_async = 0, of_role = 0, async_of_role = 0;
+    for (int i = 0; i < g_shared->max_runs; i++) {
+        const RunSlot *slot = &g_shared->slots[i];
+        if (slot->run_id == 0) continue;
+        if (slot->async) running_async++;
+        if (slot->user_id == user_id) {
+            of_role++;
+            if (slot->async) async_of_role++;
         }
+    }
+    int refusal = 0;
+    if (async && running_async >= g_max_async_runs)
+        refusal = kTooManyAsync;
+    else if (limited && of_role >= g_max_runs_per_role)
+        refusal = kTooManyForRole;
+    else if (limited && async && async_of_role >= g_max_async_runs_per_role)
+        refusal = kTooManyAsyncForRole;
+    if (refusal != 0) {
+        LWLockRelease(g_shared->lock);
+        return refusal;
     }
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
-        /* Reclaim a slot whose caller and worker both died without releasing it. */
+        /*
+         * Reclaim a slot whose caller and worker both died without releasing it; one still
+         * starting only once it has waited long enough for any worker to have started.
+         */
         if (slot->run_id != 0 && ProcessGone(slot->caller_pid) && ProcessGone(slot->worker_pid) &&
-            slot->state != SlotState::kStarting)
+            (slot->state != SlotState::kStarting ||
+             TimestampDifferenceExceeds(slot->started_at, now, kStartingReclaimMs)))
             slot->run_id = 0;
         if (slot->run_id == 0) {
             memset(static_cast<void *>(slot), 0, sizeof(*slot));
@@ -188,14 +247,23 @@ static RunSlot *QueueHead() {
 
 /*
  * What ordinary sessions must leave free: the needs of the first waiting run and of runs
- * admitted but not launched yet.  Caller holds the lock in exclusive mode.
+ * admitted but not launched yet, each for at most parallel_guarantee.max_reservation_time
+ * from when it started to hold them.  Caller holds the lock in exclusive mode.  The head of
+ * the queue calls this every few milliseconds while it waits, so an expired reservation is
+ * let go of at once.
  */
 static void RecomputeReservations() {
+    TimestampTz now = GetCurrentTimestamp();
     uint32 total = 0;
     RunSlot *head = QueueHead();
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
-        if (slot->run_id != 0 && (slot->reserved || slot == head)) total += slot->need;
+        if (slot->run_id == 0 || !(slot->reserved || slot == head)) {
+            slot->reserving_since = 0;
+            continue;
+        }
+        if (slot->reserving_since == 0) slot->reserving_since = now;
+        if (!TimestampDifferenceExceeds(slot->reserving_since, now, g_max_reservation_ms)) total += slot->need;
     }
     pg_atomic_write_u32(&g_shared->reserved_total, total);
 }
@@ -239,7 +307,6 @@ int CountRunsWithId(int64 run_id) {
 }
 
 CancelAnswer RequestCancel(int64 run_id) {
-    int32 pid = 0;
     CancelAnswer answer = CancelAnswer::kNotInProgress;
     if (g_shared == nullptr || run_id <= 0) return answer;
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
@@ -250,16 +317,45 @@ CancelAnswer RequestCancel(int64 run_id) {
                 answer = CancelAnswer::kTooLate;
             } else {
                 slot->cancel_requested = true;
-                pid = slot->worker_pid;
+                /* Under the lock (see shared.hpp); a worker not started yet sees the flag when it starts. */
+                if (slot->worker_pid != 0) (void) kill(slot->worker_pid, SIGINT);
                 answer = CancelAnswer::kRequested;
             }
             break;
         }
     }
     LWLockRelease(g_shared->lock);
-    /* A worker not started yet sees the flag when it starts. */
-    if (pid != 0) kill(pid, SIGINT);
     return answer;
+}
+
+bool SignalRunWorker(int index, int64 run_id, int sig) {
+    bool sent = false;
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return false;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    const RunSlot *slot = &g_shared->slots[index];
+    if (slot->run_id == run_id && slot->worker_pid != 0) sent = kill(slot->worker_pid, sig) == 0;
+    LWLockRelease(g_shared->lock);
+    return sent;
+}
+
+void SignalRunHelpers(int index, int64 run_id, int sig) {
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    const RunSlot *slot = &g_shared->slots[index];
+    if (slot->run_id == run_id)
+        for (int w = 1; w < kMaxChunkWorkers; w++)
+            if (slot->helper_pid[w] != 0) (void) kill(slot->helper_pid[w], sig);
+    LWLockRelease(g_shared->lock);
+}
+
+void SetSlotHelper(int index, int64 run_id, int helper, int32 pid) {
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs || helper < 1 || helper >= kMaxChunkWorkers)
+        return;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    RunSlot *slot = &g_shared->slots[index];
+    /* A stale helper of an earlier coordinator never clears this run's helper's entry. */
+    if (slot->run_id == run_id && (pid != 0 || slot->helper_pid[helper] == MyProcPid)) slot->helper_pid[helper] = pid;
+    LWLockRelease(g_shared->lock);
 }
 
 bool SlotEnterCommit(int index, int64 run_id) {
@@ -420,9 +516,22 @@ void SayProgress(const char *message) {
 
 }  // namespace pgguarantee
 
+namespace pgguarantee {
+namespace {
+void InitModule();
+}  // namespace
+}  // namespace pgguarantee
+
 using namespace pgguarantee;
 
 void _PG_init(void) {
+    CatchingCall([] { InitModule(); });
+}
+
+namespace pgguarantee {
+namespace {
+
+void InitModule() {
     DefineSettings();
     if (!process_shared_preload_libraries_in_progress) return;
 
@@ -436,3 +545,6 @@ void _PG_init(void) {
     shmem_startup_hook = GuaranteeShmemStartup;
     InstallMonitorHooks();
 }
+
+}  // namespace
+}  // namespace pgguarantee

@@ -72,7 +72,7 @@ void RestoreReservation() {
     }
 }
 
-void GuaranteeExecutorEnd(QueryDesc *query_desc) {
+void GuaranteeExecutorEndBody(QueryDesc *query_desc) {
     RestoreReservation();
     if (prev_ExecutorEnd)
         prev_ExecutorEnd(query_desc);
@@ -80,14 +80,11 @@ void GuaranteeExecutorEnd(QueryDesc *query_desc) {
         standard_ExecutorEnd(query_desc);
 }
 
-void RestoreAtTransactionEnd(XactEvent, void *) { RestoreReservation(); }
-void RestoreAtSubtransactionEnd(SubXactEvent, SubTransactionId, SubTransactionId, void *) {
-    RestoreReservation();
-}
 get_relation_info_hook_type prev_get_relation_info = nullptr;
 
 TupleTableSlot *ExecGatherWrapper(PlanState *node);
 TupleTableSlot *ExecChildFirstCall(PlanState *node);
+void GuaranteeExecutorEnd(QueryDesc *query_desc);
 
 Wrapped *FindByGather(PlanState *node) {
     for (int i = 0; i < g_nwrapped; i++)
@@ -134,8 +131,8 @@ void JudgeLaunchOf(Wrapped *w) {
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
 
     LaunchVerdict verdict = JudgeLaunch(g_monitor.options, g_monitor.attempt, launched);
-    char *message = PallocCopy(LaunchMessage(g_monitor.run_id, g_monitor.attempt, g_monitor.options,
-                                             planned, launched, verdict));
+    char *message = CoreText([&] { return LaunchMessage(g_monitor.run_id, g_monitor.attempt, g_monitor.options,
+                                             planned, launched, verdict); });
     SayProgress(message);
     switch (verdict) {
         case LaunchVerdict::kTargetMet:
@@ -159,7 +156,7 @@ void JudgeLaunchOf(Wrapped *w) {
                            g_monitor.attempt, launched, g_monitor.options.target_workers)));
 }
 
-TupleTableSlot *ExecChildFirstCall(PlanState *node) {
+TupleTableSlot *ExecChildFirstCallBody(PlanState *node) {
     Wrapped *w = FindByChild(node);
     if (w == nullptr) elog(ERROR, "parallel_guarantee: lost track of a wrapped plan node");
     /* Unwrap first: every later call goes straight to the real node. */
@@ -181,7 +178,7 @@ void ArmChild(Wrapped *w) {
     if (child->ExecProcNode == w->child_real) child->ExecProcNode = ExecChildFirstCall;
 }
 
-TupleTableSlot *ExecGatherWrapper(PlanState *node) {
+TupleTableSlot *ExecGatherWrapperBody(PlanState *node) {
     Wrapped *w = FindByGather(node);
     if (w == nullptr) elog(ERROR, "parallel_guarantee: lost track of a Gather node");
     bool launching = !GatherInitialized(node);
@@ -322,7 +319,7 @@ void RaiseNoParallelPlan() {
                      "or pass force_workers => true to plan the target degree.")));
 }
 
-void GuaranteeExecutorStart(QueryDesc *query_desc, int eflags) {
+void GuaranteeExecutorStartBody(QueryDesc *query_desc, int eflags) {
     if (prev_ExecutorStart)
         prev_ExecutorStart(query_desc, eflags);
     else
@@ -342,11 +339,38 @@ void GuaranteeExecutorStart(QueryDesc *query_desc, int eflags) {
         RaiseNoParallelPlan();
 }
 
-void GuaranteeRelationInfo(PlannerInfo *root, Oid relation_id, bool inhparent, RelOptInfo *rel) {
+void GuaranteeRelationInfoBody(PlannerInfo *root, Oid relation_id, bool inhparent, RelOptInfo *rel) {
     if (prev_get_relation_info) prev_get_relation_info(root, relation_id, inhparent, rel);
     /* force_workers: plan the target degree for every scanned table, like a "hard" hint. */
     if (g_monitor.active && g_monitor.force_workers)
         rel->rel_parallel_workers = Max(rel->rel_parallel_workers, g_monitor.options.target_workers);
+}
+
+
+/*
+ * What PostgreSQL calls: each hook and plan-node wrapper goes through the C++ wall
+ * (errors.hpp), so no C++ exception ever unwinds through the executor's frames.
+ */
+void GuaranteeExecutorStart(QueryDesc *query_desc, int eflags) {
+    CatchingCall([&] { GuaranteeExecutorStartBody(query_desc, eflags); });
+}
+void GuaranteeExecutorEnd(QueryDesc *query_desc) {
+    CatchingCall([&] { GuaranteeExecutorEndBody(query_desc); });
+}
+void GuaranteeRelationInfo(PlannerInfo *root, Oid relation_id, bool inhparent, RelOptInfo *rel) {
+    CatchingCall([&] { GuaranteeRelationInfoBody(root, relation_id, inhparent, rel); });
+}
+TupleTableSlot *ExecChildFirstCall(PlanState *node) {
+    return CatchingCall([&] { return ExecChildFirstCallBody(node); });
+}
+TupleTableSlot *ExecGatherWrapper(PlanState *node) {
+    return CatchingCall([&] { return ExecGatherWrapperBody(node); });
+}
+void RestoreAtTransactionEnd(XactEvent, void *) {
+    CatchingCall([] { RestoreReservation(); });
+}
+void RestoreAtSubtransactionEnd(SubXactEvent, SubTransactionId, SubTransactionId, void *) {
+    CatchingCall([] { RestoreReservation(); });
 }
 
 }  // namespace

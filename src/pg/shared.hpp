@@ -16,6 +16,7 @@
 #pragma once
 
 #include "core/policy.hpp"
+#include "pg/errors.hpp"
 #include "pg/pg_includes.hpp"
 
 #include "port/atomics.h"
@@ -65,6 +66,7 @@ struct RunSlot {
     int32 need;             /* parallel workers the run needs */
     bool waiting;           /* in the queue, waiting for slots */
     bool reserved;          /* admitted, its workers not launched yet: its need is held */
+    TimestampTz reserving_since; /* since when it holds ordinary sessions back; 0: it does not */
 
     bool async;             /* submitted: nobody waits for it */
     bool cancel_requested;  /* parallel_guarantee_cancel() asked it to stop */
@@ -75,6 +77,8 @@ struct RunSlot {
     int32 chunk_no[kMaxChunkWorkers];
     int32 chunk_pid[kMaxChunkWorkers];
     TimestampTz chunk_since[kMaxChunkWorkers];
+    /* Chunked runs: each helper's pid while it runs (0: none), so that signals reach only it. */
+    int32 helper_pid[kMaxChunkWorkers];
 };
 
 struct SharedState {
@@ -145,6 +149,7 @@ struct RunShared {
     int32 chunk_workers;
     int32 notice_every;
     Oid key_type;               /* set by the coordinator once the keys are known */
+    Oid resume_role;            /* resume_chunks: the run's role, checked by the caller */
     pg_atomic_uint32 chunk_run_failed;   /* a chunk failed beyond its limits: stop claiming */
     pg_atomic_uint32 next_chunk;         /* the chunk dispenser: chunks 1..chunks_total, each handed out once */
     pg_atomic_uint32 chunks_committed;   /* chunks committed by all the run's workers, for progress */
@@ -176,29 +181,48 @@ extern bool g_log_attempts;
 extern bool g_reserve_slots;
 extern int g_max_async_runs;
 extern int g_history_days;
+extern int g_max_runs_per_role;
+extern int g_max_async_runs_per_role;
+extern int g_max_priority;
+extern int g_max_chunk_helpers;
+extern int g_max_reservation_ms;
 
 void RequestSharedState();
 void InitSharedState();
 Size SharedStateSize();
 
-/* Allocates a slot for a new run; -1 when all are taken. */
 /*
- * Allocates a slot for a new run: the slot index, kNoFreeSlot when all are taken, or
- * kTooManyAsync when an asynchronous run would exceed parallel_guarantee.max_async_runs.
+ * Allocates a slot for a new run of user_id: the slot index, or why not: kNoFreeSlot when all
+ * are taken, kTooManyAsync past parallel_guarantee.max_async_runs, kTooManyForRole and
+ * kTooManyAsyncForRole past the per-role limits (which do not apply to superusers).
  */
 constexpr int kNoFreeSlot = -1;
 constexpr int kTooManyAsync = -2;
+constexpr int kTooManyForRole = -3;
+constexpr int kTooManyAsyncForRole = -4;
 int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
                  const char *label, bool async);
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
-/* Workers of guaranteed runs in progress (they come and go: not a permanent load). */
 /* Runs in progress in this database with this id (a resumed chunked run keeps its id). */
 int CountRunsWithId(int64 run_id);
-/* Marks this database's run to stop and signals its worker; false when it is not in progress. */
 /* What parallel_guarantee_cancel_run found. */
 enum class CancelAnswer { kNotInProgress, kRequested, kTooLate };
+/* Marks this database's run to stop and signals its worker. */
 CancelAnswer RequestCancel(int64 run_id);
+/*
+ * Signals go only to processes a run slot names, and only under the slot lock: a run's
+ * worker and helpers clear their pid from the slot, under that lock, before they exit, so a
+ * pid read under the lock cannot belong to a process that has exited (the kernel cannot
+ * have reused it) for as long as the lock is held.
+ *
+ * SignalRunWorker sends sig to the run's worker; false when the slot is no longer the
+ * run's or has no worker yet.  SignalRunHelpers sends it to every helper of the run.
+ */
+bool SignalRunWorker(int index, int64 run_id, int sig);
+void SignalRunHelpers(int index, int64 run_id, int sig);
+/* A chunk helper (1 and up) starts (pid) or is about to exit (0). */
+void SetSlotHelper(int index, int64 run_id, int helper, int32 pid);
 /*
  * Called by the worker just before it commits the statement: false if a cancel came
  * first (the worker then rolls back); true marks the run as committing, after which a
@@ -239,11 +263,6 @@ bool RegisterRunWorker(dsm_segment *seg, const char *name, int chunk_helper,
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);
 
-/*
- * Copies a C++ string into palloc memory without ever raising an error, so the
- * std::string can die before anything that may ereport runs.
- */
-char *PallocCopy(const std::string &text);
 
 }  // namespace pgguarantee
 

@@ -19,6 +19,10 @@
 #include <climits>
 
 extern "C" {
+#include "utils/guc_tables.h"
+}
+
+extern "C" {
 PGDLLEXPORT void parallel_guarantee_worker_main(Datum main_arg);
 }
 
@@ -57,8 +61,10 @@ int64 MicrosSince(TimestampTz start) {
 
 dsm_segment *g_seg = nullptr;
 
-void HelperLeavesChunk(int, Datum helper_number) {
+/* A helper that exits (its work done, or stopped on a chunk) leaves its chunk and the slot. */
+void HelperExits(int, Datum helper_number) {
     SetSlotChunk(g_run->slot_index, g_run->run_id, DatumGetInt32(helper_number), 0);
+    SetSlotHelper(g_run->slot_index, g_run->run_id, DatumGetInt32(helper_number), 0);
 }
 
 void ReleaseOnExit(int, Datum) {
@@ -290,14 +296,14 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
         *waited_ms = (now - start) / 1000;
         if (admitted) {
             if (said) {
-                char *message = PallocCopy(AdmittedMessage(g_run->run_id, attempt, need,
-                                                           static_cast<double>(now - start) / 1000.0));
+                char *message = CoreText([&] { return AdmittedMessage(g_run->run_id, attempt, need,
+                                                           static_cast<double>(now - start) / 1000.0); });
                 SayProgress(message);
             }
             return WaitResult::kReady;
         }
         if (!said) {
-            char *message = PallocCopy(WaitingMessage(g_run->run_id, attempt, need, free_workers, position));
+            char *message = CoreText([&] { return WaitingMessage(g_run->run_id, attempt, need, free_workers, position); });
             SayProgress(message);
             said = true;
         }
@@ -307,8 +313,8 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
         }
         if (now >= deadline) {
             QueueLeave(g_run->slot_index, g_run->run_id);
-            char *message = PallocCopy(DeadlineMessage(g_run->run_id, attempt,
-                                                       static_cast<double>(now - start) / 1000.0));
+            char *message = CoreText([&] { return DeadlineMessage(g_run->run_id, attempt,
+                                                       static_cast<double>(now - start) / 1000.0); });
             SayProgress(message);
             return WaitResult::kDeadline;
         }
@@ -339,7 +345,7 @@ void ReThrowStatementError(ErrorData *edata) {
 }
 
 void RaiseInsufficient(const RunOptions &o) {
-    char *detail = PallocCopy(DescribeAttempts(g_run->attempts, g_run->attempts_used, o.target_workers));
+    char *detail = CoreText([&] { return DescribeAttempts(g_run->attempts, g_run->attempts_used, o.target_workers); });
     int launched = g_run->launched < 0 ? 0 : g_run->launched;
     ereport(ERROR,
             (errcode(ERRCODE_PG_INSUFFICIENT_WORKERS),
@@ -395,7 +401,7 @@ void RunAttempts() {
                             errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
 
         SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, attempt);
-        char *started_msg = PallocCopy(AttemptStartedMessage(g_run->run_id, attempt, o));
+        char *started_msg = CoreText([&] { return AttemptStartedMessage(g_run->run_id, attempt, o); });
         SayProgress(started_msg);
 
         TimestampTz started = GetCurrentTimestamp();
@@ -428,6 +434,56 @@ void RunAttempts() {
     }
     /* Not reached: the last attempt either succeeds, degrades or fails above. */
     g_run->status = RunStatus::kFailed;
+}
+
+/*
+ * A resume by another role (a member, a superuser) runs the run's action in the resumer's
+ * session, with the resumer's settings.  Settings only a superuser (or a role granted SET on
+ * them) may change, set for the resumer's role or session (session_replication_role =
+ * replica, which disables triggers, say), must not apply to the run's role: each goes back to
+ * its built-in default.  Settings of the server and the database apply to every role and stay.
+ */
+void DropPrivilegedSessionSettings() {
+#if PG_VERSION_NUM >= 160000
+    int count = 0;
+    struct config_generic **gucs = get_guc_variables(&count);
+#else
+    struct config_generic **gucs = get_guc_variables();
+    int count = GetNumConfigOptions();
+#endif
+    for (int i = 0; i < count; i++) {
+        struct config_generic *g = gucs[i];
+        if ((g->flags & GUC_CUSTOM_PLACEHOLDER) != 0) continue;
+        if (g->context != PGC_SUSET && g->context != PGC_SU_BACKEND) continue;
+        if (g->source != PGC_S_USER && g->source != PGC_S_DATABASE_USER && g->source != PGC_S_CLIENT &&
+            g->source != PGC_S_SESSION)
+            continue;
+        char number[64];
+        const char *value = nullptr;
+        switch (g->vartype) {
+            case PGC_BOOL:
+                value = reinterpret_cast<struct config_bool *>(g)->boot_val ? "on" : "off";
+                break;
+            case PGC_INT:
+                snprintf(number, sizeof number, "%d", reinterpret_cast<struct config_int *>(g)->boot_val);
+                value = number;
+                break;
+            case PGC_REAL:
+                snprintf(number, sizeof number, "%.17g", reinterpret_cast<struct config_real *>(g)->boot_val);
+                value = number;
+                break;
+            case PGC_STRING:
+                value = reinterpret_cast<struct config_string *>(g)->boot_val;
+                break;
+            case PGC_ENUM: {
+                auto *e = reinterpret_cast<struct config_enum *>(g);
+                value = config_enum_lookup_by_value(e, e->boot_val);
+                break;
+            }
+        }
+        if (value == nullptr) continue;
+        (void) set_config_option(g->name, value, g->context, PGC_S_SESSION, GUC_ACTION_SET, true, ERROR, false);
+    }
 }
 
 void WorkerMain(Datum main_arg) {
@@ -464,7 +520,8 @@ void WorkerMain(Datum main_arg) {
         SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
     } else {
         /* A helper that is stopped on a chunk (terminated, say) is no longer on it. */
-        before_shmem_exit(HelperLeavesChunk, Int32GetDatum(helper_number));
+        before_shmem_exit(HelperExits, Int32GetDatum(helper_number));
+        SetSlotHelper(g_run->slot_index, g_run->run_id, helper_number, MyProcPid);
     }
     /* A cancel that came before we started is handled below, once the run is recorded. */
     const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
@@ -482,6 +539,9 @@ void WorkerMain(Datum main_arg) {
     StartTransactionCommand();
     RestoreLibraryState(static_cast<char *>(shm_toc_lookup(toc, kTocKeyLibrary, false)));
     RestoreGUCState(shm_toc_lookup(toc, kTocKeyGuc, false));
+    if (g_run->mode == RunMode::kChunksResume && g_run->resume_role != g_run->current_user_id &&
+        !superuser_arg(g_run->resume_role))
+        DropPrivilegedSessionSettings();
     /* The caller's transaction was read-write (a read-only one is refused), whatever its default. */
     (void) set_config_option("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
                              true, 0, false);
