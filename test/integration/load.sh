@@ -5,7 +5,9 @@
 # session per path makes a few hundred calls in a row while its backend's memory is
 # measured (successes, 53G01 failures, callers cancelled mid-run, calls inside one DO
 # block); then one session's callers are cancelled at random moments by statement_timeout,
-# and the history must still say how each run ended.  Each check prints "ok - ..." or
+# and the history must still say how each run ended; then 16 sessions with SERIALIZABLE as
+# their default isolation and random statement timeouts: every run is in the history and
+# no worker outlives its caller's cancel by more than a second.  Each check prints "ok - ..." or
 # "not ok - ..." and what it found; figures are printed as "# ..." lines.  Exits non-zero
 # if any check failed.
 #
@@ -299,6 +301,58 @@ check "callers cancelled at any moment: each recorded run has its attempt rows" 
   "$(M -c "SELECT string_agg(format('run %s (%s): %s attempts, %s rows', r.run_id, r.status, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
              FROM parallel_guarantee_runs r WHERE label = 'race' AND status NOT IN ('running', 'lost')
               AND r.attempts IS DISTINCT FROM (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)" | head -5)"
+
+# ---------------------------------------------------------------- 4. serializable sessions, random timeouts
+# 16 sessions whose default isolation is SERIALIZABLE, each making calls under a random
+# statement_timeout of 1-400 ms, half of them slow (3 s), half fast: their workers write the
+# history at the same moments.  The bookkeeping must not inherit the sessions' isolation or
+# timeouts (a history write that failed used to leave its worker deaf to every cancel, and
+# its run missing from the history): every run whose worker started an attempt is in the
+# history with a final status, and no worker outlives its caller by more than a second.
+SER_SESSIONS=${LOAD_SER_SESSIONS:-16}
+SER_CALLS=${LOAD_SER_CALLS:-12}
+LOG_SER=$(wc -l < "$OUT/server.log")
+for s in $(seq 1 "$SER_SESSIONS"); do
+  { echo "SET client_min_messages = warning;"
+    echo "SET parallel_guarantee.log_attempts = on;"
+    for c in $(seq 1 "$SER_CALLS"); do
+      echo "SET statement_timeout = $(( (RANDOM % 400) + 1 ));"
+      if [ $((c % 2)) = 0 ]; then
+        echo "SELECT status FROM run_with_parallel_guarantee(\$s\$SELECT count(*) FROM small WHERE id < 8 AND pg_sleep(0.4 * (id % 2)) IS NOT NULL\$s\$, target_workers => 2, min_workers => 0, max_attempts => 1, force_workers => true, label => 'serial');"
+      else
+        echo "SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'serial');"
+      fi
+    done
+  } | PGOPTIONS="-c default_transaction_isolation=serializable" M >/dev/null 2>"$OUT/serial-$s.err" &
+done
+wait
+SER_END=$(now_ms)
+# Bounded poll: the workers of the cancelled callers must all be gone within a second.
+gone_ms=-1
+for _ in $(seq 1 100); do
+  if [ "$(M -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker'")" = 0 ]; then
+    gone_ms=$(( $(now_ms) - SER_END )); break
+  fi
+  sleep 0.02
+done
+check_true "serializable sessions, random timeouts: no worker outlives its caller by more than a second" \
+  "$([ "$gone_ms" -ge 0 ] && [ "$gone_ms" -le 1000 ] && echo t || echo f)" \
+  "workers still there $([ "$gone_ms" -ge 0 ] && echo "${gone_ms} ms" || echo "after 2 s") after the last caller ended: $(M -c "SELECT string_agg(pid || ' ' || state, ', ') FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker'")"
+wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
+SER_STARTED=$(tail -n +"$((LOG_SER + 1))" "$OUT/server.log" | sed -n 's/.*parallel_guarantee: run \([0-9]*\): attempt 1\/1 started.*/\1/p' | sort -un)
+SER_RECORDED=$(M -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = 'serial' ORDER BY 1" | sort -un)
+echo "# serializable sessions: $((SER_SESSIONS * SER_CALLS)) calls, $(echo "$SER_STARTED" | grep -c .) runs started an attempt; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' GROUP BY 1) s")"
+check_true "serializable sessions: some runs started (the check has something to check)" \
+  "$([ "$(echo "$SER_STARTED" | grep -c .)" -gt 0 ] && echo t || echo f)" "none started"
+check "serializable sessions: every run that started an attempt is in the history (missing run ids)" "" \
+  "$(comm -23 <(echo "$SER_STARTED") <(echo "$SER_RECORDED") | head -5 | tr '\n' ' ' | sed 's/ $//')"
+check "serializable sessions: every recorded run has a final status (none 'running' or 'lost')" "" \
+  "$(M -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' AND status IN ('running', 'lost') GROUP BY 1) s")"
+check "serializable sessions: no history write failed (no 'could not ... in the history' warning)" "" \
+  "$(tail -n +"$((LOG_SER + 1))" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//' | head -3)"
+# 16 runs of 3 workers each do not fit max_worker_processes = 32: some calls get 53G05.
+check "serializable sessions: every error the callers got was their own timeout or 53G05 (no worker slot)" "" \
+  "$(cat "$OUT"/serial-*.err | grep -E '^ERROR:' | grep -vE 'canceling statement due to (statement timeout|user request)|could not start a background worker for the guaranteed run' | sort | uniq -c | head -3)"
 
 # ---------------------------------------------------------------- the end
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"

@@ -458,22 +458,32 @@ SET client_encoding = 'LATIN1';
 {RUN}(convert_from('\xzz'::bytea, 'UTF8'))
 
 @@ huge-statement OK
+{RUN}('SELECT count(*) FROM big /* ' || repeat('x', 1048000) || ' */')
+@@ huge-statement 54000
 {RUN}('SELECT count(*) FROM big /* ' || repeat('x', 1048576) || ' */')
 @@ huge-statement OK
+{RUN}('SELECT count(*) FROM big WHERE pad <> ''' || repeat('y', 1048000) || '''')
+@@ huge-statement 54000
 {RUN}('SELECT count(*) FROM big WHERE pad <> ''' || repeat('y', 1048576) || '''')
 @@ huge-statement OK
+{RUN}('SELECT count(*) FROM big WHERE pad <> ''' || repeat('é', 524000) || '''')
+@@ huge-statement 54000
 {RUN}('SELECT count(*) FROM big WHERE pad <> ''' || repeat('é', 524288) || '''')
-@@ huge-statement OK
+@@ huge-statement 54000
 {RUN}('SELECT count(*) FROM big /* ' || repeat('z', 8388608) || ' */')
 @@ huge-statement 54001
-{RUN}('SELECT ' || repeat('1+', 524288) || '1')
+{RUN}('SELECT ' || repeat('1+', 524000) || '1')
 @@ huge-statement 54001|42601
 {RUN}('SELECT count(*) FROM big WHERE ' || repeat('(', 100000) || 'true' || repeat(')', 100000))
 @@ huge-statement OK
 {RUN}('SELECT count(*) FROM big WHERE id NOT IN (' || (SELECT string_agg(g::text, ',') FROM generate_series(1, 150000) g) || ')')
 @@ huge-statement OK
+{SUB}('SELECT count(*) FROM big /* ' || repeat('x', 1048000) || ' */')
+@@ huge-statement 54000
 {SUB}('SELECT count(*) FROM big /* ' || repeat('x', 1048576) || ' */')
 @@ huge-statement OK
+{RUN}($q$SELECT count(*) FROM big$q$, cleanup => 'SELECT 1 /* ' || repeat('c', 1048000) || ' */')
+@@ huge-statement 54000
 {RUN}($q$SELECT count(*) FROM big$q$, cleanup => 'SELECT 1 /* ' || repeat('c', 1048576) || ' */')
 @@ huge-statement 22023
 {RUN}($q$SELECT count(*) FROM big$q$, label => repeat('l', 1048576))
@@ -999,14 +1009,20 @@ SET work_mem = '64kB';
 {CHUNKS}('SELECT ' || chr(0), {ACTION})
 
 @@ chunk-huge OK
+{CHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048000) || ' */', {ACTION})
+@@ chunk-huge 54000
 {CHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048576) || ' */', {ACTION})
 @@ chunk-huge OK
+{CHUNKS}({KEYS}, 'UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1) /* ' || repeat('x', 1048000) || ' */', chunk_size => 100)
+@@ chunk-huge 54000
 {CHUNKS}({KEYS}, 'UPDATE chunk_hits SET hits = hits + 1 WHERE id = ANY ($1) /* ' || repeat('x', 1048576) || ' */', chunk_size => 100)
 @@ chunk-huge OK
 {CHUNKS}($q$SELECT repeat(c, 1000000) FROM (VALUES ('j'), ('k'), ('l')) v(c)$q$, $a$SELECT count(*) FROM unnest($1) k$a$, chunk_size => 1)
 @@ chunk-huge 22023
 {CHUNKS}({KEYS}, {ACTION}, label => repeat('l', 1048576))
 @@ chunk-huge OK
+{SUBCHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048000) || ' */', {ACTION})
+@@ chunk-huge 54000
 {SUBCHUNKS}('SELECT id FROM tiny /* ' || repeat('x', 1048576) || ' */', {ACTION})
 
 @@# fixed: keys queries that would lock or change rows, or create a table
