@@ -37,7 +37,7 @@ $(FULL_SCRIPT): sql/$(EXTENSION)--$(BASE_VERSION).sql $(UPGRADES)
 
 all: $(FULL_SCRIPT)
 
-PG_CPPFLAGS = -I$(CURDIR)/src
+PG_CPPFLAGS = -I$(CURDIR)/src -DPARALLEL_GUARANTEE_VERSION=\"$(EXTVERSION)\"
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Wno-register
 SHLIB_LINK  = -lstdc++
 
@@ -53,6 +53,8 @@ override CXXFLAGS := $(filter-out -Wmissing-format-attribute,$(CXXFLAGS))
 # PGXS tracks no header dependencies: rebuild every object when any header changes, so
 # no object is ever built against a stale shared-memory layout.
 $(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
+# The module's magic block carries the version (PostgreSQL 18 shows it).
+src/pg/module.o: $(EXTENSION).control
 
 # Each layer on its own, so one failing layer does not hide the others.
 .PHONY: regresscheck isolationcheck unit

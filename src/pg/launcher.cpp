@@ -688,7 +688,7 @@ bool WorkerWaitsForMe(pid_t pid) {
         return false;
     LockMethod method = GetLocksMethodTable(lock);
     for (LOCKMODE held = 1; held <= MaxLockMode; held++)
-        if ((method->conflictTab[wanted] & LOCKBIT_ON(held)) && LockHeldByMe(&tag, held)) return true;
+        if ((method->conflictTab[wanted] & LOCKBIT_ON(held)) && LockHeldByMeExactly(&tag, held)) return true;
     return false;
 }
 

@@ -13,7 +13,7 @@
 #include <cstring>
 
 extern "C" {
-PG_MODULE_MAGIC;
+PARALLEL_GUARANTEE_MODULE_MAGIC;
 void _PG_init(void);
 }
 

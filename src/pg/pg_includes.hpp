@@ -72,3 +72,6 @@ extern "C" {
 }
 
 #pragma GCC diagnostic pop
+
+/* What differs between PostgreSQL majors. */
+#include "pg/compat.hpp"

@@ -1,0 +1,46 @@
+/*
+ * compat.hpp: what differs between the PostgreSQL majors the extension is built for, in
+ * one place.  Included at the end of pg_includes.hpp, so every PostgreSQL-facing source
+ * has it.
+ *
+ * Compiled without a warning, and tested, against 15 (Debian 12's headers), 17 (Debian
+ * trixie's) and 18 (Debian sid's): scripts/pg_matrix.sh.  The few "< 15" and ">= 16"
+ * branches elsewhere in the sources were written from PostgreSQL's release notes; no 14 or
+ * 16 headers were at hand, so no build has ever compiled the 14 branches, and the ">= 16"
+ * ones only as part of the 17 and 18 builds.
+ */
+#pragma once
+
+/* Included by pg_includes.hpp after PostgreSQL's headers; nothing of ours before them. */
+
+namespace pgguarantee {
+
+/*
+ * True if this backend holds the lock in exactly this mode.  PostgreSQL 17 added the
+ * argument orstronger (true: this mode or a stronger one); false keeps the exact mode.
+ */
+inline bool LockHeldByMeExactly(const LOCKTAG *tag, LOCKMODE mode) {
+#if PG_VERSION_NUM >= 170000
+    return LockHeldByMe(tag, mode, false);
+#else
+    return LockHeldByMe(tag, mode);
+#endif
+}
+
+}  // namespace pgguarantee
+
+/*
+ * The module's magic block.  PostgreSQL 18 records a name and version that
+ * pg_get_loaded_modules() shows (its plain PG_MODULE_MAGIC leaves them unset, and -Wextra
+ * warns of the missing initializers).  PARALLEL_GUARANTEE_VERSION comes from the control
+ * file, through the Makefile.
+ */
+#ifndef PARALLEL_GUARANTEE_VERSION
+#error "PARALLEL_GUARANTEE_VERSION is not defined: build with the project's Makefile"
+#endif
+#if PG_VERSION_NUM >= 180000
+#define PARALLEL_GUARANTEE_MODULE_MAGIC \
+    PG_MODULE_MAGIC_EXT(.name = "parallel_guarantee", .version = PARALLEL_GUARANTEE_VERSION)
+#else
+#define PARALLEL_GUARANTEE_MODULE_MAGIC PG_MODULE_MAGIC
+#endif
