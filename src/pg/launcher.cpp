@@ -454,20 +454,56 @@ void CallerDetached(dsm_segment *, Datum arg) {
     ReleaseSlot(run->slot_index, run->run_id);
 }
 
-/* Relays one message from the worker: notices at once, the error kept for later. */
-void HandleWorkerMessage(void *data, Size nbytes, ErrorData **error) {
+/* A copy of a parsed worker message, strings and all, in memory context cxt. */
+ErrorData *CopyWorkerError(const ErrorData *from, MemoryContext cxt) {
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    auto *to = static_cast<ErrorData *>(palloc(sizeof(ErrorData)));
+    *to = *from;
+    auto copy = [](const char *text) { return text ? pstrdup(text) : nullptr; };
+    to->filename = copy(from->filename);
+    to->funcname = copy(from->funcname);
+    to->message = copy(from->message);
+    to->detail = copy(from->detail);
+    to->detail_log = copy(from->detail_log);
+    to->hint = copy(from->hint);
+    to->context = copy(from->context);
+    to->backtrace = copy(from->backtrace);
+    to->schema_name = copy(from->schema_name);
+    to->table_name = copy(from->table_name);
+    to->column_name = copy(from->column_name);
+    to->datatype_name = copy(from->datatype_name);
+    to->constraint_name = copy(from->constraint_name);
+    to->internalquery = copy(from->internalquery);
+    to->assoc_context = cxt;
+    MemoryContextSwitchTo(old);
+    return to;
+}
+
+/*
+ * Relays one message from the worker: notices at once, the error kept for later.  The
+ * message is parsed in `relay`, which the caller resets after each message, so relaying
+ * any number of notices takes no more memory than one; the kept error is copied out to
+ * the current context.
+ */
+void HandleWorkerMessage(void *data, Size nbytes, MemoryContext relay, ErrorData **error) {
+    MemoryContext outer = MemoryContextSwitchTo(relay);
     StringInfoData msg;
     initStringInfo(&msg);
     appendBinaryStringInfo(&msg, static_cast<const char *>(data), static_cast<int>(nbytes));
     char msgtype = static_cast<char>(pq_getmsgbyte(&msg));
-    if (msgtype != 'E' && msgtype != 'N') return;   /* notifications, parameter status: ignored */
-    ErrorData *edata = static_cast<ErrorData *>(palloc0(sizeof(ErrorData)));
-    pq_parse_errornotice(&msg, edata);
+    ErrorData *edata = nullptr;
+    if (msgtype == 'E' || msgtype == 'N') {   /* notifications, parameter status: ignored */
+        edata = static_cast<ErrorData *>(palloc0(sizeof(ErrorData)));
+        pq_parse_errornotice(&msg, edata);
+    }
+    /* Back in the caller's context before anything is reported (a report may longjmp). */
+    MemoryContextSwitchTo(outer);
+    if (edata == nullptr) return;
     if (msgtype == 'N' || edata->elevel < ERROR) {
-        ThrowErrorData(edata);
+        ThrowErrorData(edata);   /* copies what it reports into ErrorContext */
         return;
     }
-    if (*error == nullptr) *error = edata;
+    if (*error == nullptr) *error = CopyWorkerError(edata, outer);
 }
 
 
@@ -696,12 +732,19 @@ bool WorkerWaitsForMe(pid_t pid) {
 ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
     ErrorData *error = nullptr;
     int self_waits = 0;
+    /*
+     * Each message is parsed here and the context reset after it.  A child of the current
+     * context, so an error that leaves this loop early frees it with its parent.
+     */
+    MemoryContext relay = AllocSetContextCreate(CurrentMemoryContext, "parallel_guarantee relay",
+                                                ALLOCSET_DEFAULT_SIZES);
     for (;;) {
         Size nbytes = 0;
         void *data = nullptr;
         shm_mq_result res = shm_mq_receive(mqh, &nbytes, &data, true);
         if (res == SHM_MQ_SUCCESS) {
-            HandleWorkerMessage(data, nbytes, &error);
+            HandleWorkerMessage(data, nbytes, relay, &error);
+            MemoryContextReset(relay);
             continue;
         }
         if (res == SHM_MQ_DETACHED) break;
@@ -724,6 +767,7 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
                                  "call outside the transaction block.")));
         }
     }
+    MemoryContextDelete(relay);
     return error;
 }
 
