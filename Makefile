@@ -15,7 +15,7 @@ DATA        = sql/$(EXTENSION)--$(BASE_VERSION).sql $(UPGRADES) $(FULL_SCRIPT)
 EXTRA_CLEAN = $(FULL_SCRIPT)
 
 CORE_SRCS   = $(wildcard src/core/*.cpp)
-PG_SRCS     = $(wildcard src/pg/*.cpp)
+PG_SRCS     = $(wildcard src/pg/*.cpp src/pg/*/*.cpp)
 OBJS        = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 PG_CONFIG  ?= pg_config
@@ -52,7 +52,7 @@ override CXXFLAGS := $(filter-out -Wmissing-format-attribute,$(CXXFLAGS))
 
 # PGXS tracks no header dependencies: rebuild every object when any header changes, so
 # no object is ever built against a stale shared-memory layout.
-$(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp)
+$(OBJS): $(wildcard src/core/*.hpp src/pg/*.hpp src/pg/*/*.hpp)
 # The module's magic block carries the version (PostgreSQL 18 shows it).
 src/pg/module.o: $(EXTENSION).control
 

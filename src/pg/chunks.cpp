@@ -1,11 +1,13 @@
 /*
  * chunks.cpp: see chunks.hpp.
  */
-#include "pg/chunks.hpp"
+#include "pg/worker/chunks.hpp"
 
 #include "pg/errors.hpp"
-#include "pg/owner_sql.hpp"
-#include "pg/pool.hpp"
+#include "pg/settings.hpp"
+#include "pg/shmem/run_slots.hpp"
+#include "pg/spi_xact.hpp"
+#include "pg/shmem/pool.hpp"
 
 extern "C" {
 #include "catalog/pg_class.h"

@@ -91,3 +91,15 @@ inline ProblemText CoreProblem(F &&f) {
 }
 
 }  // namespace pgguarantee
+
+/*
+ * Declares the SQL-callable C function `name` (its PG_FUNCTION_INFO_V1 and its extern "C"
+ * symbol) as the expression that follows, evaluated with fcinfo behind the C++ wall.
+ */
+#define PG_GUARANTEE_FUNCTION(name, ...)                                               \
+    extern "C" {                                                                       \
+    PG_FUNCTION_INFO_V1(name);                                                         \
+    }                                                                                  \
+    extern "C" Datum name(PG_FUNCTION_ARGS) {                                          \
+        return pgguarantee::CatchingCall([&]() -> Datum { return __VA_ARGS__; });      \
+    }

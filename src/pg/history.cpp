@@ -3,7 +3,9 @@
  */
 #include "pg/history.hpp"
 
-#include "pg/owner_sql.hpp"
+#include "pg/settings.hpp"
+#include "pg/shmem/run_slots.hpp"
+#include "pg/spi_xact.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -21,7 +23,7 @@ char *g_attempts_table = nullptr;
 
 /*
  * Runs one statement in a bookkeeping transaction of its own, as the tables' owner
- * (owner_sql.hpp).  The caller's cancel must not cost the run its history: it stays pending
+ * (spi_xact.hpp).  The caller's cancel must not cost the run its history: it stays pending
  * and stops the run right after the write.  A failure, once retried, is raised (kRaise) or
  * becomes a WARNING.
  */
@@ -67,12 +69,10 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
      */
     TimestampTz listed_at = GetCurrentTimestamp();
     int nlive = 0;
-    Datum *live = static_cast<Datum *>(palloc(sizeof(Datum) * (g_shared->max_runs + 1)));
-    LWLockAcquire(g_shared->lock, LW_SHARED);
-    for (int i = 0; i < g_shared->max_runs; i++)
-        if (g_shared->slots[i].run_id != 0 && g_shared->slots[i].database_id == MyDatabaseId)
-            live[nlive++] = Int64GetDatum(g_shared->slots[i].run_id);
-    LWLockRelease(g_shared->lock);
+    auto *ids = static_cast<int64 *>(palloc(sizeof(int64) * (MaxRuns() + 1)));
+    nlive = LiveRunIds(MyDatabaseId, ids);
+    Datum *live = static_cast<Datum *>(palloc(sizeof(Datum) * (MaxRuns() + 1)));
+    for (int i = 0; i < nlive; i++) live[i] = Int64GetDatum(ids[i]);
     if (nlive == 0) live[nlive++] = Int64GetDatum(run->run_id);
     ArrayType *live_array = construct_array(live, nlive, INT8OID, sizeof(int64), true, TYPALIGN_DOUBLE);
 

@@ -14,9 +14,11 @@
  * the attempt (every launch must meet the target); "workers planned" is the fewest any
  * Gather planned.
  */
-#include "pg/monitor.hpp"
+#include "pg/worker/monitor.hpp"
 
 #include "pg/errors.hpp"
+#include "pg/settings.hpp"
+#include "pg/shmem/run_slots.hpp"
 
 #include <climits>
 
@@ -56,10 +58,10 @@ int g_lowered_from = -1;
  * value, so nobody else is affected.  Restored when the executor ends or the transaction does.
  */
 void LowerForReservation(QueryDesc *query_desc) {
-    if (!g_reserve_slots || g_shared == nullptr || g_in_guarantee_worker || IsParallelWorker() ||
+    if (!g_reserve_slots || !RunSlotsReady() || g_in_guarantee_worker || IsParallelWorker() ||
         g_lowered_from >= 0 || !query_desc->plannedstmt->parallelModeNeeded)
         return;
-    uint32 reserved = pg_atomic_read_u32(&g_shared->reserved_total);
+    uint32 reserved = ReservedWorkers();
     if (reserved == 0) return;
     g_lowered_from = max_parallel_workers;
     max_parallel_workers = Max(0, max_parallel_workers - static_cast<int>(reserved));

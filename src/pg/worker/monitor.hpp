@@ -10,7 +10,7 @@
 #pragma once
 
 #include "core/policy.hpp"
-#include "pg/shared.hpp"
+#include "pg/shmem/run_segment.hpp"
 
 namespace pgguarantee {
 

@@ -1,5 +1,5 @@
 /*
- * owner_sql.hpp: the one way parallel_guarantee runs SQL as the owner of its tables.
+ * spi_xact.hpp: the one way parallel_guarantee runs SQL as the owner of its tables.
  *
  * The extension's bookkeeping (the history of runs and attempts, chunk runs and chunks) runs
  * as the role that owns the extension's tables, inside processes where the caller's code ran

@@ -14,7 +14,7 @@
  */
 #pragma once
 
-#include "pg/shared.hpp"
+#include "pg/shmem/run_segment.hpp"
 
 namespace pgguarantee {
 

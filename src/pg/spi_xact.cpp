@@ -1,7 +1,7 @@
 /*
- * owner_sql.cpp: see owner_sql.hpp.
+ * spi_xact.cpp: see spi_xact.hpp.
  */
-#include "pg/owner_sql.hpp"
+#include "pg/spi_xact.hpp"
 
 extern "C" {
 #include "catalog/pg_class.h"

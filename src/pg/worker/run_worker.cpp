@@ -9,12 +9,14 @@
  * still runs.  SIGTERM (server shutdown, pg_terminate_backend) ends the worker at once and
  * its transaction rolls back.
  */
-#include "pg/chunks.hpp"
+#include "pg/worker/chunks.hpp"
 #include "pg/errors.hpp"
 #include "pg/history.hpp"
-#include "pg/monitor.hpp"
-#include "pg/pool.hpp"
-#include "pg/shared.hpp"
+#include "pg/worker/monitor.hpp"
+#include "pg/shmem/pool.hpp"
+#include "pg/settings.hpp"
+#include "pg/shmem/run_segment.hpp"
+#include "pg/shmem/run_slots.hpp"
 
 #include <climits>
 
@@ -492,25 +494,17 @@ void WorkerMain(Datum main_arg) {
     BackgroundWorkerUnblockSignals();
 
     CurrentResourceOwner = ResourceOwnerCreate(nullptr, "parallel_guarantee worker");
-    dsm_segment *seg = dsm_attach(DatumGetUInt32(main_arg));
-    if (seg == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("parallel_guarantee: the caller went away before the worker started")));
-    dsm_pin_mapping(seg);
-    shm_toc *toc = shm_toc_attach(kRunMagic, dsm_segment_address(seg));
-    if (toc == nullptr)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                        errmsg("parallel_guarantee: bad shared memory segment for the worker")));
-    g_run = static_cast<RunShared *>(shm_toc_lookup(toc, kTocKeyRun, false));
+    RunSegment segment = AttachRunSegment(DatumGetUInt32(main_arg));
+    dsm_segment *seg = segment.seg;
+    g_run = segment.run;
     g_seg = seg;
     /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
     int helper_number = static_cast<unsigned char>(MyBgworkerEntry->bgw_extra[0]);
     bool helper = helper_number > 0;
     if (!g_run->async && !helper) {
         /* NOTICEs and the error go to the caller, who waits for them. */
-        auto *mq = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocKeyQueue, false));
-        shm_mq_set_sender(mq, MyProc);
-        shm_mq_handle *mqh = shm_mq_attach(mq, seg, nullptr);
+        shm_mq_set_sender(segment.queue, MyProc);
+        shm_mq_handle *mqh = shm_mq_attach(segment.queue, seg, nullptr);
         pq_redirect_to_shm_mq(seg, mqh);
     }
 
@@ -524,12 +518,12 @@ void WorkerMain(Datum main_arg) {
         SetSlotHelper(g_run->slot_index, g_run->run_id, helper_number, MyProcPid);
     }
     /* A cancel that came before we started is handled below, once the run is recorded. */
-    const char *label = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyLabel, false));
+    const char *label = segment.label;
 
     g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run",
                                           ALLOCSET_DEFAULT_SIZES);
-    g_statement = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyStatement, false));
-    g_cleanup = static_cast<const char *>(shm_toc_lookup(toc, kTocKeyCleanup, false));
+    g_statement = segment.statement;
+    g_cleanup = segment.cleanup;
     g_in_guarantee_worker = true;
 
     BackgroundWorkerInitializeConnectionByOid(g_run->database_id, g_run->authenticated_user_id, 0);
@@ -537,8 +531,8 @@ void WorkerMain(Datum main_arg) {
 
     /* The caller's libraries and settings, as parallel query hands them to its workers. */
     StartTransactionCommand();
-    RestoreLibraryState(static_cast<char *>(shm_toc_lookup(toc, kTocKeyLibrary, false)));
-    RestoreGUCState(shm_toc_lookup(toc, kTocKeyGuc, false));
+    RestoreLibraryState(segment.libraries);
+    RestoreGUCState(segment.settings);
     if (g_run->mode == RunMode::kChunksResume && g_run->resume_role != g_run->current_user_id &&
         !superuser_arg(g_run->resume_role))
         DropPrivilegedSessionSettings();

@@ -8,7 +8,7 @@
  * otherwise we fall back to counting live processes by their background-worker type.
  * Reads take BackgroundWorkerLock in shared mode, as PostgreSQL's own readers do.
  */
-#include "pg/pool.hpp"
+#include "pg/shmem/pool.hpp"
 
 extern "C" {
 #include "postmaster/bgworker_internals.h"
@@ -16,7 +16,7 @@ extern "C" {
 
 #include <cstring>
 
-#include "pg/shared.hpp"
+#include "pg/parallel_guarantee.hpp"
 
 namespace pgguarantee {
 

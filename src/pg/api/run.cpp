@@ -1,0 +1,111 @@
+/*
+ * run.cpp: the functions that start runs: run_with_parallel_guarantee and
+ * submit_parallel_guarantee, run_in_chunks, submit_chunks and resume_chunks.
+ */
+#include "pg/api/run.hpp"
+
+#include "pg/api/arguments.hpp"
+#include "pg/api/launch.hpp"
+
+namespace pgguarantee {
+
+namespace {
+
+/* The caller's result row type, checked to be the 7 columns this library fills. */
+TupleDesc ResultRowType(FunctionCallInfo fcinfo, const char *function) {
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE || tupdesc->natts != 7)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("%s must return its 7-column result row", function),
+                        errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
+    return BlessTupleDesc(tupdesc);
+}
+
+}  // namespace
+
+Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
+    TimestampTz call_start = GetCurrentTimestamp();
+    CheckCanStartRun("run_with_parallel_guarantee");
+    RunRequest request = ReadRequest(fcinfo, kRunArgs);
+    TupleDesc tupdesc = ResultRowType(fcinfo, "run_with_parallel_guarantee");
+
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, request, false, &run_id);
+    RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee worker");
+    if (run->status == RunStatus::kRunning) {
+        dsm_detach(launched.seg);
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("the worker of guaranteed run %lld exited without a result",
+                               static_cast<long long>(run_id)),
+                        errhint("Check the server log for what stopped it.")));
+    }
+
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    values[0] = CStringGetTextDatum(StatusName(run->status));
+    values[1] = Int64GetDatum(static_cast<int64>(run->rows));
+    values[2] = Int32GetDatum(run->planned);
+    values[3] = Int32GetDatum(run->launched);
+    nulls[2] = run->planned < 0;
+    nulls[3] = run->launched < 0;
+    values[4] = Int32GetDatum(run->attempts_used);
+    auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    elapsed->time = GetCurrentTimestamp() - call_start;
+    values[5] = IntervalPGetDatum(elapsed);
+    values[6] = Int64GetDatum(run_id);
+    dsm_detach(launched.seg);
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+/* submit_parallel_guarantee: starts a run that goes on without the caller; returns its id. */
+Datum SubmitRun(FunctionCallInfo fcinfo) {
+    CheckCanStartRun("submit_parallel_guarantee");
+    RunRequest request = ReadRequest(fcinfo, kSubmitArgs);
+    int64 run_id = 0;
+    Launched launched = StartRun(fcinfo, request, true, &run_id);
+    dsm_detach(launched.seg);
+    PG_RETURN_INT64(run_id);
+}
+
+/* run_in_chunks / resume_chunks: starts the coordinator, relays its NOTICEs, returns the row. */
+Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
+    TimestampTz call_start = GetCurrentTimestamp();
+    const char *function = async ? "submit_chunks" : resume ? "resume_chunks" : "run_in_chunks";
+    CheckCanStartRun(function);
+    RunRequest r = ReadChunkRequest(fcinfo, resume);
+
+    int64 run_id = 0;
+    if (async) {
+        /* Nobody waits: the run goes on after this session; its id is returned at once. */
+        Launched launched = StartRun(fcinfo, r, true, &run_id);
+        dsm_detach(launched.seg);
+        PG_RETURN_INT64(run_id);
+    }
+    TupleDesc tupdesc = ResultRowType(fcinfo, function);
+    Launched launched = StartRun(fcinfo, r, false, &run_id);
+    RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee chunk worker");
+    if (run->chunk_status == ChunkStatus::kRunning) {
+        dsm_detach(launched.seg);
+        ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+                        errmsg("the worker of chunked run %lld exited without a result",
+                               static_cast<long long>(run_id)),
+                        errhint("Check the server log; resume_chunks(%lld) continues the run.",
+                                static_cast<long long>(run_id))));
+    }
+    static const char *const kStatus[] = {"running", "done", "failed", "cancelled"};
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    values[0] = Int64GetDatum(run_id);
+    values[1] = CStringGetTextDatum(kStatus[static_cast<int>(run->chunk_status)]);
+    values[2] = Int32GetDatum(run->chunks_total);
+    values[3] = Int32GetDatum(run->chunks_done);
+    values[4] = Int32GetDatum(run->chunks_skipped);
+    values[5] = Int64GetDatum(static_cast<int64>(run->rows));
+    auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
+    elapsed->time = GetCurrentTimestamp() - call_start;
+    values[6] = IntervalPGetDatum(elapsed);
+    dsm_detach(launched.seg);
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+}
+
+}  // namespace pgguarantee

@@ -1,0 +1,89 @@
+/*
+ * settings.cpp: see settings.hpp.
+ */
+#include "pg/settings.hpp"
+
+#include "pg/pg_includes.hpp"
+
+#include <climits>
+
+namespace pgguarantee {
+
+int g_max_runs = 32;
+bool g_log_attempts = true;
+bool g_reserve_slots = false;
+int g_max_async_runs = 8;
+int g_history_days = 30;
+int g_max_runs_per_role = 8;
+int g_max_async_runs_per_role = 4;
+int g_max_priority = 0;
+int g_max_chunk_helpers = 4;
+int g_max_reservation_ms = 10000;
+
+void DefineSettings() {
+    /* A PGC_POSTMASTER setting can only be defined while the server starts. */
+    if (process_shared_preload_libraries_in_progress)
+        DefineCustomIntVariable(
+        "parallel_guarantee.max_runs",
+        "Maximum number of guaranteed runs in progress at once, across all databases.",
+        "Each run in progress holds one slot in shared memory. Changing it needs a restart.",
+        &g_max_runs, 32, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guarantee.log_attempts",
+        "Writes a server log line for every attempt of a guaranteed run.",
+        "Lines start with \"parallel_guarantee:\"; NOTICEs go to the caller regardless.",
+        &g_log_attempts, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guarantee.reserve_slots",
+        "Holds ordinary sessions' parallel queries below the workers a waiting guaranteed run needs.",
+        "While a guaranteed run is first in the queue or admitted and about to launch, other "
+        "sessions' queries start with fewer parallel workers so the run finds its workers free.",
+        &g_reserve_slots, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_async_runs",
+        "Maximum number of submitted (asynchronous) guaranteed runs in progress at once.",
+        "submit_parallel_guarantee() refuses more with SQLSTATE 53G05.",
+        &g_max_async_runs, 8, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.history_days",
+        "Days a finished run stays in the history tables; 0 keeps them forever.",
+        "Older runs are deleted by the next run that finishes in the same database; a run "
+        "uses the value of the session that started it.",
+        &g_history_days, 30, 0, 36500, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_runs_per_role",
+        "Maximum number of guaranteed and chunked runs in progress at once for one role.",
+        "Counted by the role a run belongs to; superusers are not limited. Past it, a new "
+        "run is refused with SQLSTATE 53G06.",
+        &g_max_runs_per_role, 8, 1, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_async_runs_per_role",
+        "Maximum number of submitted (asynchronous) runs in progress at once for one role.",
+        "Superusers are not limited. Past it, a submit is refused with SQLSTATE 53G06.",
+        &g_max_async_runs_per_role, 4, 0, 1024, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_priority",
+        "Highest queue priority a role may ask for.",
+        "Only superusers may change it: grant a role more with ALTER ROLE ... SET "
+        "parallel_guarantee.max_priority = n. A priority above it is refused with SQLSTATE 42501.",
+        &g_max_priority, 0, 0, INT_MAX, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_chunk_helpers",
+        "Maximum number of helper workers one chunked run may start besides its own worker.",
+        "run_in_chunks(workers => n) starts at most this many helpers, and never takes the "
+        "background-worker slots the run's own parallel queries need.",
+        &g_max_chunk_helpers, 4, 0, 63, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.max_reservation_time",
+        "Longest time one queued run may hold ordinary sessions' parallel queries back.",
+        "With parallel_guarantee.reserve_slots on, a run first in the queue stops reserving "
+        "workers after this long and waits like any other.",
+        &g_max_reservation_ms, 10000, 0, 3600000, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+#if PG_VERSION_NUM >= 150000
+    MarkGUCPrefixReserved("parallel_guarantee");
+#else
+    EmitWarningsOnPlaceholders("parallel_guarantee");
+#endif
+}
+
+}  // namespace pgguarantee

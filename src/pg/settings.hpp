@@ -1,0 +1,22 @@
+/*
+ * settings.hpp: the extension's settings (parallel_guarantee.*), defined at load time.
+ */
+#pragma once
+
+namespace pgguarantee {
+
+extern int g_max_runs;                 /* parallel_guarantee.max_runs */
+extern bool g_log_attempts;            /* parallel_guarantee.log_attempts */
+extern bool g_reserve_slots;           /* parallel_guarantee.reserve_slots */
+extern int g_max_async_runs;           /* parallel_guarantee.max_async_runs */
+extern int g_history_days;             /* parallel_guarantee.history_days */
+extern int g_max_runs_per_role;        /* parallel_guarantee.max_runs_per_role */
+extern int g_max_async_runs_per_role;  /* parallel_guarantee.max_async_runs_per_role */
+extern int g_max_priority;             /* parallel_guarantee.max_priority */
+extern int g_max_chunk_helpers;        /* parallel_guarantee.max_chunk_helpers */
+extern int g_max_reservation_ms;       /* parallel_guarantee.max_reservation_time */
+
+/* Defines the settings; the PGC_POSTMASTER one only while the server starts. */
+void DefineSettings();
+
+}  // namespace pgguarantee
