@@ -13,12 +13,13 @@ extern "C" {
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "common/hashfn.h"
+#include "catalog/pg_operator.h"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
-#include "utils/hsearch.h"
 #include "utils/syscache.h"
+#include "utils/tuplesort.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 }
 
@@ -62,35 +63,6 @@ void StopHelpers(RunShared *run, bool cancel) {
     /* The cancel is known from the run's flag; the final accounting below must still run. */
     if (ChunkCancelRequested(run)) QueryCancelPending = false;
     RESUME_INTERRUPTS();
-}
-
-uint32 HashKeyBytes(const void *key, Size) {
-    const bytea *value = *static_cast<bytea *const *>(key);
-    return hash_bytes(reinterpret_cast<const unsigned char *>(VARDATA(value)),
-                      static_cast<int>(VARSIZE(value) - VARHDRSZ));
-}
-
-int MatchKeyBytes(const void *a, const void *b, Size) {
-    const bytea *x = *static_cast<bytea *const *>(a);
-    const bytea *y = *static_cast<bytea *const *>(b);
-    if (VARSIZE(x) != VARSIZE(y)) return 1;
-    return memcmp(VARDATA(x), VARDATA(y), VARSIZE(x) - VARHDRSZ);
-}
-
-/* The key type's hash function, equality and collation, while the keys are checked. */
-FmgrInfo *g_key_hash = nullptr;
-FmgrInfo *g_key_eq = nullptr;
-Oid g_key_collation = InvalidOid;
-
-uint32 HashKeyDatum(const void *key, Size) {
-    return DatumGetUInt32(FunctionCall1Coll(g_key_hash, g_key_collation, *static_cast<const Datum *>(key)));
-}
-
-int MatchKeyDatum(const void *a, const void *b, Size) {
-    return DatumGetBool(FunctionCall2Coll(g_key_eq, g_key_collation, *static_cast<const Datum *>(a),
-                                          *static_cast<const Datum *>(b)))
-               ? 0
-               : 1;
 }
 
 bool ChunkCancelRequested(RunShared *run) {
@@ -155,9 +127,24 @@ void SetRunStatus(RunShared *run, const char *status, const char *sqlstate, cons
 }
 
 /*
- * A key's bytes for the uniqueness check, in a bytea of just that size.  A fixed-length
- * value is its own bytes; a variable-length one goes through its send function, whose
- * 1 kB working buffer is freed at once (32,000 keys would otherwise keep 32 MB).
+ * Prepared statements, kept for the life of the worker.  Bookkeeping ones are prepared and
+ * run as the tables' owner with search_path pinned; the action as the run's role, with its
+ * settings.  A plan is re-planned by PostgreSQL's plan cache when what it uses changes.
+ */
+SPIPlanPtr g_chunk_insert_plan = nullptr;
+SPIPlanPtr g_lock_plan = nullptr;
+SPIPlanPtr g_done_plan = nullptr;
+SPIPlanPtr g_action_plan = nullptr;
+
+/* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
+int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
+    return AsOwner(sql, nargs, types, values, nullptr, plan);
+}
+
+/*
+ * A key's bytes for the uniqueness check of a type without a btree ordering, in a bytea of
+ * just that size.  A fixed-length value is its own bytes; a variable-length one goes
+ * through its send function, whose 1 kB working buffer is freed at once.
  */
 bytea *KeyBytes(Datum key, Oid send_fn, int16 typlen, bool typbyval) {
     const char *data;
@@ -181,20 +168,63 @@ bytea *KeyBytes(Datum key, Oid send_fn, int16 typlen, bool typbyval) {
     return bytes;
 }
 
+/* The key KeyBytes made those bytes from, for an error message. */
+Datum KeyFromBytes(const bytea *bytes, Oid key_type, int16 typlen, bool typbyval) {
+    const char *data = VARDATA_ANY(bytes);
+    Size len = VARSIZE_ANY_EXHDR(bytes);
+    if (typbyval) {
+        Datum key = 0;
+        memcpy(&key, data, Min(len, sizeof(Datum)));
+        return key;
+    }
+    if (typlen > 0) {
+        char *copy = static_cast<char *>(palloc(static_cast<Size>(typlen)));   /* aligned */
+        memcpy(copy, data, Min(len, static_cast<Size>(typlen)));
+        return PointerGetDatum(copy);
+    }
+    Oid recv;
+    Oid ioparam;
+    getTypeBinaryInputInfo(key_type, &recv, &ioparam);
+    StringInfoData buf;
+    initStringInfo(&buf);
+    appendBinaryStringInfo(&buf, data, static_cast<int>(len));
+    return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
+}
+
+/* Chunk numbers are int4: a key set needing more chunks is refused as its keys arrive. */
+constexpr int kMaxChunks = PG_INT32_MAX;
+
 /*
- * The keys query's receiver: takes each key straight from the executor (no copy of every
- * row in a tuple table), checks it and keeps it.  The checks of the column happen when the
- * executor starts, before the first row.
+ * The keys query's receiver: takes each key straight from the executor, checks it and
+ * adds it to the current chunk, which is written to the chunk table as soon as it has
+ * chunk_size keys (in query order, chunk numbers 1..n), so only one chunk's keys are held.
+ * The checks of the column happen when the executor starts, before the first row.
+ *
+ * Uniqueness is checked once the query has ended, on a copy of every key in a tuplesort
+ * that spills to disk past work_mem: sorted with the type's btree ordering, equal keys are
+ * adjacent, and "equal" is the type's btree comparison (1 and 1.0 are the same numeric
+ * key: the action would change that row twice).  A type without a btree ordering is
+ * sorted and compared on the key's bytes.  Everything happens in the caller's one
+ * transaction, so a duplicate found at the end leaves no chunk behind.
+ *
+ * A keys query with a parallel plan runs its rows to us in parallel mode, where nothing
+ * may be written: its full chunks are then kept in a tuplestore (also spilling past
+ * work_mem) and written once the query has ended.
  *
  * Keys travel in binary form (send/receive functions), which no session setting can change
- * between now and a resume in another session.  Uniqueness is checked with the type's own
- * equality and hashing (1 and 1.0 are the same numeric key: the action would change that
- * row twice), or, for a type without a hash operator class, on the key's bytes (the hash
- * table's keys are pointers to bytea values).
+ * between now and a resume in another session.
+ *
+ * Memory: one chunk's keys, plus at most work_mem for the sort and work_mem for chunks
+ * waiting for a parallel query to end.  The frames here hold no C++ objects with
+ * destructors: all of it is palloc'd.
  */
 struct KeyCollector {
-    DestReceiver pub;   /* first: the executor sees a DestReceiver */
-    MemoryContext cxt;  /* where the keys are kept: the caller's, not the query's */
+    DestReceiver pub;          /* first: the executor sees a DestReceiver */
+    MemoryContext cxt;         /* lives until the chunks are stored: SPI's procedure context */
+    MemoryContext chunk_cxt;   /* the current chunk's key copies and row; reset at each flush */
+    int64 run_id;
+    int chunk_size;
+    const char *insert_sql;
     bool started;
     Oid key_type;
     int16 typlen;
@@ -202,13 +232,85 @@ struct KeyCollector {
     char typalign;
     Oid send_fn;
     Oid out_fn;
-    bool by_equality;
-    HTAB *seen;
-    Datum *keys;
-    bytea **binary;     /* the byte fallback's hash keys */
+    bool by_order;             /* sorted by the type's btree ordering; else by the key's bytes */
+    FmgrInfo *cmp;             /* the type's btree comparison, when by_order */
+    Oid collation;
+    Tuplesortstate *sort;      /* a copy of every key, for the uniqueness check */
+    Datum *chunk;              /* the current chunk's keys */
+    int nchunk;
+    int chunk_capacity;
     uint64 nkeys;
-    uint64 capacity;
+    int nchunks;               /* chunks flushed so far */
+    TupleDesc deferred_desc;   /* the chunk insert's parameters, as a row */
+    Tuplestorestate *deferred; /* chunk rows flushed in parallel mode, written after the query */
 };
+
+/*
+ * Stores one chunk row: the one place the chunk table is written, as its owner with
+ * search_path pinned.  An SPI connection of its own, because it is called from inside the
+ * keys query's executor, which holds the caller's connection; the plan is kept.
+ */
+void InsertChunk(const KeyCollector *c, Datum *values) {
+    if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    Oid types[6] = {INT8OID, INT4OID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
+    (void) OwnerPlan(&g_chunk_insert_plan, c->insert_sql, 6, types, values);
+    SPI_finish();
+}
+
+/*
+ * Turns the keys gathered so far into the next chunk: the typed array in binary form, the
+ * first and last key to read, and the count.  Written at once, or, while a parallel keys
+ * query runs (nothing may be written then), kept for when it has ended.
+ */
+void FlushChunk(KeyCollector *c) {
+    if (c->nchunk == 0) return;
+    MemoryContext old = MemoryContextSwitchTo(c->chunk_cxt);
+    int chunk_no = ++c->nchunks;
+    ArrayType *array = construct_array(c->chunk, c->nchunk, c->key_type, c->typlen, c->typbyval, c->typalign);
+    bytea *binary = OidSendFunctionCall(F_ARRAY_SEND, PointerGetDatum(array));
+    Datum values[6] = {Int64GetDatum(c->run_id), Int32GetDatum(chunk_no), PointerGetDatum(binary),
+                       CStringGetTextDatum(OidOutputFunctionCall(c->out_fn, c->chunk[0])),
+                       CStringGetTextDatum(OidOutputFunctionCall(c->out_fn, c->chunk[c->nchunk - 1])),
+                       Int32GetDatum(c->nchunk)};
+    if (IsInParallelMode()) {
+        if (c->deferred == nullptr) {
+            MemoryContextSwitchTo(c->cxt);
+            TupleDesc desc = CreateTemplateTupleDesc(6);
+            TupleDescInitEntry(desc, 1, "run_id", INT8OID, -1, 0);
+            TupleDescInitEntry(desc, 2, "chunk_no", INT4OID, -1, 0);
+            TupleDescInitEntry(desc, 3, "keys", BYTEAOID, -1, 0);
+            TupleDescInitEntry(desc, 4, "first_key", TEXTOID, -1, 0);
+            TupleDescInitEntry(desc, 5, "last_key", TEXTOID, -1, 0);
+            TupleDescInitEntry(desc, 6, "key_count", INT4OID, -1, 0);
+            c->deferred_desc = desc;
+            c->deferred = tuplestore_begin_heap(false, false, work_mem);
+            MemoryContextSwitchTo(c->chunk_cxt);
+        }
+        bool nulls[6] = {false, false, false, false, false, false};
+        tuplestore_putvalues(c->deferred, c->deferred_desc, values, nulls);
+    } else {
+        InsertChunk(c, values);
+    }
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(c->chunk_cxt);
+    c->nchunk = 0;
+}
+
+/* Writes the chunks a parallel keys query left waiting, in order, then the last chunk. */
+void FinishChunks(KeyCollector *c) {
+    if (c->deferred != nullptr) {
+        TupleTableSlot *slot = MakeSingleTupleTableSlot(c->deferred_desc, &TTSOpsMinimalTuple);
+        while (tuplestore_gettupleslot(c->deferred, true, false, slot)) {
+            slot_getallattrs(slot);
+            InsertChunk(c, slot->tts_values);
+            CHECK_FOR_INTERRUPTS();
+        }
+        ExecDropSingleTupleTableSlot(slot);
+        tuplestore_end(c->deferred);
+        c->deferred = nullptr;
+    }
+    FlushChunk(c);
+}
 
 void CollectorStartup(DestReceiver *self, int, TupleDesc desc) {
     auto *c = reinterpret_cast<KeyCollector *>(self);
@@ -237,28 +339,23 @@ void CollectorStartup(DestReceiver *self, int, TupleDesc desc) {
     get_typlenbyvalalign(key_type, &c->typlen, &c->typbyval, &c->typalign);
     c->key_type = key_type;
 
-    TypeCacheEntry *typentry =
-        lookup_type_cache(key_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-    c->by_equality = OidIsValid(typentry->hash_proc_finfo.fn_oid) && OidIsValid(typentry->eq_opr_finfo.fn_oid);
-    if (c->by_equality) {
-        g_key_hash = &typentry->hash_proc_finfo;
-        g_key_eq = &typentry->eq_opr_finfo;
-        g_key_collation = TupleDescAttr(desc, 0)->attcollation;
-        if (!OidIsValid(g_key_collation) && type_is_collatable(key_type)) g_key_collation = DEFAULT_COLLATION_OID;
+    TypeCacheEntry *typentry = lookup_type_cache(key_type, TYPECACHE_LT_OPR | TYPECACHE_CMP_PROC_FINFO);
+    c->by_order = OidIsValid(typentry->lt_opr) && OidIsValid(typentry->cmp_proc_finfo.fn_oid);
+    c->collation = TupleDescAttr(desc, 0)->attcollation;
+    if (!OidIsValid(c->collation) && type_is_collatable(key_type)) c->collation = DEFAULT_COLLATION_OID;
+    MemoryContext old = MemoryContextSwitchTo(c->cxt);
+    if (c->by_order) {
+        c->cmp = &typentry->cmp_proc_finfo;   /* type cache entries live as long as the process */
+        c->sort = tuplesort_begin_datum(key_type, typentry->lt_opr, c->collation, false, work_mem, nullptr,
+                                        TUPLESORT_NONE);
+    } else {
+        c->sort = tuplesort_begin_datum(BYTEAOID, ByteaLessOperator, InvalidOid, false, work_mem, nullptr,
+                                        TUPLESORT_NONE);
     }
-    HASHCTL ctl;
-    memset(&ctl, 0, sizeof ctl);
-    ctl.keysize = c->by_equality ? sizeof(Datum) : sizeof(bytea *);
-    ctl.entrysize = ctl.keysize;
-    ctl.hcxt = c->cxt;
-    ctl.hash = c->by_equality ? HashKeyDatum : HashKeyBytes;
-    ctl.match = c->by_equality ? MatchKeyDatum : MatchKeyBytes;
-    c->seen = hash_create("parallel_guarantee keys", 1024, &ctl,
-                          HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-    c->capacity = 1024;
-    c->keys = static_cast<Datum *>(MemoryContextAlloc(c->cxt, sizeof(Datum) * c->capacity));
-    c->binary = c->by_equality ? nullptr
-                               : static_cast<bytea **>(MemoryContextAlloc(c->cxt, sizeof(bytea *) * c->capacity));
+    c->chunk_capacity = Min(c->chunk_size, 1024);
+    c->chunk = static_cast<Datum *>(palloc(sizeof(Datum) * c->chunk_capacity));
+    c->chunk_cxt = AllocSetContextCreate(c->cxt, "parallel_guarantee chunk keys", ALLOCSET_DEFAULT_SIZES);
+    MemoryContextSwitchTo(old);
     c->started = true;
 }
 
@@ -270,42 +367,77 @@ bool CollectorReceive(TupleTableSlot *slot, DestReceiver *self) {
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                         errmsg("the keys query returned a NULL key"),
                         errhint("Filter NULLs out: WHERE key IS NOT NULL.")));
-    MemoryContext old = MemoryContextSwitchTo(c->cxt);
-    if (c->nkeys == c->capacity) {
-        c->capacity *= 2;
-        c->keys = static_cast<Datum *>(repalloc_huge(c->keys, sizeof(Datum) * c->capacity));
-        if (c->binary != nullptr)
-            c->binary = static_cast<bytea **>(repalloc_huge(c->binary, sizeof(bytea *) * c->capacity));
+    /* This key would open chunk number nkeys / chunk_size + 1. */
+    if (c->nkeys / static_cast<uint64>(c->chunk_size) >= static_cast<uint64>(kMaxChunks))
+        ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                        errmsg("the keys query returned more keys than %d chunks of %d keys can hold",
+                               kMaxChunks, c->chunk_size),
+                        errdetail("Chunks are numbered with integers, so a run has at most %d chunks.", kMaxChunks),
+                        errhint("Raise chunk_size, or split the key set between several runs.")));
+    if (c->nchunk == c->chunk_capacity) {
+        c->chunk_capacity = Min(c->chunk_capacity * 2, c->chunk_size);
+        c->chunk = static_cast<Datum *>(repalloc(c->chunk, sizeof(Datum) * c->chunk_capacity));
     }
-    /* The row's value lives only until the next row: keep a copy, detoasted. */
+    /* The row's value lives only until the next row: the chunk keeps a copy, detoasted. */
+    MemoryContext old = MemoryContextSwitchTo(c->chunk_cxt);
     if (c->typlen == -1)
         key = PointerGetDatum(PG_DETOAST_DATUM_COPY(key));
     else if (!c->typbyval)
         key = datumCopy(key, false, c->typlen);
-    uint64 i = c->nkeys;
-    c->keys[i] = key;
-    bool found = false;
-    if (c->by_equality) {
-        (void) hash_search(c->seen, &c->keys[i], HASH_ENTER, &found);
+    c->chunk[c->nchunk++] = key;
+    /* The sort keeps a copy of its own. */
+    if (c->by_order) {
+        tuplesort_putdatum(c->sort, key, false);
     } else {
-        c->binary[i] = KeyBytes(key, c->send_fn, c->typlen, c->typbyval);
-        (void) hash_search(c->seen, &c->binary[i], HASH_ENTER, &found);
+        bytea *bytes = KeyBytes(key, c->send_fn, c->typlen, c->typbyval);
+        tuplesort_putdatum(c->sort, PointerGetDatum(bytes), false);
+        pfree(bytes);
     }
     MemoryContextSwitchTo(old);
-    if (found)
-        ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
-                        errmsg("the keys query returned the key %s more than once",
-                               OidOutputFunctionCall(c->out_fn, key)),
-                        errhint("Each key must appear once, or some rows would be changed twice; "
-                                "use SELECT DISTINCT.")));
     c->nkeys++;
+    if (c->nchunk == c->chunk_size) FlushChunk(c);
     return true;
 }
 
 void CollectorShutdown(DestReceiver *) {}
 void CollectorDestroy(DestReceiver *) {}
 
-SPIPlanPtr g_insert_plan = nullptr;
+/* True when two adjacent keys of the sort are the same key. */
+bool SameKey(const KeyCollector *c, Datum a, Datum b) {
+    if (c->by_order) return DatumGetInt32(FunctionCall2Coll(c->cmp, c->collation, a, b)) == 0;
+    const bytea *x = DatumGetByteaPP(a);
+    const bytea *y = DatumGetByteaPP(b);
+    return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+           memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
+}
+
+/* Sorts the copy of every key and raises an error at the first key found twice. */
+void CheckKeysUnique(KeyCollector *c) {
+    tuplesort_performsort(c->sort);
+    bool sorted_byval = c->by_order && c->typbyval;
+    Datum previous = 0;
+    bool have_previous = false;
+    Datum key;
+    bool isnull;
+    while (tuplesort_getdatum(c->sort, true, &key, &isnull, nullptr)) {
+        if (have_previous && SameKey(c, previous, key)) {
+            Datum shown = c->by_order ? key : KeyFromBytes(DatumGetByteaPP(key), c->key_type, c->typlen, c->typbyval);
+            ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
+                            errmsg("the keys query returned the key %s more than once",
+                                   OidOutputFunctionCall(c->out_fn, shown)),
+                            errhint("Each key must appear once, or some rows would be changed twice; "
+                                    "use SELECT DISTINCT.")));
+        }
+        /* By-reference keys come back as copies in our context. */
+        if (have_previous && !sorted_byval) pfree(DatumGetPointer(previous));
+        previous = key;
+        have_previous = true;
+        CHECK_FOR_INTERRUPTS();
+    }
+    if (have_previous && !sorted_byval) pfree(DatumGetPointer(previous));
+    tuplesort_end(c->sort);
+    c->sort = nullptr;
+}
 
 /*
  * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
@@ -324,6 +456,11 @@ void CreateChunks(RunShared *run, const char *keys_query) {
     c.pub.rDestroy = CollectorDestroy;
     c.pub.mydest = DestNone;
     c.cxt = CurrentMemoryContext;
+    c.run_id = run->run_id;
+    c.chunk_size = run->chunk_size;
+    c.insert_sql = psprintf("INSERT INTO %s (run_id, chunk_no, keys, first_key, last_key, key_count, state) "
+                            "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
+                            g_chunks_table);
     SPIExecuteOptions options;
     memset(&options, 0, sizeof options);
     options.read_only = true;
@@ -333,60 +470,22 @@ void CreateChunks(RunShared *run, const char *keys_query) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("the keys query must be a query that returns rows"),
                         errhint("For example: SELECT id FROM passes WHERE status = 'IN_PROGRESS'.")));
-    uint64 nkeys = c.nkeys;
-    Datum *keys = c.keys;
+    CheckKeysUnique(&c);
+    FinishChunks(&c);
 
-    /* The chunks: the typed array in binary form, plus the first and last key to read. */
-    int chunk_size = run->chunk_size;
-    int nchunks = static_cast<int>((nkeys + chunk_size - 1) / chunk_size);
-    char *insert = psprintf("INSERT INTO %s (run_id, chunk_no, keys, first_key, last_key, key_count, state) "
-                            "VALUES ($1, $2, $3, $4, $5, $6, 'pending')",
-                            g_chunks_table);
-    Oid types[6] = {INT8OID, INT4OID, BYTEAOID, TEXTOID, TEXTOID, INT4OID};
-    for (int chunk_no = 1; chunk_no <= nchunks; chunk_no++) {
-        uint64 first = static_cast<uint64>(chunk_no - 1) * chunk_size;
-        int n = static_cast<int>(Min(static_cast<uint64>(chunk_size), nkeys - first));
-        ArrayType *chunk = construct_array(&keys[first], n, c.key_type, c.typlen, c.typbyval, c.typalign);
-        bytea *chunk_binary = OidSendFunctionCall(F_ARRAY_SEND, PointerGetDatum(chunk));
-        char *first_key = OidOutputFunctionCall(c.out_fn, keys[first]);
-        char *last_key = OidOutputFunctionCall(c.out_fn, keys[first + n - 1]);
-        Datum values[6] = {Int64GetDatum(run->run_id), Int32GetDatum(chunk_no), PointerGetDatum(chunk_binary),
-                           CStringGetTextDatum(first_key), CStringGetTextDatum(last_key), Int32GetDatum(n)};
-        /* Prepared once, as the owner with search_path pinned, then kept. */
-        (void) AsOwner(insert, 6, types, values, nullptr, &g_insert_plan);
-        pfree(chunk);
-        pfree(chunk_binary);
-        pfree(first_key);
-        pfree(last_key);
-        pfree(DatumGetPointer(values[3]));
-        pfree(DatumGetPointer(values[4]));
-    }
     char *update = psprintf("UPDATE %s SET key_type = $2, total_keys = $3, total_chunks = $4 WHERE run_id" PG_OP("=") "$1",
                             g_runs_table);
     Oid utypes[4] = {INT8OID, OIDOID, INT8OID, INT4OID};
     Datum uvalues[4] = {Int64GetDatum(run->run_id), ObjectIdGetDatum(c.key_type),
-                        Int64GetDatum(static_cast<int64>(nkeys)), Int32GetDatum(nchunks)};
+                        Int64GetDatum(static_cast<int64>(c.nkeys)), Int32GetDatum(c.nchunks)};
     (void) AsOwner(update, 4, utypes, uvalues, nullptr);
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();
     run->key_type = c.key_type;
-    run->chunks_total = nchunks;
+    run->chunks_total = c.nchunks;
 }
 
-/*
- * Prepared statements, kept for the life of the worker.  Bookkeeping ones are prepared and
- * run as the tables' owner with search_path pinned; the action as the run's role, with its
- * settings.  A plan is re-planned by PostgreSQL's plan cache when what it uses changes.
- */
-SPIPlanPtr g_lock_plan = nullptr;
-SPIPlanPtr g_done_plan = nullptr;
-SPIPlanPtr g_action_plan = nullptr;
-
-/* Prepares (first call) and runs a bookkeeping statement as the owner; SPI's result code. */
-int OwnerPlan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types, Datum *values) {
-    return AsOwner(sql, nargs, types, values, nullptr, plan);
-}
 
 /* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
 Datum TypedKeys(Datum binary_keys, Oid array_type) {

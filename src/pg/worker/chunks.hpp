@@ -2,7 +2,9 @@
  * chunks.hpp: chunked batch steps (run_in_chunks, resume_chunks), worker side.
  *
  * The coordinator worker evaluates the keys query once, as the caller, and stores the key
- * set cut into chunks in parallel_guarantee_chunk_history, then starts its helper workers.
+ * set cut into chunks in parallel_guarantee_chunk_history (each chunk as soon as its keys
+ * have arrived, so one chunk's keys are held at a time; uniqueness is checked on a sorted
+ * copy that spills to disk past work_mem), then starts its helper workers.
  * All of them take chunk numbers from a counter in
  * the run's shared memory (each number handed out once) and run each chunk in a
  * transaction of its own: lock the chunk's row if it is still pending, run the action, mark
