@@ -292,6 +292,65 @@ SELECT parallel_guarantee_lost(690, true) AS lost, parallel_guarantee_lost(690, 
 SELECT count(*) AS chunks_running FROM parallel_guarantee_running_chunks();
 DELETE FROM parallel_guarantee_chunk_run_history WHERE run_id = 690;
 
+-- 8. Bounded memory: the coordinator holds one chunk's keys at a time and checks that the
+--    keys are unique on a sorted copy that spills to disk past work_mem; a duplicate is
+--    found however far apart the two are, and leaves no chunk stored.
+SELECT setval('parallel_guarantee_run_id_seq', 661, false) IS NOT NULL AS numbered;
+SET work_mem = '64kB';
+-- 200,000 keys, the first one again at the end.
+SELECT ck_try($$SELECT run_in_chunks('SELECT g FROM generate_series(1, 200000) g UNION ALL SELECT 1',
+                                     'SELECT cardinality($1)')$$);
+-- 1 and 1.0 are one numeric key, 100,000 keys apart too.
+SELECT code, message ~ '^the keys query returned the key 1(\.0)? more than once$' AS names_the_key
+  FROM ck_try_full($$SELECT run_in_chunks('SELECT 1.0 UNION ALL SELECT g::numeric FROM generate_series(2, 100000) g
+                                           UNION ALL SELECT 1', 'SELECT cardinality($1)')$$);
+-- A type without a btree ordering (point) is compared on its bytes.
+SELECT ck_try($$SELECT run_in_chunks('SELECT point(g, g) FROM generate_series(1, 20000) g UNION ALL SELECT point(1, 1)',
+                                     'SELECT cardinality($1)')$$);
+-- The same 200,000 keys once each: 200 chunks of 1000, in the query's order.
+SELECT run_id, status, chunks_total, chunks_done
+  FROM run_in_chunks('SELECT g FROM generate_series(1, 200000) g', 'SELECT cardinality($1)');
+SELECT count(*) AS chunks,
+       bool_and(first_key::int = (chunk_no - 1) * 1000 + 1 AND last_key::int = chunk_no * 1000
+                AND key_count = 1000) AS chunk_keys_in_order
+  FROM parallel_guarantee_chunks WHERE run_id = 664;
+RESET work_mem;
+
+-- A keys query with a parallel plan hands its rows over in parallel mode, where nothing
+-- may be written: its chunks are written once it has ended, the same chunks as above.
+SET max_parallel_workers_per_gather = 2;
+CREATE FUNCTION ck_plan_is_parallel(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    IF line LIKE '%Gather%' THEN RETURN true; END IF;
+  END LOOP;
+  RETURN false;
+END $$;
+SELECT ck_plan_is_parallel(:'keys') AS keys_plan_is_parallel;
+SELECT ck_reset() AS matching;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM run_in_chunks(:'keys', :'action', chunk_size => 1000);
+SELECT * FROM ck_verdict;
+SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
+  FROM ck_chunk_summary WHERE run_id = 665;
+SELECT bool_and(c.first_key::bigint = e.first_id AND c.last_key::bigint = e.last_id) AS chunk_keys_in_order
+  FROM parallel_guarantee_chunks c
+  JOIN (SELECT (n - 1) / 1000 + 1 AS chunk_no, min(id) AS first_id, max(id) AS last_id
+          FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ck_expected) x GROUP BY 1) e
+    USING (chunk_no)
+ WHERE c.run_id = 665;
+-- A duplicate in a parallel keys query: the chunks waiting to be written never are.
+SELECT ck_reset() AS matching;
+SELECT ck_try(format('SELECT run_in_chunks(%L, %L)',
+                     'SELECT id FROM passes WHERE status = ''IN_PROGRESS'' AND (ends_at < now() OR remaining = 0) '
+                     'UNION ALL SELECT min(id) FROM ck_expected', :'action'));
+SELECT * FROM ck_verdict;
+SET max_parallel_workers_per_gather = 0;
+SELECT r.run_id, r.status, r.sqlstate, r.total_keys, r.total_chunks,
+       (SELECT count(*) FROM parallel_guarantee_chunks c WHERE c.run_id = r.run_id) AS chunks_stored
+  FROM parallel_guarantee_chunk_runs r WHERE r.run_id BETWEEN 661 AND 669 ORDER BY r.run_id;
+
 -- All the runs of this file.
 SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
        sqlstate, key_type
