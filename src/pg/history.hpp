@@ -1,12 +1,14 @@
 /*
- * history.hpp: recording runs and attempts in the extension's history tables.
+ * history.hpp: every row the extension writes about runs: guaranteed runs and their
+ * attempts (history.cpp), chunked runs and their chunks (history_chunks.cpp).
  *
- * The worker writes each row in a transaction of its own, so the history survives the
- * caller's rollback and the run's failure.  It writes as the owner of the tables (the
- * statement itself never runs with that role) with search_path pinned to pg_catalog.
- * History is best effort: a failed write is a WARNING in the server log, never the
- * run's failure.  Databases still on the first version, which had no history tables,
- * are simply not recorded.
+ * All of it is bookkeeping, written as the owner of the tables through spi_xact.hpp (the
+ * caller's code never runs with that role, and cannot steer what runs as it).  Guaranteed
+ * runs: each row in a transaction of its own, so the history survives the caller's rollback
+ * and the run's failure; a run that cannot be recorded does not start, a later write that
+ * fails is a WARNING in the server log, never the run's failure.  Databases still on the
+ * first version, which had no history tables, are simply not recorded.  Chunked runs: a
+ * chunk's row is locked, and marked done, in the very transaction that runs its action.
  */
 #pragma once
 
@@ -25,5 +27,57 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
 /* Records the final status; sqlstate and message are null on success.  Purges old runs. */
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message);
+
+/* Chunked runs.  ChunkHistoryOpen first: it finds the tables (an error without them). */
+void ChunkHistoryOpen(const RunShared *run);
+/* Records a new chunked run as running (its own transaction). */
+void ChunkHistoryRecordRun(const RunShared *run, const char *keys_query, const char *action, const char *label);
+/* Sets the run's status, with the error when it failed (its own transaction). */
+void ChunkHistorySetStatus(const RunShared *run, const char *status, const char *sqlstate, const char *message);
+/*
+ * In the keys query's transaction: stores one chunk row (values: run id, chunk number, the
+ * keys' binary array, first key, last key, key count; SPI need not be connected), and, once
+ * every chunk is stored, the key set's type and size (SPI connected).
+ */
+void ChunkHistoryStoreChunk(Datum *values);
+void ChunkHistoryStoreKeySet(const RunShared *run, Oid key_type, uint64 nkeys, int nchunks);
+/*
+ * In the chunk's transaction (SPI connected): locks the chunk's row if it is still pending
+ * and gives its keys' binary array (valid until SPI_finish), else false; marks it done.
+ */
+bool ChunkHistoryLockPending(const RunShared *run, int chunk_no, Datum *binary_keys);
+void ChunkHistoryMarkDone(const RunShared *run, int chunk_no, uint64 rows);
+/* How a failed try of a chunk was counted (ChunkHistoryCountFailure). */
+enum class ChunkTry { kNotPending, kRetry, kSkipped, kFailed };
+/*
+ * Counts a failed try of a chunk (its own transaction, the row locked): retried up to
+ * max_retries, then skipped while the run may skip one more, else failed.  *tries: the tries
+ * so far.
+ */
+ChunkTry ChunkHistoryCountFailure(const RunShared *run, int chunk_no, const ErrorData *edata, int *tries);
+/* The run's chunks still pending, in order, in *out (palloc'd in TopMemoryContext); their count. */
+int ChunkHistoryPending(const RunShared *run, int **out);
+/* What the chunk rows say of a run. */
+struct ChunkTally {
+    int64 rows;
+    int done, skipped, failed, pending, total;
+};
+ChunkTally ChunkHistoryTally(const RunShared *run);
+/* The first failed chunk: its number, tries, SQLSTATE and error (palloc'd in TopMemoryContext). */
+struct ChunkFailure {
+    char *chunk_no;
+    char *attempts;
+    char *sqlstate;
+    char *error;
+};
+ChunkFailure ChunkHistoryFirstFailure(const RunShared *run);
+/*
+ * resume_chunks: loads the run (row locked), checks it may be resumed by this worker's role
+ * and is not done or in progress, sets the run's role and chunk options in *run, puts its
+ * unfinished chunks back to pending and the run to running; the action in *action_out.
+ */
+void ChunkHistoryLoadResume(RunShared *run, char **action_out);
+/* A resumed run's action, for its helpers (null if the row is gone). */
+char *ChunkHistoryAction(const RunShared *run);
 
 }  // namespace pgguarantee

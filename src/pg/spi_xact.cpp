@@ -37,6 +37,31 @@ void PinSettings() {
 
 }  // namespace
 
+/* The frame's start, with the bookkeeping's own transaction settings when `pinned`. */
+static void BeginFrame(const char *activity, bool pinned) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    if (pinned) {
+        /* The caller's defaults (serializable, read-only, deferrable) are not the bookkeeping's. */
+        XactIsoLevel = XACT_READ_COMMITTED;
+        XactReadOnly = false;
+        XactDeferrable = false;
+    }
+    PushActiveSnapshot(GetTransactionSnapshot());
+    if (activity != nullptr) pgstat_report_activity(STATE_RUNNING, activity);
+    if (SPI_connect() != SPI_OK_CONNECT)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
+}
+
+void BeginSpiTransaction(const char *activity) {
+    BeginFrame(activity, false);
+}
+
+void EndSpiStatement() {
+    SPI_finish();
+    PopActiveSnapshot();
+}
+
 ExtensionTables FindExtensionTables(Oid schema, const char *table) {
     ExtensionTables tables{InvalidOid, nullptr};
     char *name = get_namespace_name(schema);
@@ -103,18 +128,9 @@ bool OwnerTransactionImpl(const char *what, OnFailure on_failure, bool hold_canc
         volatile bool retry = false;
         PG_TRY();
         {
-            SetCurrentStatementStartTimestamp();
-            StartTransactionCommand();
-            /* The caller's defaults (serializable, read-only, deferrable) are not the bookkeeping's. */
-            XactIsoLevel = XACT_READ_COMMITTED;
-            XactReadOnly = false;
-            XactDeferrable = false;
-            PushActiveSnapshot(GetTransactionSnapshot());
-            if (SPI_connect() != SPI_OK_CONNECT)
-                ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
+            BeginFrame(nullptr, true);
             body(arg);
-            SPI_finish();
-            PopActiveSnapshot();
+            EndSpiStatement();
             CommitTransactionCommand();
             done = true;
         }

@@ -1,5 +1,13 @@
 /*
- * spi_xact.hpp: the one way parallel_guarantee runs SQL as the owner of its tables.
+ * spi_xact.hpp: the transaction frame every transaction of a worker runs in, and the one way
+ * parallel_guarantee runs SQL as the owner of its tables.
+ *
+ * The frame (as src/test/modules/worker_spi does it): BeginSpiTransaction marks the start of
+ * a statement, starts a transaction, takes a snapshot, shows the activity in
+ * pg_stat_activity and connects SPI; EndSpiStatement disconnects SPI and drops the snapshot;
+ * the caller then commits (CommitTransactionCommand) or, on an error, aborts.
+ *
+ * Running SQL as the owner:
  *
  * The extension's bookkeeping (the history of runs and attempts, chunk runs and chunks) runs
  * as the role that owns the extension's tables, inside processes where the caller's code ran
@@ -36,6 +44,10 @@
 #include "pg/pg_includes.hpp"
 
 namespace pgguarantee {
+
+/* The frame (see above); activity: the text pg_stat_activity shows, null for none. */
+void BeginSpiTransaction(const char *activity);
+void EndSpiStatement();
 
 /* Qualified names for bookkeeping SQL text. */
 #define PG_OP(op) " OPERATOR(pg_catalog." op ") "

@@ -20,8 +20,17 @@
 
 namespace pgguarantee {
 
+/*
+ * Evaluates the keys query once, as the caller, checks it gives one column of unique keys,
+ * and stores them cut into chunks, all in one transaction: either every chunk is there or
+ * none is (chunk_keys.cpp).
+ */
+void CreateChunks(RunShared *run, const char *keys_query);
+
+/* The run's own worker: records the run (or loads it to resume), the keys, the chunks, the end. */
 void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_query,
                           const char *action, const char *label);
+/* A helper (1 and up): takes chunks from the run's dispenser until none is left. */
 void ChunkHelperMain(RunShared *run, const char *action, int helper);
 
 }  // namespace pgguarantee
