@@ -88,7 +88,7 @@ struct AttemptRecord {
 /* "attempt 1: 1 of 4 workers launched (4 planned), abandoned after 3.1 ms; attempt 2: ..." */
 std::string DescribeAttempts(const AttemptRecord *records, int count, int target);
 
-/* The seed's log lines, with our wording. */
+/* The log lines of the client-side retry loop this extension replaces, in our wording. */
 std::string AttemptStartedMessage(int64_t run_id, int attempt, const RunOptions &options);
 std::string LaunchMessage(int64_t run_id, int attempt, const RunOptions &options, int planned,
                           int launched, LaunchVerdict verdict);
@@ -98,13 +98,17 @@ std::string WaitingMessage(int64_t run_id, int attempt, int need, int free_worke
 std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited_ms);
 std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms);
 
-/* The seed's loop looks at the launched workers this long after each start. */
-constexpr int64_t kSeedCheckMs = 1000;
+/*
+ * The client-side retry loop this extension replaces (run, wait, count the launched workers
+ * in pg_stat_activity, cancel, clean up, sleep, retry) looks at the workers this long after
+ * each start.
+ */
+constexpr int64_t kClientLoopCheckMs = 1000;
 
 /*
- * The default bound on waiting for slots: the time the seed's loop takes to reach its last
+ * The default bound on waiting for slots: the time that client loop takes to reach its last
  * attempt, (max_attempts - 1) * (retry_delay + its 1-second check), at most a day; so a run
- * never gives up waiting before the seed's loop would have made its last try.
+ * never gives up waiting before that loop would have made its last try.
  */
 int64_t DefaultMaxWaitMs(const RunOptions &options);
 

@@ -211,4 +211,31 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
     g_pending_attempt = 0;
 }
 
+RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing) {
+    RunRow row{false, InvalidOid, false, false};
+    const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
+    ExtensionTables tables = FindExtensionTables(extension_namespace, table);
+    *tables_missing = !OidIsValid(tables.owner);
+    if (*tables_missing) return row;
+    char *sql = psprintf("SELECT role_oid, status" PG_OP("=") "'running', status" PG_OP("=") "'done' "
+                         "FROM %s.%s WHERE run_id" PG_OP("=") "$1",
+                         tables.schema, table);
+    Oid types[1] = {INT8OID};
+    Datum values[1] = {Int64GetDatum(run_id)};
+    if (SPI_connect() != SPI_OK_CONNECT)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
+    int rc = OwnerExecute(tables.owner, sql, OwnerParams{1, types, values, nullptr}, nullptr, true);
+    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
+        HeapTuple tuple = SPI_tuptable->vals[0];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool isnull;
+        row.found = true;
+        row.role = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
+        row.running = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull)) && !isnull;
+        row.done = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull)) && !isnull;
+    }
+    SPI_finish();
+    return row;
+}
+
 }  // namespace pgguarantee

@@ -28,6 +28,20 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message);
 
+/* A run's row as the caller's backend reads it (as the tables' owner, on the latest snapshot). */
+struct RunRow {
+    bool found;
+    Oid role;
+    bool running;     /* its status says running */
+    bool done;        /* a chunked run's status says done */
+};
+/*
+ * Reads the row of run_id in the history of guaranteed runs, or of chunked runs, in the
+ * extension's schema; read-only, with no command counter step, so it can run in the middle of
+ * the caller's query (the run views call it).  tables_missing: the tables are not there.
+ */
+RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing);
+
 /* Chunked runs.  ChunkHistoryOpen first: it finds the tables (an error without them). */
 void ChunkHistoryOpen(const RunShared *run);
 /* Records a new chunked run as running (its own transaction). */

@@ -4,6 +4,7 @@
 #include "pg/api/launch.hpp"
 
 #include "pg/api/views.hpp"
+#include "pg/history.hpp"
 #include "pg/settings.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/spi_xact.hpp"
@@ -280,28 +281,14 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
  * that may not resume a run gets 42501 and never holds the run's id in a slot.
  */
 Oid CheckMayResume(Oid namespace_oid, int64 run_id) {
-    ExtensionTables tables = FindExtensionTables(namespace_oid, "parallel_guarantee_chunk_run_history");
-    if (!OidIsValid(tables.owner))
+    bool missing;
+    RunRow row = LookUpRunRow(namespace_oid, true, run_id, &missing);
+    if (missing)
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("the chunk tables of parallel_guarantee are missing"),
                         errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
-    char *sql = psprintf("SELECT role_oid, status FROM %s.parallel_guarantee_chunk_run_history "
-                         "WHERE run_id" PG_OP("=") "$1",
-                         tables.schema);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run_id)};
-    if (SPI_connect() != SPI_OK_CONNECT)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
-    int rc = OwnerExecute(tables.owner, sql, OwnerParams{1, types, values, nullptr}, nullptr, true);
-    Oid role = InvalidOid;
-    bool done = false;
-    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-        bool isnull;
-        role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-        char *status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-        done = status != nullptr && strcmp(status, "done") == 0;
-    }
-    SPI_finish();
+    Oid role = row.found ? row.role : InvalidOid;
+    bool done = row.done;
     if (!OidIsValid(role) || !CanSee(role))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
                         errmsg("there is no chunked run %lld to resume", static_cast<long long>(run_id)),

@@ -5,6 +5,7 @@
  */
 #include "pg/api/views.hpp"
 
+#include "pg/history.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/spi_xact.hpp"
 
@@ -106,26 +107,10 @@ Datum RunLost(FunctionCallInfo fcinfo) {
     RunSlot running;
     int index;
     if (FindRun(run_id, &running, &index)) PG_RETURN_BOOL(false);
-    const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
-    ExtensionTables tables = FindExtensionTables(get_func_namespace(fcinfo->flinfo->fn_oid), table);
-    if (!OidIsValid(tables.owner)) PG_RETURN_BOOL(false);
-
-    char *sql = psprintf("SELECT role_oid FROM %s.%s WHERE run_id" PG_OP("=") "$1 AND status" PG_OP("=") "'running'",
-                         tables.schema, table);
-    Oid types[1] = {INT8OID};
-    Datum values[1] = {Int64GetDatum(run_id)};
-    if (SPI_connect() != SPI_OK_CONNECT)
-        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errmsg("parallel_guarantee: SPI_connect failed")));
-    /* Read-only, on the latest snapshot: no command counter step inside the caller's query. */
-    int rc = OwnerExecute(tables.owner, sql, OwnerParams{1, types, values, nullptr}, nullptr, true);
-    Oid role = InvalidOid;
-    if (rc == SPI_OK_SELECT && SPI_processed == 1) {
-        bool isnull;
-        role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-    }
-    SPI_finish();
+    bool missing;
+    RunRow row = LookUpRunRow(get_func_namespace(fcinfo->flinfo->fn_oid), chunked, run_id, &missing);
     /* The answer, like the run, only for those who may see it. */
-    PG_RETURN_BOOL(OidIsValid(role) && CanSee(role));
+    PG_RETURN_BOOL(row.found && row.running && CanSee(row.role));
 }
 
 /*

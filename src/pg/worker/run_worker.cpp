@@ -15,6 +15,7 @@
 #include "pg/worker/monitor.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/settings.hpp"
+#include "pg/spi_xact.hpp"
 #include "pg/shmem/run_segment.hpp"
 #include "pg/shmem/run_slots.hpp"
 
@@ -87,13 +88,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
                  g_run->kind);
     PG_TRY();
     {
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        pgstat_report_activity(STATE_RUNNING, g_statement);
-        if (SPI_connect() != SPI_OK_CONNECT)
-            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
-                            errmsg("parallel_guarantee: could not connect to SPI")));
+        BeginSpiTransaction(g_statement);
         SPIExecuteOptions options;
         memset(&options, 0, sizeof options);
         options.read_only = false;
@@ -105,8 +100,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
                             errmsg("the statement cannot run in a background worker (%s)",
                                    SPI_result_code_string(rc))));
         rows = SPI_processed;
-        SPI_finish();
-        PopActiveSnapshot();
+        EndSpiStatement();
         MonitorCheckBeforeCommit();
         /* From here a cancel is too late: a cancel that came first rolls the statement back. */
         if (pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
@@ -154,23 +148,16 @@ void RunCleanup(int attempt) {
     MemoryContext outer = CurrentMemoryContext;
     PG_TRY();
     {
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
-        pgstat_report_activity(STATE_RUNNING, g_cleanup);
+        BeginSpiTransaction(g_cleanup);
         /* "table does not exist, skipping" after every abandoned attempt is noise. */
         (void) set_config_option("client_min_messages", "warning", PGC_USERSET, PGC_S_SESSION,
                                  GUC_ACTION_LOCAL, true, 0, false);
-        if (SPI_connect() != SPI_OK_CONNECT)
-            ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
-                            errmsg("parallel_guarantee: could not connect to SPI")));
         int rc = SPI_execute(g_cleanup, false, 0);
         if (rc < 0)
             ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                             errmsg("the cleanup statement cannot run in a background worker (%s)",
                                    SPI_result_code_string(rc))));
-        SPI_finish();
-        PopActiveSnapshot();
+        EndSpiStatement();
         CommitTransactionCommand();
     }
     PG_CATCH();
@@ -232,9 +219,7 @@ void WarmUp(TimestampTz deadline) {
     MemoryContext outer = CurrentMemoryContext;
     PG_TRY();
     {
-        SetCurrentStatementStartTimestamp();
-        StartTransactionCommand();
-        PushActiveSnapshot(GetTransactionSnapshot());
+        BeginSpiTransaction(nullptr);
         /* A lock the plan waits for must not keep the run past its deadline. */
         long left = Max(1L, Min(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline),
                                 static_cast<long>(INT_MAX)));
@@ -244,10 +229,8 @@ void WarmUp(TimestampTz deadline) {
             (void) set_config_option("lock_timeout", value, PGC_USERSET, PGC_S_SESSION,
                                      GUC_ACTION_LOCAL, true, 0, false);
         }
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         (void) SPI_execute(psprintf("EXPLAIN (COSTS OFF) %s", g_statement), false, 0);
-        SPI_finish();
-        PopActiveSnapshot();
+        EndSpiStatement();
         /* Nothing planning did (a function folded to a constant, say) is kept. */
         AbortCurrentTransaction();
     }
