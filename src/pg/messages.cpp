@@ -1,6 +1,6 @@
 /*
- * messages.cpp: how the extension says things (errors.hpp's PallocCopy, parallel_guarantee.hpp's
- * SayProgress).
+ * messages.cpp: how the extension says things that several files say (errors.hpp's
+ * PallocCopy, parallel_guarantee.hpp's RaiseRunsNoQuery and SayProgress).
  */
 #include "pg/parallel_guarantee.hpp"
 #include "pg/settings.hpp"
@@ -15,6 +15,17 @@ char *PallocCopy(const std::string &text) {
     if (copy == nullptr) return const_cast<char *>("(out of memory)");
     memcpy(copy, text.c_str(), text.size() + 1);
     return copy;
+}
+
+void RaiseRunsNoQuery() {
+    ereport(ERROR,
+            (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
+             errmsg("the statement runs no query, so it cannot use parallel workers"),
+             errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
+                       "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
+                       "procedures and EXPLAIN ANALYZE) can launch parallel workers through "
+                       "a Gather node."),
+             errhint("Run this statement directly, without run_with_parallel_guarantee.")));
 }
 
 void SayProgress(const char *message) {

@@ -69,6 +69,12 @@ enum class ChunkStatus : int32 { kRunning = 0, kDone, kFailed, kCancelled };
 /* True in the background worker that runs a guaranteed statement (and in chunk workers). */
 extern bool g_in_guarantee_worker;
 
+/*
+ * The statement runs no query (a utility statement), so no Gather can give it workers:
+ * 53G04, raised by the caller's checks and, for what they cannot see, by the worker.
+ */
+void RaiseRunsNoQuery();
+
 /* Says something about a run: a NOTICE for the caller and a server log line. */
 void SayProgress(const char *message);
 

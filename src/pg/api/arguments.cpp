@@ -59,7 +59,10 @@ void RejectTemp(const char *argument, RangeVar *rel) {
                         "vanish when the worker exits. Use an ordinary (or UNLOGGED) table.");
 }
 
-/* Parses the text once to check it is one statement we can run; returns its kind. */
+/*
+ * Parses the text once to check it is one statement we can run; returns its kind.  Long, but
+ * a table: one case for each kind of statement that cannot run in a worker, or runs no query.
+ */
 StatementKind CheckStatement(const char *sql, const char *argument) {
     List *parsed = NIL;
     MemoryContext outer = CurrentMemoryContext;
@@ -348,15 +351,7 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
     if (r.cleanup != nullptr) CheckTextSize(r.cleanup, "cleanup");
     CheckPriority(r.priority);
     r.kind = CheckStatement(r.statement, "statement");
-    if (r.kind == StatementKind::kUtility)
-        ereport(ERROR,
-                (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
-                 errmsg("the statement runs no query, so it cannot use parallel workers"),
-                 errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
-                           "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
-                           "procedures and EXPLAIN ANALYZE) can launch parallel workers through "
-                           "a Gather node."),
-                 errhint("Run this statement directly, without run_with_parallel_guarantee.")));
+    if (r.kind == StatementKind::kUtility) RaiseRunsNoQuery();
     if (r.cleanup != nullptr) (void) CheckStatement(r.cleanup, "cleanup");
     CheckTargetReachable(r.options);
     return r;

@@ -55,15 +55,14 @@ Datum WaitFor(FunctionCallInfo fcinfo) {
     TimestampTz deadline = timeout_ms >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms)
                                            : DT_NOEND;
     TimestampTz next_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kSelfDeadlockCheckMs);
-    int self_waits = 0;
+    SelfDeadlockWatch watch;
     for (;;) {
         if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(true);
         TimestampTz now = GetCurrentTimestamp();
         if (now >= deadline) PG_RETURN_BOOL(false);
         if (now >= next_check) {
             /* Waiting on a run whose statement waits for our own lock would never end. */
-            self_waits = WorkerWaitsForMe(slot.worker_pid) ? self_waits + 1 : 0;
-            if (self_waits >= 2)
+            if (watch.Deadlocked(slot.worker_pid))
                 ereport(ERROR, (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
                                 errmsg("run %lld waits for a lock that this transaction holds, so "
                                        "waiting for it would never end",

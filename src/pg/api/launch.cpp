@@ -16,17 +16,31 @@ namespace {
 /* What the detach callback needs when the caller stops waiting. */
 BackgroundWorkerHandle *g_handle = nullptr;
 
-void CallerDetached(dsm_segment *, Datum arg) {
-    auto *run = reinterpret_cast<RunShared *>(DatumGetPointer(arg));
-    if (run->caller_finished) return;
+/*
+ * Stops a run nobody will wait for: its worker is asked to cancel (it records the run as
+ * cancelled, runs the cleanup and exits; one running but not yet in its slot sees the flag
+ * before its first attempt).  A worker not started yet never runs anything, and its slot is
+ * freed here, as is the slot of one already gone; unpin: a submitted run's segment, pinned
+ * for a worker that will now never take it.
+ */
+void StopRun(RunShared *run, dsm_segment *unpin) {
     pg_atomic_write_u32(&run->cancel_requested, 1);
     pg_memory_barrier();
-    /* The worker cancels its statement, runs the cleanup and exits. */
-    if (SignalRunWorker(run->slot_index, run->run_id, SIGINT)) return;
-    if (pg_atomic_read_u32(&run->worker_pid) != 0) return;   /* started: it sees the flag */
-    /* Not running yet: make sure it never runs anything, and free its slot. */
-    if (g_handle != nullptr) TerminateBackgroundWorker(g_handle);
+    if (SignalRunWorker(run->slot_index, run->run_id, SIGINT) || pg_atomic_read_u32(&run->worker_pid) != 0) return;
+    pid_t pid;
+    BgwHandleStatus status = g_handle != nullptr ? GetBackgroundWorkerPid(g_handle, &pid) : BGWH_STOPPED;
+    if (status == BGWH_STARTED) return;
+    if (status == BGWH_NOT_YET_STARTED) {
+        TerminateBackgroundWorker(g_handle);
+        if (unpin != nullptr) dsm_unpin_segment(dsm_segment_handle(unpin));
+    }
     ReleaseSlot(run->slot_index, run->run_id);
+}
+
+/* The caller stopped waiting (cancel, timeout, termination): the run stops too. */
+void CallerDetached(dsm_segment *, Datum arg) {
+    auto *run = reinterpret_cast<RunShared *>(DatumGetPointer(arg));
+    if (!run->caller_finished) StopRun(run, nullptr);
 }
 
 /* A copy of a parsed worker message, strings and all, in memory context cxt. */
@@ -97,19 +111,7 @@ void WaitForStartup(int slot, int64 run_id, RunShared *run, dsm_segment *seg, bo
 /* A submitting call failed before returning the run id: stop the run it started. */
 void StopUnseenRun(RunShared *run, dsm_segment *seg) {
     run->caller_finished = true;
-    pg_atomic_write_u32(&run->cancel_requested, 1);
-    pg_memory_barrier();
-    if (SignalRunWorker(run->slot_index, run->run_id, SIGINT) || pg_atomic_read_u32(&run->worker_pid) != 0) {
-        /* it records the run as cancelled and exits (one not yet in its slot sees the flag) */
-    } else if (g_handle != nullptr) {
-        pid_t started;
-        if (GetBackgroundWorkerPid(g_handle, &started) == BGWH_NOT_YET_STARTED) {
-            TerminateBackgroundWorker(g_handle);
-            ReleaseSlot(run->slot_index, run->run_id);
-            dsm_unpin_segment(dsm_segment_handle(seg));
-        }
-        /* A worker that has started sees the flag before its first attempt. */
-    }
+    StopRun(run, seg);
 }
 
 /*
@@ -235,7 +237,7 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
 /* Waits for the worker, relaying its messages; returns its error if it sent one. */
 ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
     ErrorData *error = nullptr;
-    int self_waits = 0;
+    SelfDeadlockWatch watch;
     /*
      * Each message is parsed here and the context reset after it.  A child of the current
      * context, so an error that leaves this loop early frees it with its parent.
@@ -257,10 +259,7 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if ((events & WL_TIMEOUT) != 0) {
-            self_waits = WorkerWaitsForMe(static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid)))
-                             ? self_waits + 1
-                             : 0;
-            if (self_waits >= 2)
+            if (watch.Deadlocked(static_cast<pid_t>(pg_atomic_read_u32(&run->worker_pid))))
                 ereport(ERROR,
                         (errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
                          errmsg("the guaranteed statement waits for a lock that the calling "

@@ -42,4 +42,16 @@ RunShared *AwaitWorker(const Launched &launched, int64 run_id, const char *worke
  */
 bool WorkerWaitsForMe(pid_t pid);
 
+/*
+ * Watches a waiting caller for that self-deadlock, one look every kSelfDeadlockCheckMs:
+ * the worker's wait is read without its lock, so only two looks in a row that agree count.
+ */
+struct SelfDeadlockWatch {
+    int looks_in_a_row = 0;
+    bool Deadlocked(pid_t worker_pid) {
+        looks_in_a_row = WorkerWaitsForMe(worker_pid) ? looks_in_a_row + 1 : 0;
+        return looks_in_a_row >= 2;
+    }
+};
+
 }  // namespace pgguarantee

@@ -3,6 +3,8 @@
  */
 #include "pg/shmem/run_segment.hpp"
 
+#include "pg/shmem/run_slots.hpp"
+
 #include <cstring>
 
 namespace pgguarantee {
@@ -84,6 +86,11 @@ RunSegment AttachRunSegment(dsm_handle handle) {
     s.libraries = static_cast<char *>(shm_toc_lookup(toc, kTocLibraries, false));
     s.queue = static_cast<shm_mq *>(shm_toc_lookup(toc, kTocQueue, false));
     return s;
+}
+
+bool RunCancelRequested(const RunShared *run) {
+    return pg_atomic_read_u32(const_cast<pg_atomic_uint32 *>(&run->cancel_requested)) != 0 ||
+           SlotCancelRequested(run->slot_index, run->run_id);
 }
 
 bool RegisterRunWorker(dsm_segment *seg, const char *name, int chunk_helper,

@@ -101,6 +101,12 @@ RunSegment CreateRunSegment(const char *statement, const char *cleanup, const ch
 RunSegment AttachRunSegment(dsm_handle handle);
 
 /*
+ * Whether the run was asked to stop: by its caller, who stopped waiting (the segment's flag),
+ * or by parallel_guarantee_cancel() (the run's slot).
+ */
+bool RunCancelRequested(const RunShared *run);
+
+/*
  * Registers a dynamic background worker that runs parallel_guarantee_worker_main on the
  * run's segment, notifying this process; a chunk helper (its number, 1 and up; 0 for the
  * run's own worker) shares the coordinator's run.  The handle is allocated in

@@ -26,8 +26,6 @@ void EnsureChunkContext() {
         g_chunk_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee chunks", ALLOCSET_DEFAULT_SIZES);
 }
 
-bool ChunkCancelRequested(RunShared *run);
-
 BackgroundWorkerHandle *g_helpers[kMaxChunkWorkers];
 int g_nhelpers = 0;
 
@@ -45,7 +43,7 @@ void StopHelpers(RunShared *run, bool cancel) {
     for (int i = 0; i < g_nhelpers; i++) {
         for (;;) {
             /* A cancel that arrives while we wait reaches the helpers too. */
-            if (!signalled && (cancel || ChunkCancelRequested(run))) {
+            if (!signalled && (cancel || RunCancelRequested(run))) {
                 SignalRunHelpers(run->slot_index, run->run_id, SIGINT);
                 signalled = true;
             }
@@ -58,14 +56,10 @@ void StopHelpers(RunShared *run, bool cancel) {
     }
     g_nhelpers = 0;
     /* The cancel is known from the run's flag; the final accounting below must still run. */
-    if (ChunkCancelRequested(run)) QueryCancelPending = false;
+    if (RunCancelRequested(run)) QueryCancelPending = false;
     RESUME_INTERRUPTS();
 }
 
-bool ChunkCancelRequested(RunShared *run) {
-    return pg_atomic_read_u32(&run->cancel_requested) != 0 ||
-           SlotCancelRequested(run->slot_index, run->run_id);
-}
 
 /* The chunk's keys as an array of the key type, for the action's $1, from their binary form. */
 Datum TypedKeys(Datum binary_keys, Oid array_type) {
@@ -168,7 +162,7 @@ ChunkOutcome RunChunk(RunShared *run, const char *action, int worker, int chunk_
          * Interrupted because the run is stopping (cancelled, or another chunk failed for
          * good): the chunk stays pending, its attempt not counted, for a resume.
          */
-        bool stopping = ChunkCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0;
+        bool stopping = RunCancelRequested(run) || pg_atomic_read_u32(&run->chunk_run_failed) != 0;
         if (stopping) {
             outcome = ChunkOutcome::kStopped;
         } else {
@@ -202,7 +196,7 @@ int ProcessChunks(RunShared *run, const char *action, int worker, const int *onl
     bool coordinator = worker == 0;
     int processed = 0;
     int next_only = 0;
-    while (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
+    while (!RunCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
         if (ProcDiePending) CHECK_FOR_INTERRUPTS();
         /* A helper whose coordinator is gone stops: nobody would account for its work. */
         if (!coordinator && CoordinatorGone(run)) break;
@@ -219,7 +213,7 @@ int ProcessChunks(RunShared *run, const char *action, int worker, const int *onl
         do {
             MemoryContextReset(g_chunk_context);
             outcome = RunChunk(run, action, worker, chunk_no, &rows);
-        } while (outcome == ChunkOutcome::kRetry && !ChunkCancelRequested(run) &&
+        } while (outcome == ChunkOutcome::kRetry && !RunCancelRequested(run) &&
                  pg_atomic_read_u32(&run->chunk_run_failed) == 0);
         if (outcome != ChunkOutcome::kCommitted) continue;
         processed++;
@@ -360,12 +354,12 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
 
         (void) ProcessChunks(run, const_cast<const char *>(action), 0);
         /* A failed run lets the helpers finish their current chunk; a cancelled one stops them. */
-        StopHelpers(run, ChunkCancelRequested(run));
+        StopHelpers(run, RunCancelRequested(run));
         /*
          * A helper stopped on its chunk (terminated, say) left it pending: with the helpers
          * gone, the coordinator does what is still pending, so the run is not short of it.
          */
-        if (!ChunkCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
+        if (!RunCancelRequested(run) && pg_atomic_read_u32(&run->chunk_run_failed) == 0) {
             int *pending_chunks = nullptr;
             int npending = ChunkHistoryPending(run, &pending_chunks);
             if (npending > 0) {
@@ -391,7 +385,7 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
         StopHelpers(run, true);
         /* A resume that could not start leaves the run as it was. */
         if (owns_status)
-            ChunkHistorySetStatus(run, ChunkCancelRequested(run) ? "cancelled" : "error",
+            ChunkHistorySetStatus(run, RunCancelRequested(run) ? "cancelled" : "error",
                          unpack_sql_state(edata->sqlerrcode), edata->message);
         ReThrowError(edata);
     }

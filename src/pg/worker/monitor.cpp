@@ -293,14 +293,7 @@ void RaisePlannedFewer(GatherSearch *search) {
 
 void RaiseNoParallelPlan() {
     g_monitor.abandon = AttemptOutcome::kNoParallelPlan;
-    if (g_monitor.executor_starts == 0)
-        ereport(ERROR,
-                (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
-                 errmsg("the statement runs no query, so it cannot use parallel workers"),
-                 errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
-                           "MATERIALIZED VIEW, and queries run by DO blocks or procedures) can "
-                           "launch parallel workers through a Gather node."),
-                 errhint("Run this statement directly, without run_with_parallel_guarantee.")));
+    if (g_monitor.executor_starts == 0) RaiseRunsNoQuery();
     if (g_monitor.kind == StatementKind::kModifying)
         ereport(ERROR,
                 (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),

@@ -54,8 +54,7 @@ struct AttemptResult {
 };
 
 bool CancelRequested() {
-    return pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
-           SlotCancelRequested(g_run->slot_index, g_run->run_id);
+    return RunCancelRequested(g_run);
 }
 
 int64 MicrosSince(TimestampTz start) {
@@ -471,48 +470,13 @@ void DropPrivilegedSessionSettings() {
     }
 }
 
-void WorkerMain(Datum main_arg) {
-    pqsignal(SIGTERM, die);
-    pqsignal(SIGINT, StatementCancelHandler);
-    BackgroundWorkerUnblockSignals();
-
-    CurrentResourceOwner = ResourceOwnerCreate(nullptr, "parallel_guarantee worker");
-    RunSegment segment = AttachRunSegment(DatumGetUInt32(main_arg));
-    dsm_segment *seg = segment.seg;
-    g_run = segment.run;
-    g_seg = seg;
-    /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
-    int helper_number = static_cast<unsigned char>(MyBgworkerEntry->bgw_extra[0]);
-    bool helper = helper_number > 0;
-    if (!g_run->async && !helper) {
-        /* NOTICEs and the error go to the caller, who waits for them. */
-        shm_mq_set_sender(segment.queue, MyProc);
-        shm_mq_handle *mqh = shm_mq_attach(segment.queue, seg, nullptr);
-        pq_redirect_to_shm_mq(seg, mqh);
-    }
-
-    if (!helper) {
-        before_shmem_exit(ReleaseOnExit, 0);
-        pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
-        SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
-    } else {
-        /* A helper that is stopped on a chunk (terminated, say) is no longer on it. */
-        before_shmem_exit(HelperExits, Int32GetDatum(helper_number));
-        SetSlotHelper(g_run->slot_index, g_run->run_id, helper_number, MyProcPid);
-    }
-    /* A cancel that came before we started is handled below, once the run is recorded. */
-    const char *label = segment.label;
-
-    g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run",
-                                          ALLOCSET_DEFAULT_SIZES);
-    g_statement = segment.statement;
-    g_cleanup = segment.cleanup;
-    g_in_guarantee_worker = true;
-
+/*
+ * Connects as the caller: the same login role, database, libraries and settings (as parallel
+ * query hands them to its workers), then the caller's current role and security context.
+ */
+void BecomeTheCaller(const RunSegment &segment) {
     BackgroundWorkerInitializeConnectionByOid(g_run->database_id, g_run->authenticated_user_id, 0);
     SetClientEncoding(GetDatabaseEncoding());
-
-    /* The caller's libraries and settings, as parallel query hands them to its workers. */
     StartTransactionCommand();
     RestoreLibraryState(segment.libraries);
     RestoreGUCState(segment.settings);
@@ -525,18 +489,10 @@ void WorkerMain(Datum main_arg) {
     CommitTransactionCommand();
     SetCurrentRoleId(g_run->outer_user_id, g_run->role_is_superuser);
     SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);
+}
 
-    if (g_run->mode != RunMode::kGuarantee) {
-        if (helper)
-            ChunkHelperMain(g_run, g_cleanup, helper_number);
-        else {
-            SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, 1);
-            ChunkCoordinatorMain(g_run, seg, g_statement, g_cleanup, g_run->has_label ? label : nullptr);
-            SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, 1);
-        }
-        return;
-    }
-
+/* A guaranteed run: recorded, its attempts, and how it ended, recorded too. */
+void RunGuarantee(const char *label) {
     /* Let the planner plan the target degree; force_workers also removes the cost barrier. */
     char target[16];
     snprintf(target, sizeof target, "%d", g_run->options.target_workers);
@@ -550,8 +506,8 @@ void WorkerMain(Datum main_arg) {
                                      false);
     }
 
-    HistoryBegin(g_run, g_statement, g_run->has_cleanup ? g_cleanup : nullptr,
-                 g_run->has_label ? label : nullptr);
+    /* A cancel that came before we started is handled in the attempts, once the run is recorded. */
+    HistoryBegin(g_run, g_statement, g_run->has_cleanup ? g_cleanup : nullptr, label);
     pg_atomic_write_u32(&g_run->recorded, 1);
     MemoryContext outer = CurrentMemoryContext;
     PG_TRY();
@@ -578,6 +534,51 @@ void WorkerMain(Datum main_arg) {
     PG_END_TRY();
     SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, g_run->attempts_used);
     HistoryFinish(g_run, StatusName(g_run->status), nullptr, nullptr);
+}
+
+void WorkerMain(Datum main_arg) {
+    pqsignal(SIGTERM, die);
+    pqsignal(SIGINT, StatementCancelHandler);
+    BackgroundWorkerUnblockSignals();
+
+    CurrentResourceOwner = ResourceOwnerCreate(nullptr, "parallel_guarantee worker");
+    RunSegment segment = AttachRunSegment(DatumGetUInt32(main_arg));
+    g_run = segment.run;
+    g_seg = segment.seg;
+    /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
+    int helper_number = static_cast<unsigned char>(MyBgworkerEntry->bgw_extra[0]);
+    bool helper = helper_number > 0;
+    if (!g_run->async && !helper) {
+        /* NOTICEs and the error go to the caller, who waits for them. */
+        shm_mq_set_sender(segment.queue, MyProc);
+        shm_mq_handle *mqh = shm_mq_attach(segment.queue, segment.seg, nullptr);
+        pq_redirect_to_shm_mq(segment.seg, mqh);
+    }
+    if (!helper) {
+        before_shmem_exit(ReleaseOnExit, 0);
+        pg_atomic_write_u32(&g_run->worker_pid, static_cast<uint32>(MyProcPid));
+        SetSlotWorker(g_run->slot_index, g_run->run_id, MyProcPid);
+    } else {
+        /* A helper that is stopped on a chunk (terminated, say) is no longer on it. */
+        before_shmem_exit(HelperExits, Int32GetDatum(helper_number));
+        SetSlotHelper(g_run->slot_index, g_run->run_id, helper_number, MyProcPid);
+    }
+    const char *label = g_run->has_label ? segment.label : nullptr;
+    g_run_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee run", ALLOCSET_DEFAULT_SIZES);
+    g_statement = segment.statement;
+    g_cleanup = segment.cleanup;
+    g_in_guarantee_worker = true;
+    BecomeTheCaller(segment);
+
+    if (g_run->mode == RunMode::kGuarantee) {
+        RunGuarantee(label);
+    } else if (helper) {
+        ChunkHelperMain(g_run, g_cleanup, helper_number);
+    } else {
+        SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, 1);
+        ChunkCoordinatorMain(g_run, segment.seg, g_statement, g_cleanup, label);
+        SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, 1);
+    }
 }
 
 }  // namespace
