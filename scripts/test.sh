@@ -101,8 +101,8 @@ for script in test/integration/*.sh; do
   script_layer "$name" "$script" "integration-$name"
 done
 
-# 5. PostgreSQL 17 and 18: their own servers, the system's 15 untouched (about 1 minute
-# with the downloads cached in .cache/pg-matrix, 2 more without).
+# 5. PostgreSQL 17 and 18: their own servers, the system's 15 untouched (under a minute
+# with the downloads cached in .cache/pg-matrix; 1-2 minutes on a first run).
 echo "== PostgreSQL 17 and 18 (scripts/pg_matrix.sh) =="
 script_layer pg-matrix scripts/pg_matrix.sh pg-matrix
 
