@@ -27,6 +27,21 @@ inline bool LockHeldByMeExactly(const LOCKTAG *tag, LOCKMODE mode) {
 #endif
 }
 
+/*
+ * The next datum of a sort: call this, not tuplesort_getdatum.  PostgreSQL 16 added the
+ * argument copy (17's and 18's headers have it); true keeps what 15 always did: a
+ * by-reference value is a palloc'd copy in the caller's memory context, so it stays valid
+ * after the next call.
+ */
+inline bool TuplesortGetDatum(Tuplesortstate *state, bool forward, Datum *value, bool *isnull,
+                              Datum *abbrev) {
+#if PG_VERSION_NUM >= 160000
+    return tuplesort_getdatum(state, forward, true, value, isnull, abbrev);
+#else
+    return tuplesort_getdatum(state, forward, value, isnull, abbrev);
+#endif
+}
+
 }  // namespace pgguarantee
 
 /*
