@@ -250,7 +250,7 @@ build() {
   log=$build/build.log
   if ! make -C "$build" -j2 PG_CONFIG="$pgc" >"$log" 2>&1; then
     not_ok "$major" "build against Debian $DEB_USED headers failed (see $log)"
-    grep -E 'error|warning' "$log" | head -20 | sed 's/^/#   /'
+    grep -E 'error:|warning:' "$log" | head -20 | sed 's/^/#   /'
     return 1
   fi
   if grep -q 'warning:' "$log"; then
