@@ -4,10 +4,9 @@
  * has it.
  *
  * Compiled without a warning, and tested, against 15 (Debian 12's headers), 17 (Debian
- * trixie's) and 18 (Debian sid's): scripts/pg_matrix.sh.  The few "< 15" and ">= 16"
- * branches elsewhere in the sources were written from PostgreSQL's release notes; no 14 or
- * 16 headers were at hand, so no build has ever compiled the 14 branches, and the ">= 16"
- * ones only as part of the 17 and 18 builds.
+ * trixie's) and 18 (Debian sid's): scripts/pg_matrix.sh.  No 14 or 16 headers were at
+ * hand: the "< 150000" branches elsewhere in the sources have never been compiled, and the
+ * ">= 160000" ones, here and elsewhere, only within the 17 and 18 builds.
  */
 #pragma once
 
