@@ -4,6 +4,9 @@
 #   2. pg_regress against a temporary instance started with test/pg.conf
 #   3. isolation specs (pg_isolation_regress) for two-session behaviour
 #   4. integration scripts (test/integration/*.sh) against the throwaway cluster
+#   5. the PostgreSQL 17 and 18 matrix (scripts/pg_matrix.sh): built out of tree with their
+#      headers, installed into servers of those majors, pg_regress, isolation and a real
+#      worker shortage there
 # Exits non-zero if any test failed.  Run as root on Debian 12 (it installs what it needs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -71,27 +74,37 @@ pg_layer() {  # pg_layer TARGET LABEL
 pg_layer regresscheck "pg_regress"
 pg_layer isolationcheck "isolation"
 
-# 4. Integration scripts: each prints "ok - what" or "not ok - what" per check.
+# Runs a script that prints "ok - what" or "not ok - what" per check, and counts them; its
+# output goes to test/out/LOG.log.
+script_layer() {  # script_layer NAME SCRIPT LOG
+  local log=$OUT/$3.log rc n=0 line
+  timeout 900 bash "$2" >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  while IFS= read -r line; do
+    n=$((n + 1))
+    case "$line" in
+      "ok - "*) count "$1" "${line#ok - }" ok ;;
+      *) count "$1" "${line#not ok - }" failed ;;
+    esac
+  done < <(grep -E '^(not )?ok - ' "$log")
+  if [ $rc != 0 ] && ! grep -q '^not ok - ' "$log"; then count "$1" "script exited $rc" failed; fi
+  [ "$n" = 0 ] && [ $rc = 0 ] && count "$1" "script reported no checks" failed
+}
+
+# 4. Integration scripts against the throwaway cluster.
 echo "== integration =="
 bash scripts/cluster.sh start || { count integration "cluster start" failed; }
 for script in test/integration/*.sh; do
   [ -f "$script" ] || continue
   name=$(basename "$script" .sh)
-  log=$OUT/integration-$name.log
-  timeout 900 bash "$script" >"$log" 2>&1
-  rc=$?
-  cat "$log"
-  n=0
-  while IFS= read -r line; do
-    n=$((n + 1))
-    case "$line" in
-      "ok - "*) count "$name" "${line#ok - }" ok ;;
-      *) count "$name" "${line#not ok - }" failed ;;
-    esac
-  done < <(grep -E '^(not )?ok - ' "$log")
-  if [ $rc != 0 ] && ! grep -q '^not ok - ' "$log"; then count "$name" "script exited $rc" failed; fi
-  [ "$n" = 0 ] && [ $rc = 0 ] && count "$name" "script reported no checks" failed
+  script_layer "$name" "$script" "integration-$name"
 done
+
+# 5. PostgreSQL 17 and 18: their own servers, the system's 15 untouched (under a minute
+# with the downloads cached in .cache/pg-matrix; 1-2 minutes on a first run).
+echo "== PostgreSQL 17 and 18 (scripts/pg_matrix.sh) =="
+script_layer pg-matrix scripts/pg_matrix.sh pg-matrix
 
 echo
 if [ $failed -gt 0 ]; then

@@ -4,10 +4,9 @@
  * has it.
  *
  * Compiled without a warning, and tested, against 15 (Debian 12's headers), 17 (Debian
- * trixie's) and 18 (Debian sid's): scripts/pg_matrix.sh.  The few "< 15" and ">= 16"
- * branches elsewhere in the sources were written from PostgreSQL's release notes; no 14 or
- * 16 headers were at hand, so no build has ever compiled the 14 branches, and the ">= 16"
- * ones only as part of the 17 and 18 builds.
+ * trixie's) and 18 (Debian sid's): scripts/pg_matrix.sh.  No 14 or 16 headers were at
+ * hand: the "< 150000" branches elsewhere in the sources have never been compiled, and the
+ * ">= 160000" ones, here and elsewhere, only within the 17 and 18 builds.
  */
 #pragma once
 
@@ -24,6 +23,21 @@ inline bool LockHeldByMeExactly(const LOCKTAG *tag, LOCKMODE mode) {
     return LockHeldByMe(tag, mode, false);
 #else
     return LockHeldByMe(tag, mode);
+#endif
+}
+
+/*
+ * The next datum of a sort: call this, not tuplesort_getdatum.  PostgreSQL 16 added the
+ * argument copy (17's and 18's headers have it); true keeps what 15 always did: a
+ * by-reference value is a palloc'd copy in the caller's memory context, so it stays valid
+ * after the next call.
+ */
+inline bool TuplesortGetDatum(Tuplesortstate *state, bool forward, Datum *value, bool *isnull,
+                              Datum *abbrev) {
+#if PG_VERSION_NUM >= 160000
+    return tuplesort_getdatum(state, forward, true, value, isnull, abbrev);
+#else
+    return tuplesort_getdatum(state, forward, value, isnull, abbrev);
 #endif
 }
 
