@@ -287,7 +287,7 @@ void CheckKeysUnique(KeyCollector *c) {
     bool have_previous = false;
     Datum key;
     bool isnull;
-    while (tuplesort_getdatum(c->sort, true, &key, &isnull, nullptr)) {
+    while (TuplesortGetDatum(c->sort, true, &key, &isnull, nullptr)) {
         if (have_previous && SameKey(c, previous, key)) {
             Datum shown = c->by_order ? key : KeyFromBytes(DatumGetByteaPP(key), c->key_type, c->typlen, c->typbyval);
             ereport(ERROR, (errcode(ERRCODE_UNIQUE_VIOLATION),
