@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+BIN=${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PORT=${PG_PORT:-54329}
 DIR=$ROOT/.cluster
 DATA=$DIR/data

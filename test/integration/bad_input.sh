@@ -17,6 +17,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+. test/integration/data/tap.sh
+# 23 checks, and one per group of cases (37 groups), whether or not its cases ran.
+plan 60
 PC_NAME=bad_input
 PC_PORT=${BAD_INPUT_PORT:-54352}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -24,25 +27,21 @@ DB=badinput
 OUT=$PC_DIR
 FILES=$PC_DIR/files
 CASES_FILE=$ROOT/test/integration/data/bad_input_cases.sql
-failures=0
 
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
 # check_empty DESCRIPTION LIST: ok when LIST is empty, else prints it.
 check_empty() {
-  if [ -z "$2" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "$2" | head -40 | sed 's/^/    /'; failures=$((failures + 1)); fi
+  if [ -z "$2" ]; then ok "$1"; else not_ok "$1"; echo "$2" | head -40 | sed 's/^/    /'; fi
 }
 P() { pc_psql -d "$DB" -tA -q "$@"; }
 finish() { pc_stop immediate; }
-trap finish EXIT
+tap_on_exit finish
 
 if ! pc_init "parallel_guarantee.max_async_runs = 64" "max_locks_per_transaction = 128"; then
-  echo "not ok - setup: the private cluster did not start (log: $PC_LOG)"; exit 1
+  not_ok "setup: the private cluster did not start (log: $PC_LOG)"; exit
 fi
 mkdir -p "$FILES"; chown postgres: "$FILES"
-pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null
-P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, tables and functions"; exit 1; }
+pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null || { not_ok "setup: could not create the database $DB"; exit; }
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension, tables and functions"; exit; }
 CREATE EXTENSION parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 100000) g;
@@ -141,7 +140,7 @@ P -c "SET client_min_messages = warning" -c "SELECT run_in_chunks('SELECT id, id
 CHUNK_FAILED=$(P -c "SELECT max(run_id) FROM parallel_guarantee_chunk_runs WHERE status = 'failed'")
 CHUNK_ERROR=$(P -c "SELECT max(run_id) FROM parallel_guarantee_chunk_runs WHERE status = 'error'")
 if [ -z "$CHUNK_DONE" ] || [ -z "$CHUNK_FAILED" ] || [ -z "$CHUNK_ERROR" ]; then
-  echo "not ok - setup: could not make the done, failed and error chunked runs (got '$CHUNK_DONE', '$CHUNK_FAILED', '$CHUNK_ERROR')"; exit 1
+  not_ok "setup: could not make the done, failed and error chunked runs (got '$CHUNK_DONE', '$CHUNK_FAILED', '$CHUNK_ERROR')"; exit
 fi
 HITS_BEFORE=$(P -c "SELECT count(*) FROM chunk_hits")
 LOG_START=$(stat -c %s "$PC_LOG")
@@ -435,7 +434,7 @@ ncase=${#SQLS[@]}
     [ "${MODES[$i]}" = loop ] || continue
     printf 'INSERT INTO bi_cases VALUES (%d, $bicase$%s$bicase$);\n' "$((i + 1))" "${SQLS[$i]}"
   done; } > "$OUT/loop_cases.sql"
-P -v ON_ERROR_STOP=1 -f "$OUT/loop_cases.sql" >/dev/null || echo "not ok - setup: could not load the loop cases"
+P -v ON_ERROR_STOP=1 -f "$OUT/loop_cases.sql" >/dev/null || not_ok "setup: could not load the loop cases"
 for _ in $(seq 1 20); do
   next=$(P -c "SELECT min(n) FROM bi_cases c WHERE NOT EXISTS (SELECT 1 FROM bi_results r WHERE r.n = c.n)")
   [ -z "$next" ] && break
@@ -505,7 +504,7 @@ ELAPSED=$(( $(date +%s) - NOW ))
 echo "# $ncase cases ($NHAND hand-written, $((ncase - NHAND)) generated) ran in $ELAPSED s; results in ${RESULTS#$ROOT/}"
 
 # ---------------------------------------------------------------- checks
-check "at least 300 cases ran" "yes" "$( [ "$(wc -l < "$RESULTS")" -ge 300 ] && echo yes || echo "only $(wc -l < "$RESULTS")")"
+check "every one of the $ncase cases ran and has an outcome (at least 300)" "$ncase|yes" "$(wc -l < "$RESULTS")|$( [ "$ncase" -ge 300 ] && echo yes || echo "only $ncase cases")"
 echo "# outcomes per SQLSTATE:"
 cut -f4 "$RESULTS" | sort | uniq -c | sort -rn | awk '{printf "#   %-8s %s\n", $2, $1}'
 
@@ -517,10 +516,12 @@ check_empty "every error message is a sentence (two words or more)" \
   "$(awk -F'\t' '$4 != "OK" && $4 != "CRASH" && $4 != "TIMEOUT" && split($5, w, " ") < 2' "$RESULTS" | fmt)"
 check_empty "no error message shows C++ or internal names (std::, ::, elog, SPI_, cache lookup, lost track, node type)" \
   "$(awk -F'\t' '$4 != "OK" && $5 ~ /std::|[A-Za-z_]::[A-Za-z_]|elog|ereport|SPI_|cache lookup failed|unrecognized node type|lost track of|invalid memory alloc|terminate called|what\(\)|nullptr|basic_string|bad_alloc|Assert/' "$RESULTS" | fmt)"
-for g in $(cut -f2 "$RESULTS" | awk '!seen[$0]++'); do
+# One check per group of cases as defined above (a group none of whose cases ran fails).
+for g in $(printf '%s\n' "${GROUPS_[@]}" | awk '!seen[$0]++'); do
+  defined=$(printf '%s\n' "${GROUPS_[@]}" | grep -cxF -- "$g")
   total=$(awk -F'\t' -v g="$g" '$2 == g' "$RESULTS" | wc -l)
-  check_empty "$g: all $total cases give the documented outcome" \
-    "$(awk -F'\t' -v g="$g" '$2 == g && $4 !~ ("^(" $3 ")$")' "$RESULTS" | awk -F'\t' '{printf "case %s expected %s, got %s: %s (%s) | %s\n", $1, $3, $4, $5, $6, $7}')"
+  check_empty "$g: all $defined cases give the documented outcome" \
+    "$([ "$total" = "$defined" ] || echo "ran $total of $defined cases")$(awk -F'\t' -v g="$g" '$2 == g && $4 !~ ("^(" $3 ")$")' "$RESULTS" | awk -F'\t' '{printf "case %s expected %s, got %s: %s (%s) | %s\n", $1, $3, $4, $5, $6, $7}')"
 done
 check_empty "invalid UTF-8: every refusal comes from PostgreSQL's input functions (LOCATION outside the extension's sources)" \
   "$(awk -F'\t' '$2 ~ /invalid-encoding$/ && $4 != "OK" && $6 ~ /(launcher|module|monitor|worker|history|pool|policy|chunks)\.cpp/' "$RESULTS" | fmt)"
@@ -597,4 +598,3 @@ echo "# server log: $(grep -c 'ERROR:' <<<"$LOGPART") ERROR lines, $(grep -c 'FA
 grep 'WARNING:' <<<"$LOGPART" | sed -E 's/^[^]]*\] //' | cut -c1-200 | sort | uniq -c | sort -rn | head -5 | sed 's/^/#   /'
 
 pc_stop fast
-exit $((failures > 0))

@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # Faults around a guaranteed run: the caller terminated or timed out mid-run, the worker's
 # statement cancelled from outside, no background-worker slot free, the module not
-# preloaded.  Each check prints "ok - ..." or "not ok - ..." and what it found.
+# preloaded.  Each check prints "ok - ..." or "not ok - ..." and what it found.  4 and 5 use
+# private clusters under test/out/faults, on ports $FAULTS_NOPRELOAD_PORT (default 54341)
+# and $FAULTS_FEWSLOTS_PORT (default 54342).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+. test/integration/data/tap.sh
+plan 14
 . "$ROOT/test/integration/data/private_cluster.sh"   # for 4 and 5
 DB=pg_guarantee_faults
 OUT=$ROOT/test/out/faults
 mkdir -p "$OUT"
 chown postgres: "$OUT"
-failures=0
-
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
 P() { bash scripts/cluster.sh psql -d "$DB" -tA -q "$@"; }
 # Polls a query until it returns the wanted value (bounded: 20 s).
 wait_for() {  # wait_for WANTED QUERY
@@ -29,8 +28,9 @@ leftovers() {
                (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
 }
 
-bash scripts/cluster.sh psql -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null
-P <<'SQL'
+bash scripts/cluster.sh psql -d postgres -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" 2>/dev/null \
+  || { not_ok "setup: could not create the database $DB"; exit; }
+P -v ON_ERROR_STOP=1 <<'SQL' || { not_ok "setup: could not create the extension and the tables"; exit; }
 CREATE EXTENSION parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
@@ -57,7 +57,11 @@ if wait_for 4 "SELECT max(workers_launched) FROM parallel_guarantee_activity WHE
   wait_for "0/0" "SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' || (SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker'))"
   check "caller terminated: no run slot and no worker left (slots/workers)" "0/0" "$(leftovers)"
   check "caller terminated: the cleanup ran once" "1" "$(P -c 'SELECT count(*) FROM cleanup_log')"
-  check "caller terminated: no half-built table" "" "$(P -c "SELECT to_regclass('slow_out')")"
+  check "caller terminated: the history says the run was cancelled, in its one attempt (status|sqlstate|attempts|outcome)" \
+    "cancelled|57014|1|cancelled" \
+    "$(P -c "SELECT r.status || '|' || r.sqlstate || '|' || r.attempts || '|' ||
+                    (SELECT string_agg(a.outcome, ',' ORDER BY a.attempt) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)
+               FROM parallel_guarantee_runs r WHERE r.run_id = (SELECT max(run_id) FROM parallel_guarantee_runs)" 2>&1)"
 else
   check "caller terminated: the run started with 4 workers" "started" "not started: $(cat "$OUT/terminated.txt")"
 fi
@@ -94,8 +98,8 @@ bash scripts/cluster.sh psql -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH
 # that a hog can take every background-worker slot.
 M() { pc_psql -d postgres -tA -q "$@"; }
 
-pc_use faults/nopreload 54341
-pc_init "shared_preload_libraries = ''"
+pc_use faults/nopreload "${FAULTS_NOPRELOAD_PORT:-54341}"
+pc_init "shared_preload_libraries = ''" || { not_ok "setup: the cluster without the module preloaded did not start"; exit; }
 M -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
 check "not preloaded: a clear error with SQLSTATE 55000 and a hint" \
   "ERROR:  55000: parallel_guarantee must be loaded at server start|HINT:  Add parallel_guarantee to shared_preload_libraries in postgresql.conf and restart the server." \
@@ -110,8 +114,9 @@ check "not preloaded: the views and parallel_guarantee_lost/_running_chunks answ
                  || (SELECT count(*) FROM parallel_guarantee_running_chunks()) || '|' || (SELECT count(*) FROM parallel_guarantee_activity)" 2>&1)"
 pc_stop immediate
 
-pc_use faults/fewslots 54342
-pc_init "max_worker_processes = 3"
+pc_use faults/fewslots "${FAULTS_FEWSLOTS_PORT:-54342}"
+pc_init "max_worker_processes = 3" || { not_ok "setup: the cluster with max_worker_processes = 3 did not start"; exit; }
+tap_on_exit "pc_stop immediate"
 M -c "CREATE EXTENSION parallel_guarantee" -c "CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8)" \
   -c "INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g" -c "CREATE TABLE t (id int) WITH (parallel_workers = 1)" -c "INSERT INTO t VALUES (1)"
 M -c "SET max_parallel_workers_per_gather = 2" -c "SET statement_timeout = '60s'" \
@@ -129,5 +134,3 @@ check "no background-worker slot: no run slot left taken" "0" "$(M -c 'SELECT co
 M -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%FROM hog%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
 wait $HOG 2>/dev/null
 pc_stop immediate
-
-exit $((failures > 0))

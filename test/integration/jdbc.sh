@@ -10,6 +10,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+. test/integration/data/tap.sh
+# GuaranteeJdbc's four checks, relayed, and whether it finished.
+plan 5
 export PG_PORT=${PG_PORT:-54329}
 DB=pg_guarantee_jdbc
 JAR=${PGJDBC_JAR:-/usr/share/java/postgresql.jar}
@@ -17,7 +20,7 @@ BUILD=$ROOT/test/out/jdbc
 SRC=$ROOT/test/integration/jdbc/GuaranteeJdbc.java
 
 psql_pg() { bash "$ROOT/scripts/cluster.sh" psql -v ON_ERROR_STOP=1 -q "$@"; }
-fail_setup() { echo "not ok - setup: $*"; exit 1; }
+fail_setup() { not_ok "setup: $*"; exit; }
 
 drop_db() { psql_pg -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1; }
 
@@ -28,7 +31,7 @@ bash scripts/cluster.sh status >/dev/null || fail_setup "the cluster is not runn
 # 1. The database, the extension and a table that plans 4 workers.
 psql_pg -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" \
   || fail_setup "could not create the database $DB"
-trap drop_db EXIT
+tap_on_exit drop_db
 psql_pg -d "$DB" <<'SQL' || fail_setup "could not create the extension and the table big"
 CREATE EXTENSION parallel_guarantee;
 CREATE TABLE big (id integer NOT NULL, payload text NOT NULL);
@@ -41,7 +44,15 @@ SQL
 rm -rf "$BUILD"
 mkdir -p "$BUILD/classes"
 javac -nowarn -d "$BUILD/classes" -cp "$JAR" "$SRC" || fail_setup "javac failed on $SRC"
-timeout 120 java -cp "$BUILD/classes:$JAR" GuaranteeJdbc "$PG_PORT" "$DB"
+# Its "ok - " and "not ok - " lines are counted here like the script's own.
+timeout 120 java -cp "$BUILD/classes:$JAR" GuaranteeJdbc "$PG_PORT" "$DB" >"$BUILD/out.txt" 2>&1
 rc=$?
-[ $rc = 124 ] && echo "not ok - GuaranteeJdbc finished within 120 s"
-exit $rc
+while IFS= read -r line; do
+  case $line in
+    "ok - "*) ok "${line#ok - }" ;;
+    "not ok - "*) not_ok "${line#not ok - }" ;;
+    *) echo "$line" ;;
+  esac
+done <"$BUILD/out.txt"
+check "GuaranteeJdbc finished within 120 s (exit status 0, or 1 when a check failed)" "finished" \
+  "$([ $rc = 0 ] || [ $rc = 1 ] && echo finished || echo "exit status $rc$([ $rc = 124 ] && echo ': timed out')")"

@@ -20,6 +20,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+. test/integration/data/tap.sh
+plan 50
 OUT=${LOAD_OUT:-$ROOT/test/out/load}
 PORT=${LOAD_PORT:-54361}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -28,15 +30,30 @@ CLIENTS=${LOAD_CLIENTS:-16}
 TX=${LOAD_TX:-63}                 # calls per client: 16 x 63 = 1,008 calls
 MEM_CALLS=${LOAD_MEM_CALLS:-200}  # calls measured in the memory loops (after 50 to warm up)
 MEM_BOUND=${LOAD_MEM_BOUND:-1048576}
-failures=0
 
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
-check_true() {  # check_true DESCRIPTION CONDITION-RESULT(t/f) DETAIL
-  if [ "$2" = t ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    found: $3"; failures=$((failures + 1)); fi
-}
 M() { pc_psql -d load -tA -q "$@"; }
+# For checks that expect an empty answer: the query's rows, or, if the query failed,
+# "query failed: ERROR ..." (never empty), so that a failing query fails its check.
+MQ() {
+  local out rc
+  out=$(M -v ON_ERROR_STOP=1 "$@" 2>"$OUT/mq.err"); rc=$?
+  if [ $rc != 0 ]; then echo "query failed (psql exit status $rc): $(grep -m1 -E 'ERROR|FATAL|psql' "$OUT/mq.err")"; else printf '%s' "$out"; fi
+}
+# The run ids of the server log lines "run N: attempt 1/A started" after line FROM, sorted.
+attempt_started_ids() { tail -n +"$(($1 + 1))" "$OUT/server.log" | sed -n 's/.*parallel_guarantee: run \([0-9]*\): attempt 1\/[0-9]* started.*/\1/p' | sort -u; }
+# started_vs_history LABEL FROM: the runs started (their worker logged an attempt start
+# after line FROM of the server log) against the history's runs labelled LABEL, as
+# "missing|extra|cancelled first": runs started but not in the history at all | recorded
+# runs with an attempt whose start was not logged | runs whose start was logged but that
+# were cancelled before the attempt ran (the cancel came just after the log line; the
+# history says 0 attempts).  The first two must be 0.
+started_vs_history() {
+  local started all with
+  started=$(attempt_started_ids "$2")
+  all=$(MQ -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = '$1'" | sort -u)
+  with=$(MQ -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = '$1' AND attempts > 0" | sort -u)
+  echo "$(comm -23 <(echo "$started") <(echo "$all") | grep -c .)|$(comm -13 <(echo "$started") <(echo "$with") | grep -c .)|$(comm -23 <(echo "$started") <(echo "$with") | grep -c .)"
+}
 # Polls a query until it returns the wanted value (bounded: 20 s).
 wait_for() {  # wait_for WANTED QUERY
   for _ in $(seq 1 400); do
@@ -46,7 +63,7 @@ wait_for() {  # wait_for WANTED QUERY
   return 1
 }
 now_ms() { date +%s%3N; }
-trap 'pc_stop immediate' EXIT
+tap_on_exit 'pc_stop immediate'
 
 # ---------------------------------------------------------------- the private cluster
 # test/integration/data/private_cluster.sh, with its settings and PC_LOAD_SETTINGS; pc_setup
@@ -55,7 +72,7 @@ trap 'pc_stop immediate' EXIT
 rm -f "$OUT"/*.log "$OUT"/*.txt
 pc_setup load "${PC_LOAD_SETTINGS[@]}"
 
-M -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the extension, table and wrapper"; exit 1; }
+M -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension, table and wrapper"; exit; }
 CREATE EXTENSION parallel_guarantee;
 -- Small, so that a call is fast; it plans 4 workers.
 CREATE TABLE small (id int, pad text) WITH (parallel_workers = 4);
@@ -139,7 +156,7 @@ awk -v n="$CALLS" -v ms="$((t1 - t0))" 'BEGIN { printf "# %d calls in %.1f s: %.
 echo "# outcomes: $(M -c "SELECT string_agg(outcome || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT outcome, count(*) n FROM outcomes WHERE label = 'load' GROUP BY 1) s")"
 echo "# by session max_parallel_workers < target: $(M -c "SELECT string_agg(outcome || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT outcome, count(*) n FROM outcomes WHERE label = 'load' AND mpw < target GROUP BY 1) s")"
 
-UNEXPECTED=$(M -c "SELECT string_agg(outcome || ' x' || n || ': ' || coalesce(msg, ''), E'\n') FROM (
+UNEXPECTED=$(MQ -c "SELECT string_agg(outcome || ' x' || n || ': ' || coalesce(msg, ''), E'\n') FROM (
                      SELECT outcome, count(*) n, min(message) msg FROM outcomes
                       WHERE label = 'load' AND outcome NOT IN ('target_met', 'degraded', '53G01', '53G02', '53G03', '53G05')
                       GROUP BY 1) s")
@@ -159,16 +176,21 @@ check "every history row has a final status (rows left 'running' or marked 'lost
   "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'load' AND status NOT IN ('target_met', 'degraded', 'failed', 'error')")"
 check "history rows = calls that got a run id" "$(M -c "SELECT count(*) FROM outcomes WHERE label = 'load' AND run_id IS NOT NULL")" \
   "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'load'")"
+# Every call started a run but those refused before any run starts (53G02: can never be
+# reached; 53G05: no run or background-worker slot): the history has exactly those runs.
+check "runs in the history = runs started: $CALLS calls minus those refused before a run starts (53G02, 53G05)" \
+  "$(M -c "SELECT count(*) FILTER (WHERE outcome NOT IN ('53G02', '53G05')) FROM outcomes WHERE label = 'load'")" \
+  "$(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'load'")"
 check "the run ids of the history are those the callers got (missing / extra)" "0/0" \
   "$(M -c "SELECT (SELECT count(*) FROM outcomes o WHERE label = 'load' AND run_id IS NOT NULL AND NOT EXISTS (SELECT FROM parallel_guarantee_runs r WHERE r.run_id = o.run_id))
                || '/' || (SELECT count(*) FROM parallel_guarantee_runs r WHERE label = 'load' AND NOT EXISTS (SELECT FROM outcomes o WHERE o.run_id = r.run_id))")"
 # 53G02 means "can never be reached" (README: "Retrying cannot help"): targets 2-4 always
 # fit this server (max_parallel_workers 8, max_worker_processes 32) when it is idle.
 check "no 53G02 (\"can never be reached\") for targets an idle server reaches" "" \
-  "$(M -c "SELECT count(*) || ' x 53G02: ' || min(message) FROM outcomes WHERE label = 'load' AND outcome = '53G02' HAVING count(*) > 0")"
+  "$(MQ -c "SELECT count(*) || ' x 53G02: ' || min(message) FROM outcomes WHERE label = 'load' AND outcome = '53G02' HAVING count(*) > 0")"
 check "only errors raised before a run starts (53G02, 53G05) have no run id" "" \
-  "$(M -c "SELECT string_agg(DISTINCT outcome, ',') FROM outcomes WHERE label = 'load' AND run_id IS NULL AND outcome NOT IN ('53G02', '53G05')")"
-MISMATCH=$(M -c "SELECT string_agg(format('run %s: caller %s, history %s/%s', o.run_id, o.outcome, r.status, r.sqlstate), E'\n')
+  "$(MQ -c "SELECT string_agg(DISTINCT outcome, ',') FROM outcomes WHERE label = 'load' AND run_id IS NULL AND outcome NOT IN ('53G02', '53G05')")"
+MISMATCH=$(MQ -c "SELECT string_agg(format('run %s: caller %s, history %s/%s', o.run_id, o.outcome, r.status, r.sqlstate), E'\n')
                    FROM outcomes o JOIN parallel_guarantee_runs r USING (run_id)
                   WHERE o.label = 'load' AND NOT (
                         (o.outcome IN ('target_met', 'degraded') AND r.status = o.outcome AND r.sqlstate IS NULL
@@ -177,11 +199,11 @@ MISMATCH=$(M -c "SELECT string_agg(format('run %s: caller %s, history %s/%s', o.
                      OR (o.outcome NOT IN ('target_met', 'degraded', '53G01') AND r.status = 'error' AND r.sqlstate = o.outcome))")
 check "each history row says what its caller got (status, SQLSTATE, attempts, workers)" "" "$MISMATCH"
 check "each run has as many attempt rows as its attempts" "" \
-  "$(M -c "SELECT string_agg(format('run %s: %s attempts, %s rows', r.run_id, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
+  "$(MQ -c "SELECT string_agg(format('run %s: %s attempts, %s rows', r.run_id, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
              FROM parallel_guarantee_runs r WHERE label = 'load'
               AND r.attempts IS DISTINCT FROM (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)")"
 check "degraded and successful runs launched what they promise (target_met >= target, degraded in [min, target))" "" \
-  "$(M -c "SELECT string_agg(format('run %s: %s with %s of target %s min %s', run_id, outcome, launched, target, min_workers), E'\n')
+  "$(MQ -c "SELECT string_agg(format('run %s: %s with %s of target %s min %s', run_id, outcome, launched, target, min_workers), E'\n')
              FROM outcomes WHERE label = 'load' AND NOT (
                   (outcome = 'target_met' AND launched >= target)
                OR (outcome = 'degraded' AND launched >= min_workers AND launched < target)
@@ -241,7 +263,8 @@ check_true "memory (failure): at least 90 % of the calls failed with 53G01" "$([
 
 # A statement that runs for seconds (pg_sleep per row), cancelled after 1-40 ms.
 SLOW="run_with_parallel_guarantee('SELECT count(*) FROM small WHERE pg_sleep(0.001) IS NOT NULL', cleanup => 'SELECT 1', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'mem-cancel')"
-mem_loop cancel "" "SELECT format('SET statement_timeout = %s', 1 + (random() * 39)::int), \$c\$SELECT status FROM $SLOW\$c\$"
+LOG_CANCEL=$(wc -l < "$OUT/server.log")
+mem_loop cancel "SET parallel_guarantee.log_attempts = on;" "SELECT format('SET statement_timeout = %s', 1 + (random() * 39)::int), \$c\$SELECT status FROM $SLOW\$c\$"
 # A timeout that fires as a statement ends cancels the next one "due to user request"
 # (PostgreSQL's own behaviour): both are 57014.
 # The SET before a call can itself be cancelled by the previous, tiny timeout: so at least
@@ -271,34 +294,68 @@ mem_report do "$(sed -n 's/.*MEM \([0-9]*\) \([0-9]*\) \([0-9]*\) \([0-9]*\).*/\
 
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
 check "memory loops: every history row has a final status" "" \
-  "$(M -c "SELECT string_agg(label || ': ' || status || ' x' || n, ', ') FROM (SELECT label, status, count(*) n FROM parallel_guarantee_runs WHERE label LIKE 'mem%' AND status NOT IN ('target_met', 'degraded', 'failed', 'error', 'cancelled') GROUP BY 1, 2) s")"
+  "$(MQ -c "SELECT string_agg(label || ': ' || status || ' x' || n, ', ') FROM (SELECT label, status, count(*) n FROM parallel_guarantee_runs WHERE label LIKE 'mem%' AND status NOT IN ('target_met', 'degraded', 'failed', 'error', 'cancelled') GROUP BY 1, 2) s")"
 check "cancelled callers (slow statement): their recorded runs say cancelled, 57014" "" \
-  "$(M -c "SELECT string_agg(status || '/' || coalesce(sqlstate, '-') || ' x' || n, ', ') FROM (SELECT status, sqlstate, count(*) n FROM parallel_guarantee_runs WHERE label = 'mem-cancel' AND (status, sqlstate) IS DISTINCT FROM ('cancelled', '57014') GROUP BY 1, 2) s")"
+  "$(MQ -c "SELECT string_agg(status || '/' || coalesce(sqlstate, '-') || ' x' || n, ', ') FROM (SELECT status, sqlstate, count(*) n FROM parallel_guarantee_runs WHERE label = 'mem-cancel' AND (status, sqlstate) IS DISTINCT FROM ('cancelled', '57014') GROUP BY 1, 2) s")"
 echo "# cancelled callers (slow statement): $(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'mem-cancel'") of $((MEM_CALLS + 50)) runs are in the history"
+# Every run that started (its worker logged its attempt's start) is in the history, and
+# every recorded attempt was logged.
+SVH=$(started_vs_history mem-cancel "$LOG_CANCEL")
+echo "# cancelled callers (slow statement): runs started but cancelled before their attempt ran: ${SVH##*|}"
+check "cancelled callers (slow statement): every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
 
 # ---------------------------------------------------------------- 3. callers cancelled at any moment
-# A fast statement (about 10 ms) under a random statement_timeout of 1-60 ms: the caller is
-# cancelled while its worker starts, runs the attempt, or records the run.  Whatever the
-# moment, the run must end with a final status in the history (README: "Nothing stays
-# running"; "Every run and every attempt is recorded").
+# A fast statement under a random statement_timeout: the caller is cancelled while its
+# worker starts, runs the attempt, or records the run, or not at all.  The timeouts are
+# drawn from 1 ms to twice the median duration of the same call measured here first, so
+# that both outcomes happen on any machine: calls that return their result and calls
+# cancelled on the way (some of those after their statement finished: then the run's
+# work is committed and the history says target_met).  Whatever the moment, the run must
+# end with a final status in the history (README: "Nothing stays running"; "Every run
+# and every attempt is recorded").
 RACE_CALLS=${LOAD_RACE_CALLS:-300}
+RACE_CALL="run_with_parallel_guarantee('SELECT count(*) FROM small', cleanup => 'SELECT 1', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'race')"
+RACE_MEASURE="run_with_parallel_guarantee('SELECT count(*) FROM small', cleanup => 'SELECT 1', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'race-measure')"
+RACE_MS=$(M -c "SET client_min_messages = warning" -c "CREATE TEMP TABLE d (ms float8)" \
+            -c "DO \$\$ DECLARE t timestamptz; BEGIN FOR i IN 1 .. 11 LOOP t := clock_timestamp(); PERFORM * FROM $RACE_MEASURE; INSERT INTO d VALUES (extract(epoch FROM clock_timestamp() - t) * 1000); END LOOP; END \$\$" \
+            -c "SELECT ceil(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms))::int FROM d" 2>&1 | tail -1)
+[[ $RACE_MS =~ ^[0-9]+$ ]] || { echo "# measuring the call failed: $RACE_MS"; RACE_MS=10; }
 LOG_LINES=$(wc -l < "$OUT/server.log")
 { echo "SET client_min_messages = warning;"
-  echo "SELECT format('SET statement_timeout = %s', 1 + (random() * 59)::int), \$c\$SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM small', cleanup => 'SELECT 1', target_workers => 2, min_workers => 0, max_attempts => 1, label => 'race')\$c\$ FROM generate_series(1, $RACE_CALLS) \\gexec"
+  echo "SET parallel_guarantee.log_attempts = on;"
+  echo "SELECT format('SET statement_timeout = %s', 1 + (random() * ($((2 * RACE_MS)) - 1))::int), \$c\$SELECT 'result ' || status || ' ' || run_id FROM $RACE_CALL\$c\$ FROM generate_series(1, $RACE_CALLS) \\gexec"
 } | M >"$OUT/race.txt" 2>"$OUT/race.err"
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
-echo "# callers cancelled at any moment: $RACE_CALLS calls, $(grep -cE '^ERROR:  canceling statement due to (statement timeout|user request)' "$OUT/race.err") cancelled, $(grep -cE '^(target_met|degraded)$' "$OUT/race.txt") succeeded; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'race' GROUP BY 1) s")"
+RACE_CANCELLED=$(grep -cE '^ERROR:  canceling statement due to (statement timeout|user request)' "$OUT/race.err")
+RACE_RESULTS=$(grep -cE '^result (target_met|degraded) [0-9]+$' "$OUT/race.txt")
+M -c "CREATE TABLE race_results (run_id bigint, status text)" >/dev/null
+sed -n 's/^result \([a-z_]*\) \([0-9]*\)$/INSERT INTO race_results VALUES (\2, '"'"'\1'"'"');/p' "$OUT/race.txt" | M >/dev/null
+echo "# callers cancelled at any moment: timeouts 1-$((2 * RACE_MS)) ms (a call takes a median $RACE_MS ms); $RACE_CALLS calls, $RACE_CANCELLED cancelled, $RACE_RESULTS returned a result; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'race' GROUP BY 1) s")"
+echo "# callers cancelled after their statement had finished (caller 57014, run target_met): $(M -c "SELECT count(*) FROM parallel_guarantee_runs r WHERE label = 'race' AND status = 'target_met' AND run_id NOT IN (SELECT run_id FROM race_results)")"
+check "callers cancelled at any moment: both outcomes happened (some calls returned their result, some were cancelled by their timeout)" "yes|yes" \
+  "$([ "$RACE_RESULTS" -gt 0 ] && echo yes || echo "no result")|$([ "$RACE_CANCELLED" -gt 0 ] && echo yes || echo "none cancelled")"
 # A SET statement_timeout can itself be cancelled by the previous, tiny timeout: so each
 # call has at least one outcome, and every error is a cancel.
-race_outcomes=$(( $(grep -cE '^ERROR:  canceling statement due to (statement timeout|user request)' "$OUT/race.err") + $(grep -cE '^(target_met|degraded)$' "$OUT/race.txt") ))
-check "callers cancelled at any moment: every call succeeded or got 57014" "t|0" \
+race_outcomes=$((RACE_CANCELLED + RACE_RESULTS))
+check "callers cancelled at any moment: every call returned its result or got 57014" "t|0" \
   "$( [ "$race_outcomes" -ge "$RACE_CALLS" ] && echo t || echo "f ($race_outcomes of $RACE_CALLS)")|$(grep -E '^ERROR:' "$OUT/race.err" | grep -cvE 'canceling statement due to (statement timeout|user request)')"
+check "callers cancelled at any moment: each call that returned a result has its run in the history, with that status (results|in the history with the same status)" \
+  "$RACE_RESULTS|$RACE_RESULTS" \
+  "$(MQ -c "SELECT count(*) || '|' || count(*) FILTER (WHERE r.status = x.status) FROM race_results x LEFT JOIN parallel_guarantee_runs r USING (run_id)")"
+check "callers cancelled at any moment: every other run ended cancelled (57014), or target_met when the cancel came after its statement finished (runs neither)" "0" \
+  "$(MQ -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'race' AND run_id NOT IN (SELECT run_id FROM race_results)
+               AND (status, coalesce(sqlstate, '-')) NOT IN (('cancelled', '57014'), ('target_met', '-'))")"
 check "callers cancelled at any moment: no run left 'running' or marked 'lost' in the history" "" \
-  "$(M -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'race' AND status IN ('running', 'lost') GROUP BY 1) s")"
+  "$(MQ -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'race' AND status IN ('running', 'lost') GROUP BY 1) s")"
+# Every run that started (its worker logged its attempt's start) is in the history, and
+# every recorded attempt was logged.
+SVH=$(started_vs_history race "$LOG_LINES")
+echo "# callers cancelled at any moment: runs started but cancelled before their attempt ran: ${SVH##*|}"
+check "callers cancelled at any moment: every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
 check "callers cancelled at any moment: the workers recorded every run (no 'could not ... in the history' warning)" "" \
   "$(tail -n +"$((LOG_LINES + 1))" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//')"
 check "callers cancelled at any moment: each recorded run has its attempt rows" "" \
-  "$(M -c "SELECT string_agg(format('run %s (%s): %s attempts, %s rows', r.run_id, r.status, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
+  "$(MQ -c "SELECT string_agg(format('run %s (%s): %s attempts, %s rows', r.run_id, r.status, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
              FROM parallel_guarantee_runs r WHERE label = 'race' AND status NOT IN ('running', 'lost')
               AND r.attempts IS DISTINCT FROM (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)" | head -5)"
 
@@ -339,15 +396,15 @@ check_true "serializable sessions, random timeouts: no worker outlives its calle
   "$([ "$gone_ms" -ge 0 ] && [ "$gone_ms" -le 1000 ] && echo t || echo f)" \
   "workers still there $([ "$gone_ms" -ge 0 ] && echo "${gone_ms} ms" || echo "after 2 s") after the last caller ended: $(M -c "SELECT string_agg(pid || ' ' || state, ', ') FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker'")"
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
-SER_STARTED=$(tail -n +"$((LOG_SER + 1))" "$OUT/server.log" | sed -n 's/.*parallel_guarantee: run \([0-9]*\): attempt 1\/1 started.*/\1/p' | sort -un)
-SER_RECORDED=$(M -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = 'serial' ORDER BY 1" | sort -un)
+SER_STARTED=$(attempt_started_ids "$LOG_SER")
 echo "# serializable sessions: $((SER_SESSIONS * SER_CALLS)) calls, $(echo "$SER_STARTED" | grep -c .) runs started an attempt; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' GROUP BY 1) s")"
 check_true "serializable sessions: some runs started (the check has something to check)" \
   "$([ "$(echo "$SER_STARTED" | grep -c .)" -gt 0 ] && echo t || echo f)" "none started"
-check "serializable sessions: every run that started an attempt is in the history (missing run ids)" "" \
-  "$(comm -23 <(echo "$SER_STARTED") <(echo "$SER_RECORDED") | head -5 | tr '\n' ' ' | sed 's/ $//')"
+SVH=$(started_vs_history serial "$LOG_SER")
+echo "# serializable sessions: runs started but cancelled before their attempt ran: ${SVH##*|}"
+check "serializable sessions: every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
 check "serializable sessions: every recorded run has a final status (none 'running' or 'lost')" "" \
-  "$(M -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' AND status IN ('running', 'lost') GROUP BY 1) s")"
+  "$(MQ -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' AND status IN ('running', 'lost') GROUP BY 1) s")"
 check "serializable sessions: no history write failed (no 'could not ... in the history' warning)" "" \
   "$(tail -n +"$((LOG_SER + 1))" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//' | head -3)"
 # 16 runs of 3 workers each do not fit max_worker_processes = 32: some calls get 53G05.
@@ -365,4 +422,3 @@ check "load and memory loops: no 'could not ... in the history' warning in the s
   "$(head -n "$LOG_LINES" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//')"
 
 pc_stop immediate
-exit $((failures > 0))

@@ -12,18 +12,15 @@
 # this takes up to about two minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+. test/integration/data/tap.sh
+plan 9
 JOB=pg_guarantee_cron_test
 LABEL=cron:$JOB
-failures=0
-
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
 P() { bash scripts/cluster.sh psql -d postgres -tA -q "$@"; }
 
-bash scripts/cluster.sh status >/dev/null || { echo "not ok - setup: the cluster is not running (bash scripts/cluster.sh start)"; exit 1; }
+bash scripts/cluster.sh status >/dev/null || { not_ok "setup: the cluster is not running (bash scripts/cluster.sh start)"; exit; }
 CRON_DB=$(P -c "SHOW cron.database_name" 2>&1)
-[ "$CRON_DB" = postgres ] || { echo "not ok - setup: pg_cron is not preloaded with cron.database_name = 'postgres' (found: $CRON_DB)"; exit 1; }
+[ "$CRON_DB" = postgres ] || { not_ok "setup: pg_cron is not preloaded with cron.database_name = 'postgres' (found: $CRON_DB)"; exit; }
 
 # What existed before: drop only what this script creates.
 EXT_BEFORE=$(P -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")
@@ -46,32 +43,32 @@ cleanup() {
     P -c "DELETE FROM parallel_guarantee_run_history WHERE label = '$LABEL'" >/dev/null 2>&1
   fi
 }
-trap cleanup EXIT
+tap_on_exit cleanup
 
 # Setup in postgres: pg_cron, parallel_guarantee at its default version, a table that plans 4
 # workers, and no job of ours left over from an interrupted run.
 P -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" >/dev/null \
-  || { echo "not ok - setup: could not create the pg_cron extension in postgres"; exit 1; }
+  || { not_ok "setup: could not create the pg_cron extension in postgres"; exit; }
 if [ -z "$EXT_BEFORE" ]; then
   P -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee" >/dev/null \
-    || { echo "not ok - setup: could not create the parallel_guarantee extension in postgres"; exit 1; }
+    || { not_ok "setup: could not create the parallel_guarantee extension in postgres"; exit; }
   CREATED_EXT=1
 elif [ "$EXT_BEFORE" != "$EXT_DEFAULT" ]; then
   echo "# parallel_guarantee $EXT_BEFORE was installed in postgres; updating it to $EXT_DEFAULT (it stays updated)"
   P -v ON_ERROR_STOP=1 -c "ALTER EXTENSION parallel_guarantee UPDATE" >/dev/null \
-    || { echo "not ok - setup: could not update parallel_guarantee in postgres from $EXT_BEFORE"; exit 1; }
+    || { not_ok "setup: could not update parallel_guarantee in postgres from $EXT_BEFORE"; exit; }
 fi
 # The run's function must be the one a fresh install has (label is its last argument).
 SIG="run_with_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,boolean,interval,integer,text)"
 if [ "$(P -c "SELECT to_regprocedure('$SIG') IS NOT NULL")" != t ]; then
-  echo "not ok - setup: parallel_guarantee in postgres does not have $SIG"
-  echo "    it has: $(P -c "SELECT string_agg(oid::regprocedure::text, ', ') FROM pg_proc WHERE proname = 'run_with_parallel_guarantee'")"
-  echo "    (installed from an older script; reinstall it: DROP EXTENSION parallel_guarantee; CREATE EXTENSION parallel_guarantee;)"
-  exit 1
+  not_ok "setup: parallel_guarantee in postgres does not have $SIG" \
+    "it has: $(P -c "SELECT string_agg(oid::regprocedure::text, ', ') FROM pg_proc WHERE proname = 'run_with_parallel_guarantee'")" \
+    "(installed from an older script; reinstall it: DROP EXTENSION parallel_guarantee; CREATE EXTENSION parallel_guarantee;)"
+  exit
 fi
 # A job of ours left over from a run of this script that was killed.
 P -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '$JOB' AND username = current_user" >/dev/null
-P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { echo "not ok - setup: could not create the table pg_cron_big"; exit 1; }
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the table pg_cron_big"; exit; }
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS pg_cron_big;
 CREATE TABLE pg_cron_big (id int, pad text) WITH (parallel_workers = 4);
@@ -85,9 +82,10 @@ check "parallel_guarantee in postgres is at the default version" "$EXT_DEFAULT" 
 JOBID=$(P -c "SELECT cron.schedule('$JOB', '* * * * *', \$job\$SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM pg_cron_big', label => '$LABEL')\$job\$)" 2>&1)
 if ! [[ $JOBID =~ ^[0-9]+$ ]]; then
   check "cron.schedule returns a job id" "a number" "$JOBID"
-  exit 1
+  JOBID=
+  exit
 fi
-echo "ok - the job $JOB is scheduled (job id $JOBID), every minute"
+ok "the job $JOB is scheduled (job id $JOBID), every minute"
 
 # Poll (bounded: 130 s) until the job has a finished run.
 FINISHED_Q="SELECT count(*) > 0 FROM cron.job_run_details d WHERE d.jobid = $JOBID AND d.end_time IS NOT NULL"
@@ -109,9 +107,9 @@ details() {
 if [ "$found" != t ]; then
   check "within 130 s pg_cron ran the job" "t" "$found"
   details
-  exit 1
+  exit
 fi
-echo "ok - within 130 s pg_cron ran the job"
+ok "within 130 s pg_cron ran the job"
 
 # The job's first finished firing, and the runs that started within it.
 read -r RUNID CRON_STATUS < <(P -F ' ' -c "SELECT runid, status FROM cron.job_run_details WHERE jobid = $JOBID AND end_time IS NOT NULL ORDER BY start_time LIMIT 1")
@@ -124,13 +122,24 @@ check "that run met its target: status, planned and launched workers, role, data
   "target_met|4|4|postgres|postgres|SELECT count(*) FROM pg_cron_big" \
   "$(P -c "SELECT r.status, r.workers_planned, r.workers_launched, r.role, r.database, r.statement $MATCH_Q")"
 check "that run also finished before the job's end_time" "t" "$(P -c "SELECT bool_and(r.finished_at <= d.end_time) $MATCH_Q")"
-check "its attempts are recorded, the last with 4 workers launched" "true|4|target met" \
-  "$(P -c "SELECT (a.attempt = r.attempts) || '|' || a.workers_launched || '|' || a.outcome
+check "its attempts are all recorded, numbered 1 to attempts, the last with 4 workers launched (rows = attempts|last)" "true|4|target met" \
+  "$(P -c "SELECT (count(*) = max(r.attempts) AND min(a.attempt) = 1 AND max(a.attempt) = max(r.attempts))::text || '|' ||
+                  (array_agg(a.workers_launched || '|' || a.outcome ORDER BY a.attempt DESC))[1]
              FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id)
-            WHERE a.run_id = (SELECT r.run_id $MATCH_Q) ORDER BY a.attempt DESC LIMIT 1")"
-check "the label summary counts the job's run as target_met" "t" \
-  "$(P -c "SELECT target_met >= 1 FROM parallel_guarantee_label_summary WHERE label = '$LABEL'")"
-check "the job is unscheduled" "0" "$(P -c "SELECT count(*) FROM cron.job WHERE jobname = '$JOB'")"
+            WHERE a.run_id = (SELECT r.run_id $MATCH_Q)" 2>&1)"
+# Every firing of the job called the function once: once the firings are over (the job is
+# unscheduled above), the runs labelled $LABEL are exactly as many as the firings, all
+# finished, and the label summary counts them all.
+for _ in $(seq 1 300); do
+  [ "$(P -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID AND status NOT IN ('succeeded', 'failed')" 2>&1)" = 0 ] && break
+  sleep 0.1
+done
+FIRINGS=$(P -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID" 2>&1)
+echo "# the job fired $FIRINGS time(s)"
+check "each firing of the job is one finished run in the history, all counted by the label summary (firings|runs|finished|summary runs|summary target_met)" \
+  "$FIRINGS|$FIRINGS|$FIRINGS|$FIRINGS|$FIRINGS" \
+  "$FIRINGS|$(P -c "SELECT count(*) || '|' || count(*) FILTER (WHERE status = 'target_met' AND finished_at IS NOT NULL) || '|' ||
+                           coalesce((SELECT runs || '|' || target_met FROM parallel_guarantee_label_summary WHERE label = '$LABEL'), 'no summary row')
+                      FROM parallel_guarantee_runs WHERE label = '$LABEL'" 2>&1)"
 
-[ $failures = 0 ] || details
-exit $((failures > 0))
+[ $TAP_FAILED = 0 ] || details

@@ -12,39 +12,39 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
-BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
+. test/integration/data/tap.sh
+# The default version, and the versions an upgrade starts from besides 0.1.0, as the project
+# ships them (parallel_guarantee.control and the sql/ upgrade scripts): one check each.
+TO=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" parallel_guarantee.control)
+OLDER=$(ls sql/parallel_guarantee--*--*.sql | sed -E 's/.*--([0-9.]+)--[0-9.]+\.sql$/\1/' | grep -vx '0\.1\.0' | sort -uV)
+plan $((15 + $(echo "$OLDER" | grep -c .)))
+BIN=${PG_BIN:-/usr/lib/postgresql/${PG_MAJOR:-15}/bin}
 PORT=${PG_PORT:-54329}
 A=pg_guarantee_upgrade_a
 B=pg_guarantee_upgrade_b
 OUT=$ROOT/test/out/upgrade
 mkdir -p "$OUT"
-failures=0
 
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
 P() { local db=$1; shift; bash scripts/cluster.sh psql -d "$db" -tA -q "$@"; }
-# The default version, and the other versions installed (those an upgrade starts from).
-TO=$(P postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guarantee'")
-[ -n "$TO" ] || { echo "not ok - setup: parallel_guarantee is not installed (make && make install)"; exit 1; }
-OLDER=$(P postgres -c "SELECT version FROM pg_available_extension_versions
-                        WHERE name = 'parallel_guarantee' AND version NOT IN ('0.1.0', '$TO') ORDER BY version")
+# The server must have what the project ships.
+INSTALLED=$(P postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guarantee'")
+[ "$INSTALLED" = "$TO" ] || { not_ok "setup: parallel_guarantee $TO is not the installed default (found '$INSTALLED'; make && make install)"; exit; }
 from_db() { echo "pg_guarantee_upgrade_from_${1//./_}"; }
 drop_dbs() {
   P postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $A WITH (FORCE)" -c "DROP DATABASE IF EXISTS $B WITH (FORCE)" >/dev/null 2>&1
   for v in $OLDER; do P postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $(from_db "$v") WITH (FORCE)" >/dev/null 2>&1; done
 }
-trap drop_dbs EXIT
+tap_on_exit drop_dbs
 
 drop_dbs
-P postgres -c "CREATE DATABASE $A" -c "CREATE DATABASE $B" >/dev/null || { echo "not ok - setup: could not create the databases"; exit 1; }
+P postgres -c "CREATE DATABASE $A" -c "CREATE DATABASE $B" >/dev/null || { not_ok "setup: could not create the databases"; exit; }
 # The same small table in both: 4 workers only when forced.
 SMALL="CREATE TABLE small (id int) WITH (parallel_workers = 4); INSERT INTO small SELECT generate_series(1, 1000); ANALYZE small;"
 RUN="SET client_min_messages = warning; SELECT status || '|' || workers_launched FROM run_with_parallel_guarantee('SELECT count(*) FROM small', force_workers => true"
 
 # 1. Database A: version 0.1.0, used as such.
 P "$A" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee VERSION '0.1.0'" -c "$SMALL" >/dev/null \
-  || { echo "not ok - setup: could not create the extension at 0.1.0 in $A"; exit 1; }
+  || { not_ok "setup: could not create the extension at 0.1.0 in $A"; exit; }
 check "A: the extension is at 0.1.0" "0.1.0" "$(P "$A" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
 check "A: 0.1.0 has no history views and no submit function" "||" \
   "$(P "$A" -c "SELECT to_regclass('parallel_guarantee_runs'), to_regclass('parallel_guarantee_attempts'), to_regproc('submit_parallel_guarantee')")"
@@ -73,7 +73,7 @@ check "A: a submitted run after the update finishes target_met" "target_met|4" \
 
 # 3. Database B: a fresh install of the default version.
 P "$B" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee" -c "$SMALL" >/dev/null \
-  || { echo "not ok - setup: could not create the extension in $B"; exit 1; }
+  || { not_ok "setup: could not create the extension in $B"; exit; }
 check "B: a fresh install is at $TO" "$TO" "$(P "$B" -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
 check "B: ALTER EXTENSION parallel_guarantee UPDATE says it is already at $TO (a NOTICE, no error)" \
   "rc=0 NOTICE:  version \"$TO\" of extension \"parallel_guarantee\" is already installed" \
@@ -136,11 +136,10 @@ P "$A" -v ON_ERROR_STOP=1 -f "$OUT/members.sql" >"$OUT/members-a.txt" 2>&1
 P "$B" -v ON_ERROR_STOP=1 -f "$OUT/members.sql" >"$OUT/members-b.txt" 2>&1
 n=$(grep -c -E '^(function|table|view|sequence|type) ' "$OUT/members-b.txt")
 if diff -u "$OUT/members-a.txt" "$OUT/members-b.txt" >"$OUT/members.diff"; then
-  echo "ok - the upgraded extension's $n member objects equal a fresh install's (definitions, columns, privileges)"
+  ok "the upgraded extension's $n member objects equal a fresh install's (definitions, columns, privileges)"
 else
-  echo "not ok - the upgraded extension's member objects equal a fresh install's"
+  not_ok "the upgraded extension's member objects equal a fresh install's"
   sed 's/^/    /' "$OUT/members.diff" | head -150
-  failures=$((failures + 1))
 fi
 check "the listing has every member, each with its definition" "$n members, 0 without a definition" \
   "$(P "$B" -c "SELECT count(*) FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
@@ -152,11 +151,10 @@ for v in $OLDER; do
        -c "ALTER EXTENSION parallel_guarantee UPDATE" >/dev/null; then
     P "$db" -v ON_ERROR_STOP=1 -f "$OUT/members.sql" >"$OUT/members-from-$v.txt" 2>&1
     if diff -u "$OUT/members-from-$v.txt" "$OUT/members-b.txt" >"$OUT/members-from-$v.diff"; then
-      echo "ok - $v updated to $TO: its member objects equal a fresh install's"
+      ok "$v updated to $TO: its member objects equal a fresh install's"
     else
-      echo "not ok - $v updated to $TO: its member objects equal a fresh install's"
+      not_ok "$v updated to $TO: its member objects equal a fresh install's"
       sed 's/^/    /' "$OUT/members-from-$v.diff" | head -150
-      failures=$((failures + 1))
     fi
   else
     check "$v can be installed and updated to $TO" "yes" "no"
@@ -178,11 +176,8 @@ dump "$B" >"$OUT/dump-b.sql"
 if ! grep -q "ALTER EXTENSION parallel_guarantee ADD" "$OUT/dump-b.sql"; then
   check "pg_dump --binary-upgrade -s lists the extension's members" "ALTER EXTENSION parallel_guarantee ADD ..." "$(head -5 "$OUT/dump-b.sql")"
 elif diff -u "$OUT/dump-a.sql" "$OUT/dump-b.sql" >"$OUT/dump.diff"; then
-  echo "ok - pg_dump --binary-upgrade -s of the upgraded database equals the fresh one's ($(grep -c "ALTER EXTENSION parallel_guarantee ADD" "$OUT/dump-b.sql") members)"
+  ok "pg_dump --binary-upgrade -s of the upgraded database equals the fresh one's ($(grep -c "ALTER EXTENSION parallel_guarantee ADD" "$OUT/dump-b.sql") members)"
 else
-  echo "not ok - pg_dump --binary-upgrade -s of the upgraded database equals the fresh one's"
+  not_ok "pg_dump --binary-upgrade -s of the upgraded database equals the fresh one's"
   sed 's/^/    /' "$OUT/dump.diff" | head -150
-  failures=$((failures + 1))
 fi
-
-exit $((failures > 0))

@@ -312,36 +312,73 @@ TEST_CASE("CheckReachable: room never reported as negative", "[reachable]") {
           "target_workers.");
 }
 
-TEST_CASE("CheckReachable agrees with ParallelCeiling over a grid of capacities",
+TEST_CASE("CheckReachable and ParallelCeiling: a table of capacities worked out by hand",
           "[reachable][ceiling]") {
-    for (int mpw = 0; mpw <= 10; mpw++)
-        for (int mwp = 0; mwp <= 12; mwp++)
-            for (int others = 0; others <= 4; others++)
-                for (int target = 1; target <= 12; target++) {
-                    Capacity c = Cap(mpw, mwp, others);
-                    bool reachable = !CheckReachable(Options(target, 0, 1), c).has_value();
-                    INFO("mpw=" << mpw << " mwp=" << mwp << " others=" << others
-                                << " target=" << target);
-                    REQUIRE(reachable == (target <= ParallelCeiling(c)));
-                }
+    /* Each row: max_parallel_workers, max_worker_processes, other background workers, the
+     * target; the ceiling min(max_parallel_workers, processes - others - 1), at least 0,
+     * and whether the target is reachable, worked out by hand. */
+    struct Row {
+        int mpw, mwp, others, target;
+        int ceiling;
+        bool reachable;
+    };
+    const Row rows[] = {
+        {8, 16, 0, 8, 8, true},      /* 16 - 0 - 1 = 15; min(8, 15) = 8 */
+        {8, 16, 0, 9, 8, false},     /* above max_parallel_workers */
+        {8, 9, 0, 8, 8, true},       /* 9 - 0 - 1 = 8 */
+        {8, 9, 1, 8, 7, false},      /* 9 - 1 - 1 = 7 */
+        {8, 9, 1, 7, 7, true},
+        {4, 12, 4, 4, 4, true},      /* 12 - 4 - 1 = 7; min(4, 7) = 4 */
+        {4, 12, 4, 5, 4, false},
+        {10, 6, 2, 3, 3, true},      /* 6 - 2 - 1 = 3 */
+        {10, 6, 2, 4, 3, false},
+        {12, 12, 4, 7, 7, true},     /* 12 - 4 - 1 = 7 */
+        {12, 12, 4, 8, 7, false},
+        {0, 8, 0, 1, 0, false},      /* no parallel worker at all */
+        {8, 1, 0, 1, 0, false},      /* 1 - 0 - 1 = 0 */
+        {8, 2, 0, 1, 1, true},       /* 2 - 0 - 1 = 1 */
+        {1, 2, 0, 1, 1, true},
+        {8, 3, 5, 1, 0, false},      /* 3 - 5 - 1 = -3, shown as 0 */
+    };
+    for (const Row &row : rows) {
+        INFO("mpw=" << row.mpw << " mwp=" << row.mwp << " others=" << row.others
+                    << " target=" << row.target);
+        Capacity c = Cap(row.mpw, row.mwp, row.others);
+        CHECK(ParallelCeiling(c) == row.ceiling);
+        CHECK(CheckReachable(Options(row.target, 0, 1), c).has_value() == !row.reachable);
+    }
 }
 
 TEST_CASE("CheckReachable: the suggested max_worker_processes would make it reachable",
           "[reachable]") {
-    for (int others = 0; others <= 5; others++)
-        for (int target = 1; target <= 20; target++) {
-            int suggested = target + others + 1;
-            INFO("target=" << target << " others=" << others);
-            /* One process slot short of the suggestion: unreachable, and it says so. */
-            std::optional<Problem> p =
-                CheckReachable(Options(target, 0, 1), Cap(1024, suggested - 1, others));
-            REQUIRE(p.has_value());
-            CHECK(Contains(p->hint, "at least " + std::to_string(suggested) + " "));
-            CHECK(Contains(p->message, "at most " + std::to_string(target - 1) + " parallel"));
-            /* Following the hint is enough. */
-            CHECK_FALSE(CheckReachable(Options(target, 0, 1), Cap(1024, suggested, others))
-                            .has_value());
-        }
+    /* Each row: the target, other background workers, the max_worker_processes the hint
+     * suggests (target + others + 1, worked out by hand), and the room one slot short of it. */
+    struct Row {
+        int target, others;
+        int suggested;
+        const char *hint_part;
+        const char *message_part;
+    };
+    const Row rows[] = {
+        {1, 0, 2, "at least 2 ", "at most 0 parallel"},
+        {4, 0, 5, "at least 5 ", "at most 3 parallel"},
+        {4, 2, 7, "at least 7 ", "at most 3 parallel"},
+        {7, 1, 9, "at least 9 ", "at most 6 parallel"},
+        {16, 3, 20, "at least 20 ", "at most 15 parallel"},
+        {20, 5, 26, "at least 26 ", "at most 19 parallel"},
+    };
+    for (const Row &row : rows) {
+        INFO("target=" << row.target << " others=" << row.others);
+        /* One process slot short of the suggestion: unreachable, and it says so. */
+        std::optional<Problem> p =
+            CheckReachable(Options(row.target, 0, 1), Cap(1024, row.suggested - 1, row.others));
+        REQUIRE(p.has_value());
+        CHECK(Contains(p->hint, row.hint_part));
+        CHECK(Contains(p->message, row.message_part));
+        /* Following the hint is enough. */
+        CHECK_FALSE(CheckReachable(Options(row.target, 0, 1), Cap(1024, row.suggested, row.others))
+                        .has_value());
+    }
 }
 
 /* ---------------------------------------------------------------- JudgeLaunch */
@@ -411,26 +448,55 @@ TEST_CASE("JudgeLaunch: max_attempts 1 with min_workers 0 never fails", "[judge]
     CHECK(JudgeLaunch(o, 1, 3) == LaunchVerdict::kTargetMet);
 }
 
-TEST_CASE("JudgeLaunch: matches the decision table for every small input", "[judge]") {
-    for (int target = 1; target <= 6; target++)
-        for (int min = 0; min <= target; min++)
-            for (int attempts = 1; attempts <= 4; attempts++)
-                for (int attempt = 1; attempt <= attempts; attempt++)
-                    for (int launched = 0; launched <= target + 1; launched++) {
-                        LaunchVerdict expected;
-                        if (launched >= target)
-                            expected = LaunchVerdict::kTargetMet;
-                        else if (attempt < attempts)
-                            expected = LaunchVerdict::kAbandonAndRetry;
-                        else if (launched >= min)
-                            expected = LaunchVerdict::kAcceptDegraded;
-                        else
-                            expected = LaunchVerdict::kAbandonAndFail;
-                        INFO("target=" << target << " min=" << min << " attempts=" << attempts
-                                       << " attempt=" << attempt << " launched=" << launched);
-                        REQUIRE(JudgeLaunch(Options(target, min, attempts), attempt, launched) ==
-                                expected);
-                    }
+TEST_CASE("JudgeLaunch: a decision table worked out by hand", "[judge]") {
+    constexpr LaunchVerdict kMet = LaunchVerdict::kTargetMet;
+    constexpr LaunchVerdict kRetry = LaunchVerdict::kAbandonAndRetry;
+    constexpr LaunchVerdict kDegraded = LaunchVerdict::kAcceptDegraded;
+    constexpr LaunchVerdict kFail = LaunchVerdict::kAbandonAndFail;
+    /* Each row: target, min_workers, max_attempts, the attempt, workers launched, and the
+     * verdict the README's rules give. */
+    struct Row {
+        int target, min, attempts, attempt, launched;
+        LaunchVerdict expected;
+    };
+    const Row rows[] = {
+        {1, 0, 1, 1, 0, kDegraded},  /* last attempt, 0 >= min 0 */
+        {1, 0, 1, 1, 1, kMet},
+        {1, 1, 1, 1, 0, kFail},      /* last attempt, 0 < min 1 */
+        {1, 1, 2, 1, 0, kRetry},
+        {1, 1, 2, 2, 0, kFail},
+        {1, 0, 2, 2, 0, kDegraded},
+        {4, 2, 3, 1, 0, kRetry},     /* short with attempts left: retry, whatever the min */
+        {4, 2, 3, 1, 1, kRetry},
+        {4, 2, 3, 1, 2, kRetry},
+        {4, 2, 3, 1, 3, kRetry},
+        {4, 2, 3, 1, 4, kMet},
+        {4, 2, 3, 1, 5, kMet},
+        {4, 2, 3, 2, 3, kRetry},
+        {4, 2, 3, 2, 4, kMet},
+        {4, 2, 3, 3, 0, kFail},      /* the last attempt: judged against the minimum */
+        {4, 2, 3, 3, 1, kFail},
+        {4, 2, 3, 3, 2, kDegraded},
+        {4, 2, 3, 3, 3, kDegraded},
+        {4, 2, 3, 3, 4, kMet},
+        {4, 2, 3, 3, 5, kMet},
+        {6, 6, 1, 1, 0, kFail},
+        {6, 6, 1, 1, 5, kFail},
+        {6, 6, 1, 1, 6, kMet},
+        {6, 0, 4, 3, 5, kRetry},
+        {6, 0, 4, 4, 0, kDegraded},
+        {6, 0, 4, 4, 5, kDegraded},
+        {6, 0, 4, 4, 7, kMet},
+        {3, 1, 2, 2, 0, kFail},
+        {3, 1, 2, 2, 1, kDegraded},
+        {3, 1, 2, 2, 3, kMet},
+    };
+    for (const Row &row : rows) {
+        INFO("target=" << row.target << " min=" << row.min << " attempts=" << row.attempts
+                       << " attempt=" << row.attempt << " launched=" << row.launched);
+        CHECK(JudgeLaunch(Options(row.target, row.min, row.attempts), row.attempt, row.launched) ==
+              row.expected);
+    }
 }
 
 /* ---------------------------------------------------------------- names */

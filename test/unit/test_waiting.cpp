@@ -140,7 +140,20 @@ TEST_CASE("DefaultMaxWaitMs: retry_delay 0 still allows the seed's 1 s per retry
     CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == 99000);
 }
 
-TEST_CASE("DefaultMaxWaitMs: exactly one day is not clamped", "[waiting][maxwait]") {
+TEST_CASE("DefaultMaxWaitMs: one millisecond under a day is returned as computed, not clamped",
+          "[waiting][maxwait]") {
+    /* 1 * (86,398,999 + 1,000) = 86,399,999: a clamp to a day would give 86,400,000. */
+    CHECK(DefaultMaxWaitMs(Attempts(2, kOneDayMs - 1001)) == kOneDayMs - 1);
+    /* 4 * (21,598,999 + 1,000) = 86,399,996. */
+    CHECK(DefaultMaxWaitMs(Attempts(5, 21598999)) == 86399996);
+    /* 99 * (871,726 + 1,000) = 86,399,874. */
+    CHECK(DefaultMaxWaitMs(Attempts(100, 871726)) == 86399874);
+}
+
+TEST_CASE("DefaultMaxWaitMs: exactly one day comes out as one day", "[waiting][maxwait]") {
+    /* 1 * (86,399,000 + 1,000) and 4 * (21,599,000 + 1,000) are exactly a day; clamped or
+     * not, the answer is the same, so this pins the arithmetic, not the clamp (the clamp
+     * has the cases above and below). */
     CHECK(DefaultMaxWaitMs(Attempts(2, kOneDayMs - 1000)) == kOneDayMs);
     CHECK(DefaultMaxWaitMs(Attempts(5, kOneDayMs / 4 - 1000)) == kOneDayMs);
 }
@@ -168,14 +181,47 @@ TEST_CASE("DefaultMaxWaitMs: independent of the worker counts", "[waiting][maxwa
     CHECK(DefaultMaxWaitMs(b) == 5200);
 }
 
-TEST_CASE("DefaultMaxWaitMs agrees with the formula over a grid", "[waiting][maxwait]") {
-    const int64_t delays[] = {0, 1, 50, 2000, 60000, 3600000, kOneDayMs / 7, kOneDayMs};
-    for (int attempts = 1; attempts <= kMaxAttempts; ++attempts) {
-        for (int64_t delay : delays) {
-            int64_t expected = static_cast<int64_t>(attempts - 1) * (delay + 1000);
-            if (expected > kOneDayMs) expected = kOneDayMs;
-            INFO("max_attempts " << attempts << ", retry_delay_ms " << delay);
-            REQUIRE(DefaultMaxWaitMs(Attempts(attempts, delay)) == expected);
-        }
+TEST_CASE("DefaultMaxWaitMs: a table of values worked out by hand", "[waiting][maxwait]") {
+    /* Each row: max_attempts, retry_delay_ms, the bound (max_attempts - 1) x (retry_delay
+     * + 1,000 ms), multiplied out by hand, or a day (86,400,000) when that is more. */
+    struct Row {
+        int attempts;
+        int64_t delay_ms;
+        int64_t expected_ms;
+    };
+    const Row rows[] = {
+        {1, 0, 0},                        /* one attempt never waits */
+        {1, 3600000, 0},
+        {1, 86400000, 0},
+        {2, 0, 1000},                     /* 1 x 1,000 */
+        {2, 1, 1001},                     /* 1 x 1,001 */
+        {2, 60000, 61000},                /* 1 x 61,000 */
+        {2, 12342857, 12343857},          /* 1 x 12,343,857 */
+        {2, 86400000, 86400000},          /* 1 x 86,401,000: over a day */
+        {3, 1, 2002},                     /* 2 x 1,001 */
+        {3, 60000, 122000},               /* 2 x 61,000 */
+        {3, 3600000, 7202000},            /* 2 x 3,601,000 */
+        {3, 12342857, 24687714},          /* 2 x 12,343,857 */
+        {5, 50, 4200},                    /* 4 x 1,050 */
+        {5, 3600000, 14404000},           /* 4 x 3,601,000 */
+        {5, 12342857, 49375428},          /* 4 x 12,343,857 */
+        {10, 0, 9000},                    /* 9 x 1,000 */
+        {10, 2000, 27000},                /* 9 x 3,000 */
+        {10, 60000, 549000},              /* 9 x 61,000 */
+        {10, 3600000, 32409000},          /* 9 x 3,601,000 */
+        {10, 12342857, 86400000},         /* 9 x 12,343,857 = 111,094,713: over a day */
+        {50, 1, 49049},                   /* 49 x 1,001 */
+        {50, 50, 51450},                  /* 49 x 1,050 */
+        {50, 60000, 2989000},             /* 49 x 61,000 */
+        {50, 3600000, 86400000},          /* 49 x 3,601,000 = 176,449,000: over a day */
+        {100, 1, 99099},                  /* 99 x 1,001 */
+        {100, 2000, 297000},              /* 99 x 3,000 */
+        {100, 60000, 6039000},            /* 99 x 61,000 */
+        {100, 3600000, 86400000},         /* 99 x 3,601,000: over a day */
+        {100, 86400000, 86400000},
+    };
+    for (const Row &row : rows) {
+        INFO("max_attempts " << row.attempts << ", retry_delay_ms " << row.delay_ms);
+        CHECK(DefaultMaxWaitMs(Attempts(row.attempts, row.delay_ms)) == row.expected_ms);
     }
 }

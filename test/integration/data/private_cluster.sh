@@ -3,7 +3,7 @@
 # port, with the module preloaded.
 # Needs ROOT (the project directory) set before it is sourced, and either PC_NAME and PC_PORT
 # set before it is sourced too, or a call to pc_use before the other functions.
-BIN=/usr/lib/postgresql/${PG_MAJOR:-15}/bin
+BIN=${PG_BIN:-/usr/lib/postgresql/${PG_MAJOR:-15}/bin}
 
 # pc_use NAME PORT [DIR]: the cluster the pc_ functions act on, in test/out/NAME, or in DIR,
 # a directory of the caller's that may hold files of its own.  The directory is also the
