@@ -45,11 +45,11 @@ LOGS=$WORK/logs
 
 # name|file|test|what breaks
 MUTANTS=(
-  "cleanup|src/pg/worker.cpp|regress:guarantee|RunCleanup returns at once: the cleanup never runs"
-  "one-more|src/pg/monitor.cpp|regress:guarantee|every Gather launch counts one worker more than it got"
-  "never-done|src/pg/chunks.cpp|regress:chunks|a chunk's commit marks it 'pending', never 'done'"
-  "visibility|src/pg/launcher.cpp|integration:privileges|CanSee says yes: every role sees (and may be told about) every run"
-  "queue|src/pg/module.cpp|isolation:queue_three|the queue serves the last come first"
+  "cleanup|src/pg/worker/run_worker.cpp|regress:guarantee|RunCleanup returns at once: the cleanup never runs"
+  "one-more|src/pg/worker/monitor.cpp|regress:guarantee|every Gather launch counts one worker more than it got"
+  "never-done|src/pg/history_chunks.cpp|regress:chunks|a chunk's commit marks it 'pending', never 'done'"
+  "visibility|src/pg/api/views.cpp|integration:privileges|CanSee says yes: every role sees (and may be told about) every run"
+  "queue|src/pg/shmem/run_slots.cpp|isolation:queue_three|the queue serves the last come first"
 )
 # The change of each mutant: the text replaced (it must occur exactly once) and its
 # replacement.
