@@ -2,9 +2,14 @@
 -- Gather Merge, leader participation off, forcing the planned degree.
 -- Run ids are numbered from 101 in this file, whatever ran before it.
 DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 101, false); END $$;
-CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
-INSERT INTO big SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
-ANALYZE big;
+-- PostgreSQL's max_parallel_workers caps the parallel workers alive at once, not those one
+-- Gather launches: a worker that has already finished frees its place for the next launch.
+-- So that no worker can finish before the leader has launched the others (a busy machine
+-- can pause the leader between launches), every 50th row costs a millisecond.
+CREATE TABLE big_rows (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big_rows SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
+CREATE VIEW big AS SELECT id, pad FROM big_rows WHERE pg_sleep(CASE WHEN id % 50 = 0 THEN 0.001 ELSE 0 END) IS NOT NULL;
+ANALYZE big_rows;
 CREATE TABLE tiny AS SELECT g AS id FROM generate_series(1, 10) g;
 CREATE TABLE cleanup_log (at timestamptz DEFAULT now());
 

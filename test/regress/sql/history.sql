@@ -3,8 +3,13 @@
 -- Run ids are numbered from 501 in this file, whatever ran before it.
 DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 501, false); END $$;
 SET client_min_messages = warning;
-CREATE TABLE hist_big (id int) WITH (parallel_workers = 4);
-INSERT INTO hist_big SELECT generate_series(1, 5000);
+-- PostgreSQL's max_parallel_workers caps the parallel workers alive at once, not those one
+-- Gather launches: a worker that has already finished frees its place for the next launch.
+-- So that no worker can finish before the leader has launched the others (a busy machine
+-- can pause the leader between launches), every 50th row costs a millisecond.
+CREATE TABLE hist_big_rows (id int) WITH (parallel_workers = 4);
+INSERT INTO hist_big_rows SELECT generate_series(1, 5000);
+CREATE VIEW hist_big AS SELECT id FROM hist_big_rows WHERE pg_sleep(CASE WHEN id % 50 = 0 THEN 0.001 ELSE 0 END) IS NOT NULL;
 TRUNCATE parallel_guarantee_run_history CASCADE;
 
 -- Success, degraded, failure (53G01), a statement error, each with a label.

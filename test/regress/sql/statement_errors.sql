@@ -3,8 +3,13 @@
 -- Run ids are numbered from 301 in this file, whatever ran before it.
 DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 301, false); END $$;
 SET client_min_messages = warning;
-CREATE TABLE err_big (id int) WITH (parallel_workers = 4);
-INSERT INTO err_big SELECT generate_series(1, 5000);
+-- PostgreSQL's max_parallel_workers caps the parallel workers alive at once, not those one
+-- Gather launches: a worker that has already finished frees its place for the next launch.
+-- So that no worker can finish before the leader has launched the others (a busy machine
+-- can pause the leader between launches), every 50th row costs a millisecond.
+CREATE TABLE err_big_rows (id int) WITH (parallel_workers = 4);
+INSERT INTO err_big_rows SELECT generate_series(1, 5000);
+CREATE VIEW err_big AS SELECT id FROM err_big_rows WHERE pg_sleep(CASE WHEN id % 50 = 0 THEN 0.001 ELSE 0 END) IS NOT NULL;
 CREATE TABLE err_log (what text);
 CREATE TABLE err_unique (id int PRIMARY KEY);
 INSERT INTO err_unique VALUES (1);
