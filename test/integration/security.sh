@@ -26,17 +26,13 @@ cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 PC_NAME=security
 PC_PORT=${SECURITY_PORT:-54361}
+. "$ROOT/test/integration/data/tap.sh"
+plan 44
 . "$ROOT/test/integration/data/private_cluster.sh"
 # SECURITY_PG_BIN: the bin directory of another (relocated) PostgreSQL installation, to run
 # these checks against another build of the extension than the one installed.
 BIN=${SECURITY_PG_BIN:-$BIN}
 DB=secdb
-failures=0
-SECONDS=0
-
-check() {  # check DESCRIPTION EXPECTED ACTUAL
-  if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "not ok - $1"; echo "    expected: $2"; echo "    found:    $3"; failures=$((failures + 1)); fi
-}
 P() { pc_psql -d "$DB" -tA -q "$@"; }                                  # as postgres
 R() { local role=$1; shift; pc_psql -U "$role" -d "$DB" -tA -q "$@"; }  # as a role
 # The first error of the statements run as ROLE, with its SQLSTATE ("ERROR:  42501"); empty if none.
@@ -68,19 +64,19 @@ finish() {
   [ -n "$running" ] && kill $running 2>/dev/null
   pc_stop immediate
 }
-trap finish EXIT
+tap_on_exit finish
 
 # Small shared buffers: a process's peak RSS (E) then counts little shared memory.
 if ! pc_init "max_worker_processes = 40" "max_parallel_workers = 16" "max_connections = 80" \
              "parallel_guarantee.max_runs = 64" "parallel_guarantee.max_async_runs = 16" \
              "shared_buffers = '16MB'" "log_line_prefix = '%m [%p] %e %b '"; then
-  echo "not ok - setup: the private cluster did not start (log: $PC_LOG)"; exit 1
+  not_ok "setup: the private cluster did not start (log: $PC_LOG)"; exit 1
 fi
 WORK=$PC_DIR/work
 mkdir -p "$WORK"
 pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null
 if ! SETUP=$(P -v ON_ERROR_STOP=1 -f "$ROOT/test/integration/data/security_setup.sql" 2>&1); then
-  echo "not ok - setup: could not create the extension, roles, tables and functions"
+  not_ok "setup: could not create the extension, roles, tables and functions"
   echo "$SETUP" | tail -5 | sed 's/^/#   /'; tail -5 "$PC_LOG" | sed 's/^/#   /'
   exit 1
 fi
@@ -640,4 +636,3 @@ check "nothing left in parallel_guarantee_activity and no worker of ours left" "
 check "server log: no PANIC, no TRAP, no process terminated by a signal" "0" \
   "$(grep -cE 'PANIC|TRAP:|terminated by signal' "$PC_LOG")"
 echo "# $SECONDS s in all"
-exit $((failures > 0))
