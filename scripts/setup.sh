@@ -10,7 +10,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 PACKAGES=(
   "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-contrib"
   "postgresql-$PG_MAJOR-cron" catch2 libipc-run-perl libpostgresql-jdbc-java
-  default-jdk-headless g++ make clang-14 llvm-14
+  default-jdk-headless g++ make clang-14 llvm-14 gdb
 )
 
 missing=()

@@ -7,13 +7,17 @@
 #   2. no slot leak: with dynamic shared memory that cannot be created (the cluster's
 #      pg_dynshmem made unwritable; dynamic_shared_memory_type = mmap), 40 calls in a row get
 #      the error and leave no run slot behind ('starting' forever, 32 of them used to block
-#      the extension until a restart); afterwards a run works.
+#      the extension until a restart); afterwards a run works;
+#   3. signals reach only the process meant: a session cancelling a run is stopped (gdb) at
+#      the very kill() of the run's worker; meanwhile the worker's statement finishes, but
+#      the worker cannot exit (and its pid cannot be reused) until the signal has gone out,
+#      because the signal is sent under the slot lock it must take to leave its slot.
 # TAP style (data/tap.sh): the plan first, then "ok - ..." or "not ok - ..." per check.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 9
+plan 12
 PC_NAME=walls
 PC_PORT=${WALLS_PORT:-54371}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -65,3 +69,45 @@ check "no dynamic shared memory: no run slot is left behind" "0" "$(P -c "SELECT
 check "afterwards a run works (the slots are free)" "target_met" "$(P -c "$RUN" 2>&1)"
 check "the server log has no XX000 or crash" "" \
   "$(grep -E '\] XX000 |terminated by signal|PANIC' "$PC_LOG" | head -3)"
+
+# 3. Signals only under the slot lock, to a process that is still the run's.
+SLOW="SELECT submit_parallel_guarantee(\$s\$SELECT count(*) FROM big WHERE pg_sleep(CASE WHEN id = 1 THEN 1.5 ELSE 0 END) IS NOT NULL\$s\$, target_workers => 2, min_workers => 0, label => 'signal')"
+RUN_ID=$(P -c "$SLOW" 2>&1)
+WORKER=""
+for _ in $(seq 1 100); do
+  WORKER=$(P -c "SELECT worker_pid FROM parallel_guarantee_activity WHERE run_id = ${RUN_ID:-0} AND state = 'running'" 2>/dev/null)
+  [ -n "$WORKER" ] && break; sleep 0.02
+done
+rm -f "$OUT/canceller.fifo"; mkfifo "$OUT/canceller.fifo"
+# The cancelling session: it prints its pid, then waits for the cancel statement.
+{ echo "SELECT 'pid ' || pg_backend_pid();"; cat "$OUT/canceller.fifo"; } | P >"$OUT/canceller.out" 2>&1 &
+CANCELLER_JOB=$!
+exec 7>"$OUT/canceller.fifo"
+CANCELLER=""
+for _ in $(seq 1 100); do CANCELLER=$(sed -n 's/^pid //p' "$OUT/canceller.out"); [ -n "$CANCELLER" ] && break; sleep 0.02; done
+# gdb stops the canceller at kill(worker, SIGINT) and holds it there for 3 s (the worker's
+# statement ends within 1.5 s), recording whether the worker is still alive then.
+cat >"$OUT/gdb.cmd" <<GDB
+set pagination off
+break kill if \$rdi == ${WORKER:-0} && \$rsi == 2
+continue
+shell sleep 3
+shell if kill -0 ${WORKER:-0} 2>/dev/null; then echo WORKER_ALIVE > $OUT/gdb.verdict; else echo WORKER_GONE > $OUT/gdb.verdict; fi
+detach
+quit
+GDB
+rm -f "$OUT/gdb.verdict"
+timeout 60 gdb -q -batch -p "${CANCELLER:-0}" -x "$OUT/gdb.cmd" >"$OUT/gdb.log" 2>&1 &
+GDB_JOB=$!
+sleep 1   # gdb attaches (a bounded wait would need gdb to say so; one second is ample)
+echo "SELECT parallel_guarantee_cancel($RUN_ID);" >&7
+exec 7>&-
+wait $GDB_JOB
+wait $CANCELLER_JOB
+check "while a cancel is at kill() of the run's worker, the worker cannot exit (its pid stays its own)" \
+  "WORKER_ALIVE" "$(cat "$OUT/gdb.verdict" 2>/dev/null || echo "gdb did not stop at kill(): $(tail -2 "$OUT/gdb.log" | tr '\n' ' ')")"
+P -c "SELECT parallel_guarantee_wait($RUN_ID, '10 s')" >/dev/null 2>&1
+check "then the signal reaches it and the run ends (cancelled or, when the cancel came too late, target_met)" "t" \
+  "$(P -c "SELECT status IN ('cancelled', 'target_met') FROM parallel_guarantee_runs WHERE run_id = $RUN_ID" 2>&1)"
+check "nothing left behind, no crash" "0|" \
+  "$(P -c "SELECT count(*) FROM parallel_guarantee_activity")|$(grep -E 'terminated by signal|PANIC' "$PC_LOG" | head -2)"
