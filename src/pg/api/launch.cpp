@@ -18,22 +18,21 @@ BackgroundWorkerHandle *g_handle = nullptr;
 
 /*
  * Stops a run nobody will wait for: its worker is asked to cancel (it records the run as
- * cancelled, runs the cleanup and exits; one running but not yet in its slot sees the flag
- * before its first attempt).  A worker not started yet never runs anything, and its slot is
- * freed here, as is the slot of one already gone; unpin: a submitted run's segment, pinned
- * for a worker that will now never take it.
+ * cancelled, runs the cleanup and exits).  pinned: a submitted run's segment, which stays
+ * for a worker that has started but is not in its slot yet (it will see the flag before its
+ * first attempt); a waited-for run's segment goes away with its caller, so such a worker
+ * could never run: it is stopped and its slot freed here, as is the slot of a worker not
+ * started yet (which never runs anything) or already gone.
  */
-void StopRun(RunShared *run, dsm_segment *unpin) {
+void StopRun(RunShared *run, dsm_segment *pinned) {
     pg_atomic_write_u32(&run->cancel_requested, 1);
     pg_memory_barrier();
     if (SignalRunWorker(run->slot_index, run->run_id, SIGINT) || pg_atomic_read_u32(&run->worker_pid) != 0) return;
     pid_t pid;
     BgwHandleStatus status = g_handle != nullptr ? GetBackgroundWorkerPid(g_handle, &pid) : BGWH_STOPPED;
-    if (status == BGWH_STARTED) return;
-    if (status == BGWH_NOT_YET_STARTED) {
-        TerminateBackgroundWorker(g_handle);
-        if (unpin != nullptr) dsm_unpin_segment(dsm_segment_handle(unpin));
-    }
+    if (status == BGWH_STARTED && pinned != nullptr) return;
+    if (status == BGWH_STARTED || status == BGWH_NOT_YET_STARTED) TerminateBackgroundWorker(g_handle);
+    if (status == BGWH_NOT_YET_STARTED && pinned != nullptr) dsm_unpin_segment(dsm_segment_handle(pinned));
     ReleaseSlot(run->slot_index, run->run_id);
 }
 
