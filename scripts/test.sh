@@ -117,12 +117,17 @@ script_layer() {  # script_layer NAME SCRIPT LOG
 
 # 4. Integration scripts against the throwaway cluster.
 echo "== integration =="
+# The throwaway cluster: reused if it runs already (the demo's), else started and, at the
+# end, stopped again, so that the test command leaves nothing running that it started.
+cluster_was_running=$(bash scripts/cluster.sh status >/dev/null 2>&1 && echo yes || echo no)
 bash scripts/cluster.sh start || { count integration "cluster start" failed; }
 for script in test/integration/*.sh; do
   [ -f "$script" ] || continue
   name=$(basename "$script" .sh)
   script_layer "$name" "$script" "integration-$name"
 done
+
+[ "$cluster_was_running" = yes ] || bash scripts/cluster.sh stop >/dev/null
 
 # 5. PostgreSQL 17 and 18: their own servers, the system's 15 untouched (under a minute
 # with the downloads cached in .cache/pg-matrix; 1-2 minutes on a first run).
