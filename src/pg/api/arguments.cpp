@@ -59,6 +59,8 @@ void RejectTemp(const char *argument, RangeVar *rel) {
                         "vanish when the worker exits. Use an ordinary (or UNLOGGED) table.");
 }
 
+void RejectNestedRun(Node *query, const char *argument);
+
 /*
  * Parses the text once to check it is one statement we can run; returns its kind.  Long, but
  * a table: one case for each kind of statement that cannot run in a worker, or runs no query.
@@ -151,11 +153,13 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
             if (ctas->query != nullptr && IsA(ctas->query, ExecuteStmt))
                 RejectStatement(argument, "CREATE TABLE ... AS EXECUTE",
                                 "Prepared statements belong to one session.");
+            RejectNestedRun(ctas->query, argument);
             return StatementKind::kQuery;
         }
         case T_SelectStmt: {
             auto *select = castNode(SelectStmt, stmt);
             RejectTemp(argument, select->intoClause ? select->intoClause->rel : nullptr);
+            RejectNestedRun(stmt, argument);
             return StatementKind::kQuery;
         }
         case T_RefreshMatViewStmt:
@@ -167,6 +171,7 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
 #if PG_VERSION_NUM >= 150000
         case T_MergeStmt:
 #endif
+            RejectNestedRun(stmt, argument);
             return StatementKind::kModifying;
         default:
             break;
@@ -219,6 +224,16 @@ struct ParamSearch {
     int highest;
 };
 
+/* raw_expression_tree_walker over a raw parse tree; before PostgreSQL 16 it takes bool (*)(). */
+bool WalkRaw(Node *node, bool (*walker)(Node *, void *), void *context) {
+#if PG_VERSION_NUM >= 160000
+    return raw_expression_tree_walker(node, walker, context);
+#else
+    auto generic = reinterpret_cast<void (*)(void)>(walker);
+    return raw_expression_tree_walker(node, reinterpret_cast<bool (*)()>(generic), context);
+#endif
+}
+
 bool FindParams(Node *node, void *context) {
     if (node == nullptr) return false;
     if (IsA(node, ParamRef)) {
@@ -228,12 +243,51 @@ bool FindParams(Node *node, void *context) {
         search->highest = Max(search->highest, number);
         return false;
     }
-#if PG_VERSION_NUM >= 160000
-    return raw_expression_tree_walker(node, FindParams, context);
-#else
-    auto generic = reinterpret_cast<void (*)(void)>(FindParams);
-    return raw_expression_tree_walker(node, reinterpret_cast<bool (*)()>(generic), context);
-#endif
+    return WalkRaw(node, FindParams, context);
+}
+
+/* The functions that start a run: a run's statement cannot call them (its worker cannot start a run). */
+const char *const kRunFunctions[] = {"run_with_parallel_guarantee", "submit_parallel_guarantee", "run_in_chunks",
+                                     "submit_chunks", "resume_chunks"};
+
+bool FindRunCall(Node *node, void *context) {
+    if (node == nullptr) return false;
+    if (IsA(node, FuncCall)) {
+        const char *name = strVal(llast(castNode(FuncCall, node)->funcname));
+        for (const char *function : kRunFunctions)
+            if (strcmp(name, function) == 0) {
+                *static_cast<const char **>(context) = function;
+                return true;
+            }
+    }
+    return WalkRaw(node, FindRunCall, context);
+}
+
+/*
+ * A query that calls a function starting a run would start it in the run's worker, which
+ * cannot: refused (0A000) before anything runs.  A call hidden in a DO block or a function
+ * is refused by that function itself, when the worker runs it.
+ */
+void RejectNestedRun(Node *query, const char *argument) {
+    const char *volatile found = nullptr;
+    MemoryContext outer = CurrentMemoryContext;
+    PG_TRY();
+    {
+        const char *function = nullptr;
+        if (FindRunCall(query, &function)) found = function;
+    }
+    PG_CATCH();
+    {
+        /* A node the walker does not know: the worker's own check still refuses the call. */
+        MemoryContextSwitchTo(outer);
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    if (found != nullptr)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("the %s calls %s, which cannot run inside a run", argument, found),
+                        errdetail("The %s runs in a background worker, which cannot start another run.", argument),
+                        errhint("Call the functions one after the other instead.")));
 }
 
 /*

@@ -76,6 +76,12 @@ RESET default_transaction_read_only;
 
 -- Calling the function from inside its own statement.
 SELECT try($$SELECT run_with_parallel_guarantee('DO $b$ BEGIN PERFORM run_with_parallel_guarantee(''SELECT 1''); END $b$')$$);
+-- ... refused before anything runs when the statement's own query calls it (no run id taken).
+SELECT last_value AS ids_before FROM parallel_guarantee_run_id_seq \gset
+SELECT try($$SELECT run_with_parallel_guarantee('SELECT run_with_parallel_guarantee(''SELECT 1'')')$$);
+SELECT try($$SELECT run_with_parallel_guarantee('CREATE TABLE args_nested AS SELECT * FROM public.submit_parallel_guarantee(''SELECT 1'')')$$);
+SELECT try($$SELECT submit_parallel_guarantee('INSERT INTO args_copy SELECT (run_in_chunks(''SELECT 1'', ''SELECT $1'')).chunks_total')$$);
+SELECT last_value = :ids_before AS no_run_started FROM parallel_guarantee_run_id_seq;
 
 -- Targets that retrying can never reach fail at once.
 SELECT run_with_parallel_guarantee('SELECT count(*) FROM args_big', target_workers => 9);
