@@ -3,9 +3,11 @@
  *
  * parallel_guarantee must be in shared_preload_libraries: the run slots live in the main
  * shared memory (shmem/run_slots.hpp) and the executor hook must be in every process the
- * postmaster forks (worker/monitor.hpp).  Loaded any other way it defines its settings, and
- * the SQL functions say what is missing.
+ * postmaster forks (worker/monitor.hpp); so must the guard against dropping the extension under
+ * a run (drop_guard.hpp).  Loaded any other way it defines its settings, and the SQL
+ * functions say what is missing.
  */
+#include "pg/drop_guard.hpp"
 #include "pg/parallel_guarantee.hpp"
 #include "pg/settings.hpp"
 #include "pg/shmem/run_slots.hpp"
@@ -51,6 +53,7 @@ void InitModule() {
     prev_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = StartSharedMemory;
     InstallMonitorHooks();
+    InstallDropGuard();
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/integration/data/tap.sh
-plan 57
+plan 61
 DB=pg_guarantee_async
 DB2=pg_guarantee_async_other
 ALICE=guarantee_async_alice
@@ -333,5 +333,29 @@ fi
 restore_async
 wait_for "$ASYNC_BEFORE" "SHOW parallel_guarantee.max_async_runs"
 check "max_async_runs is back to $ASYNC_BEFORE" "$ASYNC_BEFORE" "$(P -c "SHOW parallel_guarantee.max_async_runs" 2>&1)"
+# 7. DROP EXTENSION while a run of the database is in progress is refused; once the run is
+#    over it succeeds.
+DB3=pg_guarantee_async_drop
+PD() { bash scripts/cluster.sh psql -d "$DB3" -tA -q "$@"; }
+PG -c "DROP DATABASE IF EXISTS $DB3" >/dev/null 2>&1
+PG -c "CREATE DATABASE $DB3" >/dev/null
+PD -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 20000) g;
+SQL
+D_ID=$(PD -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, target_workers => 2, min_workers => 0, force_workers => true, label => 'under a drop')" 2>&1)
+wait_for "running" "SELECT state FROM parallel_guarantee_activity WHERE run_id = ${D_ID:-0} AND database = '$DB3'"
+check "DROP EXTENSION while a run of the database is in progress is refused (55006)" "ERROR:  55006" \
+  "$(PD -v VERBOSITY=sqlstate -c "DROP EXTENSION parallel_guarantee" 2>&1 >/dev/null | grep -m1 '^ERROR')"
+check "the run goes on, recorded" "running|running" \
+  "$(PD -c "SELECT (SELECT state FROM parallel_guarantee_activity WHERE run_id = $D_ID AND database = '$DB3') || '|' || status FROM parallel_guarantee_runs WHERE run_id = $D_ID" 2>&1)"
+PD -c "SELECT parallel_guarantee_cancel($D_ID)" >/dev/null 2>&1
+check "once the run is cancelled and over, DROP EXTENSION succeeds" "cancelled|DROP EXTENSION" \
+  "$(PD -c "SELECT status FROM parallel_guarantee_wait($D_ID, '20 s')" 2>&1)|$(bash scripts/cluster.sh psql -d "$DB3" -c "DROP EXTENSION parallel_guarantee" 2>&1)"
+check "another database's DROP EXTENSION is not held back by runs elsewhere" "DROP EXTENSION" \
+  "$(PD -c "CREATE EXTENSION parallel_guarantee" -c "SELECT 1 FROM pg_sleep(0)" >/dev/null 2>&1; O2=$(P -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, target_workers => 2, min_workers => 0, force_workers => true, label => 'elsewhere')" 2>&1); bash scripts/cluster.sh psql -d "$DB3" -c "DROP EXTENSION parallel_guarantee" 2>&1; P -c "SELECT parallel_guarantee_cancel($O2)" >/dev/null 2>&1; P -c "SELECT parallel_guarantee_wait($O2, '20 s')" >/dev/null 2>&1)"
+PG -c "DROP DATABASE IF EXISTS $DB3" >/dev/null 2>&1
+
 wait_for "0/0/0" "$LEFT_Q"
 check "at the end: no run slot or worker left (slots/workers/parallel)" "0/0/0" "$(P -c "$LEFT_Q" 2>&1)"
