@@ -183,10 +183,12 @@ std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited
                   static_cast<long long>(run_id), need, waited_ms, attempt);
 }
 
-std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms) {
-    return Format("run %lld: waited %.1f ms for free workers, the wait limit is reached: "
-                  "attempt %d is the last",
-                  static_cast<long long>(run_id), waited_ms, attempt);
+std::string DeadlineMessage(int64_t run_id, int attempt, int max_attempts, double waited_ms,
+                            int64_t max_wait_ms) {
+    return Format("run %lld: waited %.1f ms for free workers, and max_wait (%lld ms) is reached: "
+                  "attempt %d of %d is the last, judged against min_workers",
+                  static_cast<long long>(run_id), waited_ms, static_cast<long long>(max_wait_ms), attempt,
+                  max_attempts);
 }
 
 int64_t DefaultMaxWaitMs(const RunOptions &o) {

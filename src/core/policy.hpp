@@ -96,7 +96,9 @@ std::string LaunchMessage(int64_t run_id, int attempt, const RunOptions &options
 /* Waiting for free worker slots before an attempt. */
 std::string WaitingMessage(int64_t run_id, int attempt, int need, int free_workers, int position);
 std::string AdmittedMessage(int64_t run_id, int attempt, int need, double waited_ms);
-std::string DeadlineMessage(int64_t run_id, int attempt, double waited_ms);
+/* max_wait ended the wait: the attempt about to start is the last, though max_attempts allowed more. */
+std::string DeadlineMessage(int64_t run_id, int attempt, int max_attempts, double waited_ms,
+                            int64_t max_wait_ms);
 
 /*
  * The client-side retry loop this extension replaces (run, wait, count the launched workers

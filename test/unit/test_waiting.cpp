@@ -91,25 +91,25 @@ TEST_CASE("AdmittedMessage: a wait of a whole day is printed without exponent",
 
 /* ---- DeadlineMessage ---- */
 
-TEST_CASE("DeadlineMessage: exact text", "[waiting][message]") {
-    CHECK(DeadlineMessage(7, 3, 8000.0) ==
-          "run 7: waited 8000.0 ms for free workers, the wait limit is reached: attempt 3 is "
-          "the last");
+TEST_CASE("DeadlineMessage: exact text, naming max_wait and the caller's max_attempts", "[waiting][message]") {
+    CHECK(DeadlineMessage(7, 3, 5, 8000.0, 8000) ==
+          "run 7: waited 8000.0 ms for free workers, and max_wait (8000 ms) is reached: attempt 3 of 5 "
+          "is the last, judged against min_workers");
 }
 
 TEST_CASE("DeadlineMessage: the wait is rounded to one decimal", "[waiting][message]") {
-    CHECK(DeadlineMessage(2, 1, 12.345) ==
-          "run 2: waited 12.3 ms for free workers, the wait limit is reached: attempt 1 is the "
-          "last");
-    CHECK(DeadlineMessage(2, 1, 0.0) ==
-          "run 2: waited 0.0 ms for free workers, the wait limit is reached: attempt 1 is the "
-          "last");
+    CHECK(DeadlineMessage(2, 1, 5, 12.345, 12) ==
+          "run 2: waited 12.3 ms for free workers, and max_wait (12 ms) is reached: attempt 1 of 5 is "
+          "the last, judged against min_workers");
+    CHECK(DeadlineMessage(2, 1, 1, 0.0, 0) ==
+          "run 2: waited 0.0 ms for free workers, and max_wait (0 ms) is reached: attempt 1 of 1 is "
+          "the last, judged against min_workers");
 }
 
 TEST_CASE("DeadlineMessage: run ids beyond 32 bits are printed in full", "[waiting][message]") {
-    CHECK(DeadlineMessage(INT64_C(9000000000), 100, 86400000.0) ==
-          "run 9000000000: waited 86400000.0 ms for free workers, the wait limit is reached: "
-          "attempt 100 is the last");
+    CHECK(DeadlineMessage(INT64_C(9000000000), 100, 100, 86400000.0, 86400000) ==
+          "run 9000000000: waited 86400000.0 ms for free workers, and max_wait (86400000 ms) is "
+          "reached: attempt 100 of 100 is the last, judged against min_workers");
 }
 
 /* ---- DefaultMaxWaitMs ---- */

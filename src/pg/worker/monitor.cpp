@@ -133,7 +133,9 @@ void JudgeLaunchOf(Wrapped *w) {
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
 
     LaunchVerdict verdict = JudgeLaunch(g_monitor.options, g_monitor.attempt, launched);
-    char *message = CoreText([&] { return LaunchMessage(g_monitor.run_id, g_monitor.attempt, g_monitor.options,
+    RunOptions shown = g_monitor.options;
+    shown.max_attempts = g_monitor.shown_max_attempts;
+    char *message = CoreText([&] { return LaunchMessage(g_monitor.run_id, g_monitor.attempt, shown,
                                              planned, launched, verdict); });
     SayProgress(message);
     switch (verdict) {
@@ -382,12 +384,13 @@ void InstallMonitorHooks() {
 }
 
 void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &options,
-                  bool force_workers, StatementKind kind) {
+                  int shown_max_attempts, bool force_workers, StatementKind kind) {
     g_monitor = MonitorState{};
     g_monitor.run_id = run_id;
     g_monitor.slot_index = slot_index;
     g_monitor.attempt = attempt;
     g_monitor.options = options;
+    g_monitor.shown_max_attempts = shown_max_attempts;
     g_monitor.force_workers = force_workers;
     g_monitor.kind = kind;
     g_monitor.min_planned = INT_MAX;

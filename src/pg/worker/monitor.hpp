@@ -19,7 +19,8 @@ struct MonitorState {
     int64 run_id;
     int slot_index;
     int attempt;
-    RunOptions options;
+    RunOptions options;     /* how launches are judged (max_attempts: the last one judged) */
+    int shown_max_attempts; /* the caller's max_attempts, for the NOTICEs */
     bool force_workers;
     StatementKind kind;
 
@@ -35,7 +36,7 @@ extern MonitorState g_monitor;
 
 void InstallMonitorHooks();
 void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &options,
-                  bool force_workers, StatementKind kind);
+                  int shown_max_attempts, bool force_workers, StatementKind kind);
 /* Raises the abandonment again if the statement swallowed it; checks a launch happened. */
 void MonitorCheckBeforeCommit();
 void MonitorEnd();

@@ -83,7 +83,8 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     volatile bool committing = false;
     MemoryContext outer = CurrentMemoryContext;
 
-    MonitorBegin(g_run->run_id, g_run->slot_index, attempt, attempt_options, g_run->force_workers,
+    MonitorBegin(g_run->run_id, g_run->slot_index, attempt, attempt_options, g_run->options.max_attempts,
+                 g_run->force_workers,
                  g_run->kind);
     PG_TRY();
     {
@@ -297,8 +298,10 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
         }
         if (now >= deadline) {
             QueueLeave(g_run->slot_index, g_run->run_id);
-            char *message = CoreText([&] { return DeadlineMessage(g_run->run_id, attempt,
-                                                       static_cast<double>(now - start) / 1000.0); });
+            char *message = CoreText([&] {
+                return DeadlineMessage(g_run->run_id, attempt, g_run->options.max_attempts,
+                                       static_cast<double>(now - start) / 1000.0, g_run->max_wait_ms);
+            });
             SayProgress(message);
             return WaitResult::kDeadline;
         }
@@ -328,6 +331,9 @@ void ReThrowStatementError(ErrorData *edata) {
     ReThrowError(edata);
 }
 
+/* max_wait ended the wait for free workers, which made an attempt the last. */
+bool g_wait_ended_run = false;
+
 void RaiseInsufficient(const RunOptions &o) {
     char *detail = CoreText([&] { return DescribeAttempts(g_run->attempts, g_run->attempts_used, o.target_workers); });
     int launched = g_run->launched < 0 ? 0 : g_run->launched;
@@ -341,6 +347,13 @@ void RaiseInsufficient(const RunOptions &o) {
                  ? errhint("This session's max_parallel_workers (%d) is below target_workers (%d), "
                            "and the run inherits it: RESET max_parallel_workers before the call.",
                            max_parallel_workers, o.target_workers)
+             : g_wait_ended_run
+                 ? errhint("The run waited its max_wait (%lld ms) for free workers, which other sessions "
+                           "held (see pg_stat_activity, backend_type 'parallel worker'); that made attempt %d "
+                           "of %d the last. Allow a longer max_wait (a nightly job: as long as its window "
+                           "allows), lower min_workers, or raise max_parallel_workers.",
+                           static_cast<long long>(g_run->max_wait_ms), g_run->attempts_used,
+                           g_run->options.max_attempts)
                  : errhint("Other sessions held the parallel worker slots (see pg_stat_activity, "
                      "backend_type 'parallel worker'). Retry later, allow more attempts or a "
                      "longer retry_delay, lower min_workers, or raise max_parallel_workers.")));
@@ -360,7 +373,12 @@ void SettleOrCancel() {
 
 /* The attempt loop. */
 void RunAttempts() {
-    RunOptions o = g_run->options;   /* the wait limit can make an earlier attempt the last */
+    /*
+     * o says how the attempts are judged; the NOTICEs keep counting against the caller's
+     * max_attempts (g_run->options).  max_wait reached makes the attempt about to start the
+     * last one judged: its minimum decides, and the error says max_wait ended the run.
+     */
+    RunOptions o = g_run->options;
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_run->max_wait_ms);
     for (int attempt = 1; attempt <= o.max_attempts; attempt++) {
         int64 waited_ms = 0;
@@ -370,7 +388,10 @@ void RunAttempts() {
                 ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
                                 errmsg("canceling guaranteed run %lld while it waited for workers",
                                        static_cast<long long>(g_run->run_id))));
-            if (waited == WaitResult::kDeadline) o.max_attempts = attempt;
+            if (waited == WaitResult::kDeadline) {
+                o.max_attempts = attempt;
+                g_wait_ended_run = true;
+            }
         } else if (attempt > 1) {
             TimestampTz wait_start = GetCurrentTimestamp();
             bool go_on = WaitRetryDelay(attempt);
@@ -385,7 +406,7 @@ void RunAttempts() {
                             errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
 
         SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, attempt);
-        char *started_msg = CoreText([&] { return AttemptStartedMessage(g_run->run_id, attempt, o); });
+        char *started_msg = CoreText([&] { return AttemptStartedMessage(g_run->run_id, attempt, g_run->options); });
         SayProgress(started_msg);
 
         TimestampTz started = GetCurrentTimestamp();
