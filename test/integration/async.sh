@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/integration/data/tap.sh
-plan 61
+plan 63
 DB=pg_guarantee_async
 DB2=pg_guarantee_async_other
 ALICE=guarantee_async_alice
@@ -333,6 +333,16 @@ fi
 restore_async
 wait_for "$ASYNC_BEFORE" "SHOW parallel_guarantee.max_async_runs"
 check "max_async_runs is back to $ASYNC_BEFORE" "$ASYNC_BEFORE" "$(P -c "SHOW parallel_guarantee.max_async_runs" 2>&1)"
+# 6b. A statement that submits several runs and then fails gives its client no id: the runs
+#     it started are stopped, not left to go on unseen (alice may have 4 submitted runs in
+#     progress: the 5th submit of the statement fails with 53G06).
+MULTI="SELECT submit_parallel_guarantee(\$q\$SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL\$q\$, target_workers => 2, min_workers => 0, force_workers => true, label => 'multi submit') FROM generate_series(1, 6)"
+check "a statement submitting 6 runs as alice fails at the 5th (53G06)" "ERROR:  53G06" \
+  "$(PR "$ALICE" -v VERBOSITY=sqlstate -c "$MULTI" 2>&1 >/dev/null | grep -m1 '^ERROR')"
+wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity WHERE label = 'multi submit'"
+check "the 4 runs it had started were stopped and recorded cancelled (none goes on unseen)" "cancelled=4" \
+  "$(P -c "SELECT string_agg(status || '=' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'multi submit' GROUP BY 1) s" 2>&1)"
+
 # 7. DROP EXTENSION while a run of the database is in progress is refused; once the run is
 #    over it succeeds.
 DB3=pg_guarantee_async_drop

@@ -6,6 +6,7 @@
 
 #include "pg/api/arguments.hpp"
 #include "pg/api/launch.hpp"
+#include "pg/api/submitted.hpp"
 
 namespace pgguarantee {
 
@@ -64,6 +65,7 @@ Datum SubmitRun(FunctionCallInfo fcinfo) {
     int64 run_id = 0;
     Launched launched = StartRun(fcinfo, request, true, &run_id);
     dsm_detach(launched.seg);
+    RememberSubmittedRun(run_id);
     PG_RETURN_INT64(run_id);
 }
 
@@ -79,6 +81,7 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
         /* Nobody waits: the run goes on after this session; its id is returned at once. */
         Launched launched = StartRun(fcinfo, r, true, &run_id);
         dsm_detach(launched.seg);
+        RememberSubmittedRun(run_id);
         PG_RETURN_INT64(run_id);
     }
     TupleDesc tupdesc = ResultRowType(fcinfo, function);
