@@ -120,6 +120,7 @@ const char *OutcomeName(AttemptOutcome outcome) {
         case AttemptOutcome::kCancelled: return "cancelled";
         case AttemptOutcome::kPlannedFewer: return "planned fewer than target";
         case AttemptOutcome::kNoParallelPlan: return "no parallel plan";
+        case AttemptOutcome::kTerminated: return "worker terminated";
     }
     return "unknown";
 }

@@ -72,6 +72,7 @@ enum class AttemptOutcome : int32_t {
     kCancelled,        /* the caller cancelled or went away */
     kPlannedFewer,     /* the planner planned fewer workers than the target */
     kNoParallelPlan,   /* the plan has no Gather at all */
+    kTerminated,       /* the run's worker was terminated during the attempt */
 };
 
 const char *OutcomeName(AttemptOutcome outcome);

@@ -211,6 +211,36 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
     g_pending_attempt = 0;
 }
 
+void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started) {
+    if (!g_history_ready) return;
+    char nulls[12];
+    memset(nulls, ' ', sizeof nulls);
+    Datum values[12];
+    Oid types[12] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+    values[0] = Int64GetDatum(run->run_id);
+    values[1] = CStringGetTextDatum(unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN));
+    values[2] = CStringGetTextDatum(
+        attempt > 0 ? psprintf("the run's worker was terminated during attempt %d (pg_terminate_backend, or the "
+                               "server shutting down)",
+                               attempt)
+                    : "the run's worker was terminated before its first attempt (pg_terminate_backend, or "
+                      "the server shutting down)");
+    values[3] = Int32GetDatum(run->attempts_used);
+    if (attempt > 0) AttemptValues(run, attempt, started, 4, values, nulls, types);
+    char *attempt_cte = attempt > 0
+        ? psprintf("attempt AS (INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
+                   "workers_planned, workers_launched, outcome) "
+                   "VALUES ($5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1) ",
+                   g_attempts_table)
+        : pstrdup("");
+    char *sql = psprintf("%s%sUPDATE %s SET status = 'lost', finished_at = pg_catalog.clock_timestamp(), "
+                         "sqlstate = $2, message = $3, attempts = $4 "
+                         "WHERE run_id" PG_OP("=") "$1 AND status" PG_OP("=") "'running'",
+                         attempt > 0 ? "WITH " : "", attempt_cte, g_runs_table);
+    HistoryExec("record the worker's termination in the history", OnFailure::kWarn, sql, attempt > 0 ? 12 : 4,
+                types, values, nulls);
+}
+
 RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing) {
     RunRow row{false, InvalidOid, false, false};
     const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";

@@ -28,6 +28,14 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message);
 
+/*
+ * The run's worker is exiting without having recorded the run's end (terminated: SIGTERM,
+ * pg_terminate_backend, a server shutdown): records what is known, the attempt in progress
+ * (attempt 0: none had started) and when, on the run's row, which stays 'lost' (its worker is
+ * gone) but says why.  Best effort (a WARNING if it cannot), in a transaction of its own.
+ */
+void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started);
+
 /* A run's row as the caller's backend reads it (as the tables' owner, on the latest snapshot). */
 struct RunRow {
     bool found;

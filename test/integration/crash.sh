@@ -25,7 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 103
+plan 104
 PC_NAME=crash
 PC_PORT=${CRASH_PORT:-54351}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -258,10 +258,15 @@ if ID=$(running_run); then
     "ERROR:  57P01: terminating background worker \"parallel_guarantee worker\" due to administrator command|parallel_guarantee worker, run $ID" \
     "$(grep -m1 -E '^(ERROR|FATAL)' "$ROOT/test/out/crash/g.txt")|$(grep -m1 -E '^parallel_guarantee worker, run ' "$ROOT/test/out/crash/g.txt")"
   wait_for "0/0" "$LEFT_Q"
+  check "$c: the history says what happened: lost, 57P01, terminated during attempt 1, its attempt row 'worker terminated'" \
+    "lost|57P01|true|1|worker terminated" \
+    "$(P -c "SELECT r.status || '|' || r.sqlstate || '|' || (r.message LIKE '%terminated during attempt 1%') || '|' || r.attempts || '|' || a.outcome
+               FROM parallel_guarantee_runs r LEFT JOIN parallel_guarantee_attempts a USING (run_id) WHERE r.run_id = $ID" 2>&1)"
   after_restart "$c" "$ID" "not run"
   echo "#   $c: server log:"; case_log "$L0"
 else
   check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/g.txt")"
+  not_ok "$c: the history says what happened (not run: no run started)"
   kill "$CALL_PID" 2>/dev/null
 fi
 

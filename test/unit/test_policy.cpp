@@ -512,6 +512,7 @@ TEST_CASE("OutcomeName: every outcome has its own name", "[names]") {
     CHECK(std::string(OutcomeName(AttemptOutcome::kPlannedFewer)) ==
           "planned fewer than target");
     CHECK(std::string(OutcomeName(AttemptOutcome::kNoParallelPlan)) == "no parallel plan");
+    CHECK(std::string(OutcomeName(AttemptOutcome::kTerminated)) == "worker terminated");
 }
 
 TEST_CASE("OutcomeName: an out-of-range value read from shared memory is \"unknown\"",

@@ -36,6 +36,12 @@ bool g_in_guarantee_worker = false;
 namespace {
 
 RunShared *g_run = nullptr;
+/* The attempt in progress (0: none), for a worker terminated in the middle of it. */
+int g_attempt_now = 0;
+TimestampTz g_attempt_started = 0;
+int64 g_attempt_waited_ms = 0;
+bool g_end_recorded = false;   /* HistoryFinish has recorded the run's end */
+
 /*
  * How often a queued run looks at the pool: the first in the queue every 2 ms, so it sees a
  * freed slot at once; the others, which cannot start before it anyway, every 20 ms.
@@ -410,8 +416,12 @@ void RunAttempts() {
         SayProgress(started_msg);
 
         TimestampTz started = GetCurrentTimestamp();
+        g_attempt_now = attempt;
+        g_attempt_started = started;
+        g_attempt_waited_ms = waited_ms;
         AttemptResult r = RunOneAttempt(attempt, o);
         RecordAttempt(attempt, r, waited_ms, started);
+        g_attempt_now = 0;
         HistoryAttempt(g_run, attempt, started, r.outcome != AttemptOutcome::kAbandoned);
 
         switch (r.outcome) {
@@ -512,6 +522,27 @@ void BecomeTheCaller(const RunSegment &segment) {
     SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);
 }
 
+/*
+ * A worker terminated (SIGTERM: pg_terminate_backend, a server shutdown) exits through
+ * FATAL without recording the run's end: this callback, run before the backend's own
+ * shutdown, rolls the attempt's transaction back and records what is known.
+ */
+void RecordTerminationOnExit(int code, Datum) {
+    if (code == 0 || g_end_recorded) return;
+    AbortOutOfAnyTransaction();
+    int attempt = g_attempt_now;
+    if (attempt > 0 && attempt <= kMaxAttempts) {
+        AttemptRecord &rec = g_run->attempts[attempt - 1];
+        rec.outcome = AttemptOutcome::kTerminated;
+        rec.planned = g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned;
+        rec.launched = g_monitor.min_launched == INT_MAX ? -1 : g_monitor.min_launched;
+        rec.waited_ms = g_attempt_waited_ms;
+        rec.duration_us = MicrosSince(g_attempt_started);
+        g_run->attempts_used = attempt;
+    }
+    HistoryTerminated(g_run, attempt, g_attempt_started);
+}
+
 /* A guaranteed run: recorded, its attempts, and how it ended, recorded too. */
 void RunGuarantee(const char *label) {
     /* Let the planner plan the target degree; force_workers also removes the cost barrier. */
@@ -530,6 +561,7 @@ void RunGuarantee(const char *label) {
     /* A cancel that came before we started is handled in the attempts, once the run is recorded. */
     HistoryBegin(g_run, g_statement, g_run->has_cleanup ? g_cleanup : nullptr, label);
     pg_atomic_write_u32(&g_run->recorded, 1);
+    before_shmem_exit(RecordTerminationOnExit, 0);
     MemoryContext outer = CurrentMemoryContext;
     PG_TRY();
     {
@@ -550,11 +582,13 @@ void RunGuarantee(const char *label) {
         else if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && CancelRequested())
             status = "cancelled";
         HistoryFinish(g_run, status, unpack_sql_state(edata->sqlerrcode), edata->message);
+        g_end_recorded = true;
         ReThrowError(edata);
     }
     PG_END_TRY();
     SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, g_run->attempts_used);
     HistoryFinish(g_run, StatusName(g_run->status), nullptr, nullptr);
+    g_end_recorded = true;
 }
 
 void WorkerMain(Datum main_arg) {
