@@ -28,16 +28,17 @@
  *    deferrable, whatever the session's defaults say, and a transient failure (serialization
  *    failure, deadlock, lock not available) is retried.
  *
- * The statements, every one of which goes through OwnerExecute:
- *   history.cpp  record a run (and mark runs whose worker vanished as lost); record an
- *                attempt; record a run's end (its last attempt, the purge of old runs).
- *   chunks.cpp   record a chunk run; store a chunk; store the key set's type and size; lock
- *                a pending chunk; mark a chunk done; count a failed try (lock, skip, mark);
- *                set a chunk run's status; list pending chunks; tally a run; read the first
- *                failed chunk; load a run to resume (and put its chunks back to pending,
- *                count them, mark it running); read a resumed run's action (helpers).
- *   launcher.cpp read a run's role and status for the lost check (parallel_guarantee_lost)
- *                and for a resume's privilege check, in the caller's backend.
+ * The statements, every one of which goes through OwnerExecute (all in two files):
+ *   history.cpp         record a run (and mark runs whose worker vanished as lost); record an
+ *                       attempt; record a run's end (its last attempt, the purge of old runs);
+ *                       record a terminated worker's run and attempt; read a run's role and
+ *                       status in the caller's backend (the lost check of the views, the resume
+ *                       check), read-only on the latest snapshot.
+ *   history_chunks.cpp  record a chunk run; store a chunk; store the key set's type and size;
+ *                       lock a pending chunk; mark a chunk done; count a failed try (lock, skip,
+ *                       mark); set a chunk run's status; list pending chunks; tally a run; read
+ *                       the first failed chunk; load a run to resume (and put its chunks back to
+ *                       pending, count them, mark it running); read a resumed run's action.
  */
 #pragma once
 

@@ -267,7 +267,7 @@ CancelAnswer RequestCancel(int64 run_id) {
                 answer = CancelAnswer::kTooLate;
             } else {
                 slot->cancel_requested = true;
-                /* Under the lock (see shared.hpp); a worker not started yet sees the flag when it starts. */
+                /* Under the lock (see run_slots.hpp); a worker not started yet sees the flag when it starts. */
                 if (slot->worker_pid != 0) (void) kill(slot->worker_pid, SIGINT);
                 answer = CancelAnswer::kRequested;
             }
