@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 64
+plan 65
 PC_NAME=privileges
 PC_PORT=${PRIVILEGES_PORT:-54353}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -207,6 +207,8 @@ check "has_function_privilege: plain may not execute either function" "false|fal
 echo "#   functions of the extension PUBLIC may execute: $(P -c "SELECT string_agg(proname, ', ' ORDER BY proname) FROM ($EXT_FUNCS) f WHERE has_function_privilege('plain', f.oid, 'EXECUTE')")"
 check "the history tables are not readable by PUBLIC" "false|false" \
   "$(P -c "SELECT has_table_privilege('plain', 'parallel_guarantee_run_history', 'SELECT') || '|' || has_table_privilege('plain', 'parallel_guarantee_attempt_history', 'SELECT')")"
+check "the run-id sequence is not usable by PUBLIC: an ordinary role cannot burn run ids (usage|nextval)" "f|ERROR:  42501" \
+  "$(P -c "SELECT has_sequence_privilege('plain', 'parallel_guarantee_run_id_seq', 'USAGE')")|$(R plain -v VERBOSITY=sqlstate -c "SELECT nextval('parallel_guarantee_run_id_seq')" 2>&1 >/dev/null | grep -m1 '^ERROR')"
 
 # ------------------------------------------------------------- 4. a hostile search_path
 # Alice's schema "evil" shadows pg_catalog and the extension: every function logs a call
