@@ -33,6 +33,27 @@ void CheckMayActOn(const RunSlot &slot, const char *what) {
 /* How long a too-late cancel waits for the run to record its end. */
 constexpr int kTooLateWaitMs = 10000;
 
+/*
+ * Run ids are numbered per database, and the activity view shows every database's runs: an
+ * id not in progress here but in progress (and visible) in another database is ambiguous,
+ * so it is refused, naming that database, instead of answered about this database's run of
+ * the same id.
+ */
+void RejectRunOfAnotherDatabase(int64 run_id, const char *what) {
+    RunSlot other;
+    if (!FindRunInOtherDatabase(run_id, &other) || !CanSee(other.user_id)) return;
+    char *database = get_database_name(other.database_id);
+    ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                    errmsg("run %lld is in progress in database \"%s\", not in this one",
+                           static_cast<long long>(run_id), database ? database : "?"),
+                    errdetail("Run ids are numbered per database; this database's run %lld, if any, is not in "
+                              "progress.",
+                              static_cast<long long>(run_id)),
+                    errhint("Connect to database \"%s\" to %s it; parallel_guarantee_status() reads this "
+                            "database's run %lld.",
+                            database ? database : "?", what, static_cast<long long>(run_id))));
+}
+
 }  // namespace
 
 /* parallel_guarantee_wait_for: true once the run is no longer in progress, false on timeout. */
@@ -50,7 +71,10 @@ Datum WaitFor(FunctionCallInfo fcinfo) {
     }
     RunSlot slot;
     int index;
-    if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(true);
+    if (!FindRun(run_id, &slot, &index)) {
+        RejectRunOfAnotherDatabase(run_id, "wait on");
+        PG_RETURN_BOOL(true);
+    }
     CheckMayActOn(slot, "wait on");
     TimestampTz deadline = timeout_ms >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms)
                                            : DT_NOEND;
@@ -89,7 +113,10 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
     int64 run_id = PG_GETARG_INT64(0);
     RunSlot slot;
     int index;
-    if (!FindRun(run_id, &slot, &index)) PG_RETURN_BOOL(false);
+    if (!FindRun(run_id, &slot, &index)) {
+        RejectRunOfAnotherDatabase(run_id, "cancel");
+        PG_RETURN_BOOL(false);
+    }
     CheckMayActOn(slot, "cancel");
     CancelAnswer answer = RequestCancel(run_id);
     if (answer == CancelAnswer::kTooLate && slot.worker_pid != MyProcPid) {

@@ -246,6 +246,20 @@ bool FindRun(int64 run_id, RunSlot *copy, int *index) {
     return found;
 }
 
+bool FindRunInOtherDatabase(int64 run_id, RunSlot *copy) {
+    bool found = false;
+    if (g_shared == nullptr || run_id <= 0) return false;
+    LWLockAcquire(g_shared->lock, LW_SHARED);
+    for (int i = 0; i < g_shared->max_runs && !found; i++) {
+        if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id != MyDatabaseId) {
+            *copy = g_shared->slots[i];
+            found = true;
+        }
+    }
+    LWLockRelease(g_shared->lock);
+    return found;
+}
+
 int CountRunsWithId(int64 run_id) {
     int count = 0;
     if (g_shared == nullptr || run_id <= 0) return 0;

@@ -97,6 +97,11 @@ void ReleaseSlot(int index, int64 run_id);
 
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
+/*
+ * Copies the slot of a run with this id in progress in another database (run ids are
+ * numbered per database); false when there is none.
+ */
+bool FindRunInOtherDatabase(int64 run_id, RunSlot *copy);
 /* Runs in progress in this database with this id (a resumed chunked run keeps its id). */
 int CountRunsWithId(int64 run_id);
 /* A copy of every slot, taken in one go (palloc'd); the number of slots, 0 without shared memory. */
