@@ -5,3 +5,72 @@
 -- The run-id sequence is the extension's own: the functions take ids from it without a
 -- privilege check, and nobody else needs to (an ordinary role could burn ids).
 REVOKE ALL ON SEQUENCE @extschema@.parallel_guarantee_run_id_seq FROM PUBLIC;
+
+-- One kind of run, one set of verbs: the activity and queue views say which kind each run
+-- is, and parallel_guarantee_cancel cancels a chunked run too (it said there was no such run,
+-- so SELECT parallel_guarantee_cancel(run_id) FROM parallel_guarantee_activity aborted).
+DROP VIEW @extschema@.parallel_guarantee_queue;
+DROP VIEW @extschema@.parallel_guarantee_activity;
+DROP FUNCTION @extschema@.parallel_guarantee_activity();
+CREATE FUNCTION @extschema@.parallel_guarantee_activity(
+    OUT run_id           bigint,
+    OUT caller_pid       integer,
+    OUT worker_pid       integer,
+    OUT database_oid     oid,
+    OUT role_oid         oid,
+    OUT state            text,
+    OUT attempt          integer,
+    OUT max_attempts     integer,
+    OUT target_workers   integer,
+    OUT min_workers      integer,
+    OUT workers_planned  integer,
+    OUT workers_launched integer,
+    OUT started_at       timestamptz,
+    OUT state_since      timestamptz,
+    OUT queue_position   integer,
+    OUT priority         integer,
+    OUT label            text,
+    OUT kind             text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'parallel_guarantee_activity'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.parallel_guarantee_activity AS
+SELECT a.run_id, a.label, a.caller_pid, a.worker_pid, d.datname AS database, r.rolname AS role,
+       a.state, a.attempt, a.max_attempts, a.target_workers, a.min_workers,
+       a.workers_planned, a.workers_launched, a.started_at, a.state_since, a.kind
+  FROM @extschema@.parallel_guarantee_activity() a
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = a.database_oid
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.role_oid;
+GRANT SELECT ON @extschema@.parallel_guarantee_activity TO PUBLIC;
+
+CREATE VIEW @extschema@.parallel_guarantee_queue AS
+SELECT a.queue_position, a.run_id, a.label, a.caller_pid AS session_pid, a.worker_pid,
+       d.datname AS database, r.rolname AS role, a.state,
+       a.target_workers AS workers_needed, a.priority, a.attempt,
+       a.state_since AS since, a.kind
+  FROM @extschema@.parallel_guarantee_activity() a
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = a.database_oid
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.role_oid
+ ORDER BY a.queue_position NULLS LAST, a.started_at;
+GRANT SELECT ON @extschema@.parallel_guarantee_queue TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.parallel_guarantee_cancel(run_id bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+DECLARE
+    r @extschema@.parallel_guarantee_runs;
+BEGIN
+    -- Guaranteed and chunked runs share one sequence of ids: a chunked run's id is its.
+    IF NOT EXISTS (SELECT FROM @extschema@.parallel_guarantee_runs h WHERE h.run_id = $1)
+       AND EXISTS (SELECT FROM @extschema@.parallel_guarantee_chunk_runs c WHERE c.run_id = $1) THEN
+        RETURN @extschema@.parallel_guarantee_chunk_cancel($1);
+    END IF;
+    r := @extschema@.parallel_guarantee_status(run_id);
+    IF @extschema@.parallel_guarantee_cancel_run(run_id) THEN
+        RETURN true;
+    END IF;
+    r := @extschema@.parallel_guarantee_status(run_id);
+    RAISE NOTICE 'guaranteed run % is not in progress: its status is %', run_id, r.status;
+    RETURN false;
+END $$;

@@ -47,13 +47,14 @@ done
 echo "# before the cancel: $(P -c "SELECT string_agg(chunk_no || ':' || state, ' ' ORDER BY chunk_no) FROM parallel_guarantee_chunks WHERE run_id = $id")"
 check "another role neither sees nor cancels it (42704)" "ERROR:  42704" \
   "$(Q -c "SET ROLE guarantee_chunks_other" -c "SELECT parallel_guarantee_chunk_cancel($id)" | grep -m1 ERROR)"
-check "its own role cancels it" "t" "$(P -c "SELECT parallel_guarantee_chunk_cancel($id)")"
+check "its own role cancels it the way it cancels any run, from the activity view (kind|cancelled)" "chunked|true" \
+  "$(P -c "SELECT kind || '|' || parallel_guarantee_cancel(run_id) FROM parallel_guarantee_activity WHERE run_id = $id AND database = current_database()")"
 check "waiting returns it cancelled, part done" "cancelled|t" \
   "$(P -c "SELECT status || '|' || CASE WHEN chunks_done BETWEEN 3 AND total_chunks - 1 THEN 't' ELSE chunks_done || ' of ' || total_chunks END FROM parallel_guarantee_chunk_wait($id, '60 s')")"
 echo "# after the cancel: $(P -c "SELECT string_agg(chunk_no || ':' || state || ':' || attempts, ' ' ORDER BY chunk_no) FROM parallel_guarantee_chunks WHERE run_id = $id")"
-check "cancelling it again returns false with a NOTICE naming its status" \
+check "cancelling it again (parallel_guarantee_cancel) returns false with a NOTICE naming its status" \
   "NOTICE:  chunked run $id is not in progress: its status is cancelled|f" \
-  "$(P -c "SELECT parallel_guarantee_chunk_cancel($id)" 2>&1 | paste -sd'|')"
+  "$(P -c "SELECT parallel_guarantee_cancel($id)" 2>&1 | paste -sd'|')"
 check "no worker of it is left, and no run slot (workers|slots)" "0|0" \
   "$(P -c "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker' AND datname = current_database())
                  || '|' || (SELECT count(*) FROM parallel_guarantee_activity WHERE run_id = $id AND database = current_database())" 2>&1)"

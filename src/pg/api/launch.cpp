@@ -353,7 +353,7 @@ Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run
                                     static_cast<long long>(run_id))));
     }
 
-    int slot = AllocateSlot(run_id, MyDatabaseId, run_role, r.options, r.label, async);
+    int slot = AllocateSlot(run_id, MyDatabaseId, run_role, r.options, r.label, async, r.mode != RunMode::kGuarantee);
     if (slot == kTooManyAsync)
         ereport(ERROR, (errcode(ERRCODE_PG_NO_RUN_SLOT),
                         errmsg("%d submitted runs are in progress, the most parallel_guarantee.max_async_runs allows",

@@ -57,8 +57,8 @@ Datum Activity(FunctionCallInfo fcinfo) {
     for (int i = 0; i < n; i++) {
         RunSlot *s = &copy[i];
         if (s->run_id == 0 || !CanSee(s->user_id)) continue;
-        Datum values[17];
-        bool nulls[17] = {};
+        Datum values[18];
+        bool nulls[18] = {};
         values[0] = Int64GetDatum(s->run_id);
         values[1] = Int32GetDatum(s->caller_pid);
         values[2] = Int32GetDatum(s->worker_pid);
@@ -82,6 +82,8 @@ Datum Activity(FunctionCallInfo fcinfo) {
         values[15] = Int32GetDatum(s->priority);
         values[16] = CStringGetTextDatum(s->label);
         nulls[16] = s->label[0] == '\0';
+        /* The kind: a column since 0.5.1 (an older SQL definition has 17). */
+        values[17] = CStringGetTextDatum(s->chunked ? "chunked" : "guaranteed");
         tuplestore_putvalues(store, tupdesc, values, nulls);
     }
     return (Datum) 0;

@@ -106,7 +106,7 @@ static bool ProcessGone(int32 pid) {
 }
 
 int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
-                 const char *label, bool async) {
+                 const char *label, bool async, bool chunked) {
     int index = kNoFreeSlot;
     TimestampTz now = GetCurrentTimestamp();
     bool limited = !superuser_arg(user_id);
@@ -157,6 +157,7 @@ int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &o
             slot->started_at = now;
             slot->state_since = now;
             slot->async = async;
+            slot->chunked = chunked;
             if (label != nullptr) strlcpy(slot->label, label, sizeof slot->label);
             index = i;
             break;

@@ -62,6 +62,7 @@ struct RunSlot {
     TimestampTz reserving_since; /* since when it holds ordinary sessions back; 0: it does not */
 
     bool async;             /* submitted: nobody waits for it */
+    bool chunked;           /* a chunked run (run_in_chunks, submit_chunks, resume_chunks) */
     bool cancel_requested;  /* parallel_guarantee_cancel() asked it to stop */
     bool committing;        /* the statement succeeded and is committing: too late to cancel */
     char label[kLabelSize]; /* the caller's label, truncated */
@@ -91,7 +92,7 @@ constexpr int kTooManyAsync = -2;
 constexpr int kTooManyForRole = -3;
 constexpr int kTooManyAsyncForRole = -4;
 int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
-                 const char *label, bool async);
+                 const char *label, bool async, bool chunked);
 int MaxRuns();
 void ReleaseSlot(int index, int64 run_id);
 
