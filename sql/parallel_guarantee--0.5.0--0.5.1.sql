@@ -74,3 +74,23 @@ BEGIN
     RAISE NOTICE 'guaranteed run % is not in progress: its status is %', run_id, r.status;
     RETURN false;
 END $$;
+
+-- Cancels, in this database, the runs in progress the caller may cancel (its own role's and
+-- those of roles it is a member of; a superuser: all), all of them or those of a label or a
+-- role; one row per run asked to stop.
+CREATE FUNCTION @extschema@.parallel_guarantee_cancel_runs(
+    label     text DEFAULT NULL,
+    role      name DEFAULT NULL,
+    OUT run_id    bigint,
+    OUT kind      text,
+    OUT cancelled boolean)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE SET search_path = pg_catalog AS $$
+    SELECT a.run_id, a.kind, @extschema@.parallel_guarantee_cancel(a.run_id)
+      FROM @extschema@.parallel_guarantee_activity a
+     WHERE a.database = pg_catalog.current_database()
+       AND ($1 IS NULL OR a.label OPERATOR(pg_catalog.=) $1)
+       AND ($2 IS NULL OR a.role OPERATOR(pg_catalog.=) $2)
+       AND pg_catalog.pg_has_role(a.role, 'USAGE')
+     ORDER BY a.run_id
+$$;

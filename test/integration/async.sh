@@ -10,7 +10,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/integration/data/tap.sh
-plan 63
+plan 65
 DB=pg_guarantee_async
 DB2=pg_guarantee_async_other
 ALICE=guarantee_async_alice
@@ -344,6 +344,16 @@ check "a statement submitting 6 runs as alice fails at the 5th (53G06)" "ERROR: 
 wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity WHERE label = 'multi submit'"
 check "the 4 runs it had started were stopped and recorded cancelled (none goes on unseen)" "cancelled=4" \
   "$(P -c "SELECT string_agg(status || '=' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'multi submit' GROUP BY 1) s" 2>&1)"
+
+# 6c. parallel_guarantee_cancel_runs: the runs of a label, then all the caller may cancel.
+BULK="\$q\$SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL\$q\$, target_workers => 2, min_workers => 0, force_workers => true"
+P -c "SELECT submit_parallel_guarantee($BULK, label => 'bulk') FROM generate_series(1, 2)" >/dev/null 2>&1
+P -c "SELECT submit_parallel_guarantee($BULK, label => 'bulk other')" >/dev/null 2>&1
+wait_for 3 "SELECT count(*) FROM parallel_guarantee_activity WHERE label LIKE 'bulk%' AND database = current_database()"
+check "cancel_runs(label => 'bulk') cancels exactly that label's runs (cancelled|left running)" "2|1" \
+  "$(P -c "SELECT count(*) FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs(label => 'bulk')" 2>&1)|$(P -c "SELECT count(*) FROM parallel_guarantee_activity WHERE label = 'bulk other' AND database = current_database()" 2>&1)"
+check "cancel_runs() cancels the rest, and every bulk run ends cancelled" "1|cancelled=3" \
+  "$(P -c "SELECT count(*) FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs()" 2>&1)|$(wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity WHERE label LIKE 'bulk%'"; P -c "SELECT string_agg(status || '=' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label LIKE 'bulk%' GROUP BY 1) s" 2>&1)"
 
 # 7. DROP EXTENSION while a run of the database is in progress is refused; once the run is
 #    over it succeeds.

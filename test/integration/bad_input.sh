@@ -384,9 +384,11 @@ for id in -1 0 9223372036854775807 -9223372036854775808 123456789 "$FIRST_ID"; d
   add "chunk-run-ids" "42704" "SELECT parallel_guarantee_chunk_cancel($id)"
   [ "$id" = 0 ] || add "chunk-run-ids" "42704" "SELECT status FROM resume_chunks($id)"
 done
-for f in status wait cancel; do
+# status and wait answer for guaranteed runs only; cancel takes a run of either kind.
+for f in status wait; do
   add "chunk-run-ids" "42704" "SELECT parallel_guarantee_$f($CHUNK_DONE)"
 done
+add "chunk-run-ids" "OK" "SELECT parallel_guarantee_cancel($CHUNK_DONE)"
 for f in "parallel_guarantee_chunk_status(NULL)" "parallel_guarantee_chunk_wait(NULL)" "parallel_guarantee_chunk_wait(NULL, NULL)" \
          "parallel_guarantee_chunk_wait(NULL, '1 s')" "parallel_guarantee_chunk_cancel(NULL)"; do
   add "chunk-run-ids" "22004" "SELECT $f"

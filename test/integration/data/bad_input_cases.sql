@@ -938,7 +938,7 @@ SELECT status FROM resume_chunks(:run_id)
 SELECT submit_chunks({KEYS}, {ACTION}) AS id \gset
 SELECT status FROM parallel_guarantee_chunk_wait(:id, '20 s');
 SELECT status FROM resume_chunks(:id)
-@@ chunk-resume 42704
+@@ chunk-resume OK
 SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.1) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
 SELECT parallel_guarantee_cancel(:id)
 @@ chunk-resume 42704
