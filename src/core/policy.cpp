@@ -194,12 +194,12 @@ std::string DeadlineMessage(int64_t run_id, int attempt, int max_attempts, doubl
 
 int64_t DefaultMaxWaitMs(const RunOptions &o) {
     int64_t attempts = o.max_attempts > 1 ? o.max_attempts - 1 : 0;
-    if (attempts == 0) return 0;
+    if (attempts == 0) return kDefaultMaxWaitMs;
     /* Each abandoned attempt of the client loop costs its 1-second check plus retry_delay. */
     int64_t per_retry = (o.retry_delay_ms > 0 ? o.retry_delay_ms : 0) + kClientLoopCheckMs;
     /* Saturate before multiplying, so no input can overflow. */
     if (per_retry > kMaxRetryDelayMs / attempts) return kMaxRetryDelayMs;
-    return std::min(attempts * per_retry, kMaxRetryDelayMs);
+    return std::max(kDefaultMaxWaitMs, std::min(attempts * per_retry, kMaxRetryDelayMs));
 }
 
 }  // namespace pgguarantee

@@ -109,10 +109,13 @@ std::string DeadlineMessage(int64_t run_id, int attempt, int max_attempts, doubl
 constexpr int64_t kClientLoopCheckMs = 1000;
 
 /*
- * The default bound on waiting for slots: the time that client loop takes to reach its last
- * attempt, (max_attempts - 1) * (retry_delay + its 1-second check), at most a day; so a run
- * never gives up waiting before that loop would have made its last try.
+ * The default bound on waiting for slots (max_wait => NULL): 30 minutes, or longer when the
+ * client loop would reach its last attempt later ((max_attempts - 1) * (retry_delay + its
+ * 1-second check)), at most a day.  A nightly step would rather wait for its workers than
+ * spend its attempts or run degraded; 30 minutes is inside a nightly window, and a stuck
+ * holder of the workers still ends in an error that names max_wait.
  */
+constexpr int64_t kDefaultMaxWaitMs = 30LL * 60 * 1000;
 int64_t DefaultMaxWaitMs(const RunOptions &options);
 
 /* Final status of a run, as returned in the result row. */

@@ -242,14 +242,23 @@ void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started) {
 }
 
 RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing) {
-    RunRow row{false, InvalidOid, false, false};
+    RunRow row{false, InvalidOid, false, false, 0, 0, 0, 0};
     const char *table = chunked ? "parallel_guarantee_chunk_run_history" : "parallel_guarantee_run_history";
     ExtensionTables tables = FindExtensionTables(extension_namespace, table);
     *tables_missing = !OidIsValid(tables.owner);
     if (*tables_missing) return row;
-    char *sql = psprintf("SELECT role_oid, status" PG_OP("=") "'running', status" PG_OP("=") "'done' "
-                         "FROM %s.%s WHERE run_id" PG_OP("=") "$1",
-                         tables.schema, table);
+    char *sql = chunked
+        ? psprintf("SELECT r.role_oid, r.status" PG_OP("=") "'running', r.status" PG_OP("=") "'done', "
+                   "r.total_chunks, r.chunks_skipped, "
+                   "(SELECT pg_catalog.count(*)::pg_catalog.int4 FROM %s.parallel_guarantee_chunk_history c "
+                   "  WHERE c.run_id" PG_OP("=") "$1 AND c.state" PG_OP("=") "'done'), "
+                   "(SELECT pg_catalog.sum(c.rows)::pg_catalog.int8 FROM %s.parallel_guarantee_chunk_history c "
+                   "  WHERE c.run_id" PG_OP("=") "$1 AND c.state" PG_OP("=") "'done') "
+                   "FROM %s.%s r WHERE r.run_id" PG_OP("=") "$1",
+                   tables.schema, tables.schema, tables.schema, table)
+        : psprintf("SELECT role_oid, status" PG_OP("=") "'running', status" PG_OP("=") "'done' "
+                   "FROM %s.%s WHERE run_id" PG_OP("=") "$1",
+                   tables.schema, table);
     Oid types[1] = {INT8OID};
     Datum values[1] = {Int64GetDatum(run_id)};
     if (SPI_connect() != SPI_OK_CONNECT)
@@ -263,6 +272,16 @@ RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *t
         row.role = DatumGetObjectId(SPI_getbinval(tuple, desc, 1, &isnull));
         row.running = DatumGetBool(SPI_getbinval(tuple, desc, 2, &isnull)) && !isnull;
         row.done = DatumGetBool(SPI_getbinval(tuple, desc, 3, &isnull)) && !isnull;
+        if (chunked) {
+            Datum d = SPI_getbinval(tuple, desc, 4, &isnull);
+            row.chunks_total = isnull ? 0 : DatumGetInt32(d);
+            d = SPI_getbinval(tuple, desc, 5, &isnull);
+            row.chunks_skipped = isnull ? 0 : DatumGetInt32(d);
+            d = SPI_getbinval(tuple, desc, 6, &isnull);
+            row.chunks_done = isnull ? 0 : DatumGetInt32(d);
+            d = SPI_getbinval(tuple, desc, 7, &isnull);
+            row.rows_changed = isnull ? 0 : DatumGetInt64(d);
+        }
     }
     SPI_finish();
     return row;

@@ -42,6 +42,9 @@ struct RunRow {
     Oid role;
     bool running;     /* its status says running */
     bool done;        /* a chunked run's status says done */
+    /* A chunked run's chunks: total, done, skipped, and the rows its done chunks changed. */
+    int32 chunks_total, chunks_done, chunks_skipped;
+    int64 rows_changed;
 };
 /*
  * Reads the row of run_id in the history of guaranteed runs, or of chunked runs, in the

@@ -28,9 +28,10 @@ void RaiseRunsNoQuery() {
              errhint("Run this statement directly, without run_with_parallel_guarantee.")));
 }
 
-void SayProgress(const char *message) {
+void SayProgress(const char *message, bool problem) {
     ereport(NOTICE, (errmsg("parallel_guarantee: %s", message), errhidecontext(true)));
-    if (g_log_attempts)
+    if (g_log_attempts == static_cast<int>(LogAttempts::kAll) ||
+        (problem && g_log_attempts == static_cast<int>(LogAttempts::kProblems)))
         ereport(LOG_SERVER_ONLY,
                 (errmsg("parallel_guarantee: %s", message), errhidestmt(true), errhidecontext(true)));
 }

@@ -75,7 +75,17 @@ extern bool g_in_guarantee_worker;
  */
 void RaiseRunsNoQuery();
 
-/* Says something about a run: a NOTICE for the caller and a server log line. */
-void SayProgress(const char *message);
+/*
+ * How much of a run's progress goes to the server log (parallel_guarantee.log_attempts):
+ * nothing, the problems (abandoned, degraded and failed attempts, a wait that max_wait
+ * ended), or every line the caller is told.
+ */
+enum class LogAttempts { kNone = 0, kProblems = 1, kAll = 2 };
+
+/*
+ * Says something about a run: a NOTICE for the caller, and a server log line as
+ * parallel_guarantee.log_attempts asks (problem: the line tells of a problem).
+ */
+void SayProgress(const char *message, bool problem = false);
 
 }  // namespace pgguarantee

@@ -3,6 +3,8 @@
  */
 #include "pg/settings.hpp"
 
+#include "pg/parallel_guarantee.hpp"
+
 #include "pg/pg_includes.hpp"
 
 #include <climits>
@@ -10,7 +12,7 @@
 namespace pgguarantee {
 
 int g_max_runs = 32;
-bool g_log_attempts = true;
+int g_log_attempts = static_cast<int>(LogAttempts::kProblems);
 bool g_reserve_slots = false;
 int g_max_async_runs = 8;
 int g_history_days = 30;
@@ -20,6 +22,17 @@ int g_max_priority = 0;
 int g_max_chunk_helpers = 4;
 int g_max_reservation_ms = 10000;
 
+/* on/off from 0.5 stay accepted: on is all, off is none. */
+const struct config_enum_entry kLogAttemptsOptions[] = {
+    {"none", static_cast<int>(LogAttempts::kNone), false},
+    {"problems", static_cast<int>(LogAttempts::kProblems), false},
+    {"all", static_cast<int>(LogAttempts::kAll), false},
+    {"on", static_cast<int>(LogAttempts::kAll), true},
+    {"off", static_cast<int>(LogAttempts::kNone), true},
+    {"true", static_cast<int>(LogAttempts::kAll), true},
+    {"false", static_cast<int>(LogAttempts::kNone), true},
+    {nullptr, 0, false}};
+
 void DefineSettings() {
     /* A PGC_POSTMASTER setting can only be defined while the server starts. */
     if (process_shared_preload_libraries_in_progress)
@@ -28,11 +41,14 @@ void DefineSettings() {
         "Maximum number of guaranteed runs in progress at once, across all databases.",
         "Each run in progress holds one slot in shared memory. Changing it needs a restart.",
         &g_max_runs, 32, 1, 1024, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
-    DefineCustomBoolVariable(
+    DefineCustomEnumVariable(
         "parallel_guarantee.log_attempts",
-        "Writes a server log line for every attempt of a guaranteed run.",
-        "Lines start with \"parallel_guarantee:\"; NOTICEs go to the caller regardless.",
-        &g_log_attempts, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        "Which attempts of guaranteed runs are written to the server log.",
+        "none: none; problems: abandoned, degraded and failed attempts and waits that max_wait "
+        "ended; all: every line the caller is told.  Lines start with \"parallel_guarantee:\"; "
+        "the caller gets its NOTICEs regardless.",
+        &g_log_attempts, static_cast<int>(LogAttempts::kProblems), kLogAttemptsOptions, PGC_SUSET, 0,
+        nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "parallel_guarantee.reserve_slots",
         "Holds ordinary sessions' parallel queries below the workers a waiting guaranteed run needs.",

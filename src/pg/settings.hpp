@@ -6,7 +6,7 @@
 namespace pgguarantee {
 
 extern int g_max_runs;                 /* parallel_guarantee.max_runs */
-extern bool g_log_attempts;            /* parallel_guarantee.log_attempts */
+extern int g_log_attempts;               /* parallel_guarantee.log_attempts */
 extern bool g_reserve_slots;           /* parallel_guarantee.reserve_slots */
 extern int g_max_async_runs;           /* parallel_guarantee.max_async_runs */
 extern int g_history_days;             /* parallel_guarantee.history_days */

@@ -114,30 +114,39 @@ TEST_CASE("DeadlineMessage: run ids beyond 32 bits are printed in full", "[waiti
 
 /* ---- DefaultMaxWaitMs ---- */
 
-TEST_CASE("DefaultMaxWaitMs: the defaults give 12 seconds, the seed loop's horizon", "[waiting][maxwait]") {
+TEST_CASE("DefaultMaxWaitMs: the defaults give 30 minutes, for nightly jobs", "[waiting][maxwait]") {
     RunOptions defaults;
     REQUIRE(defaults.max_attempts == 5);
     REQUIRE(defaults.retry_delay_ms == 2000);
-    CHECK(DefaultMaxWaitMs(defaults) == 12000);
+    CHECK(DefaultMaxWaitMs(defaults) == 30 * 60 * 1000);
+    CHECK(kDefaultMaxWaitMs == 1800000);
 }
 
-TEST_CASE("DefaultMaxWaitMs: (max_attempts - 1) * (retry_delay + 1 s)", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(2, 2000)) == 3000);
-    CHECK(DefaultMaxWaitMs(Attempts(3, 50)) == 2100);
-    CHECK(DefaultMaxWaitMs(Attempts(10, 1)) == 9009);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 50)) == 103950);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 1000)) == 198000);
+TEST_CASE("DefaultMaxWaitMs: never under 30 minutes while the client loop's horizon is shorter",
+          "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(2, 2000)) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(Attempts(3, 50)) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 1000)) == kDefaultMaxWaitMs);
+    /* 99 * (17,181 + 1,000) = 1,799,919: still under 30 minutes. */
+    CHECK(DefaultMaxWaitMs(Attempts(100, 17181)) == kDefaultMaxWaitMs);
 }
 
-TEST_CASE("DefaultMaxWaitMs: max_attempts 1 never waits", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(1, 2000)) == 0);
-    CHECK(DefaultMaxWaitMs(Attempts(1, 0)) == 0);
-    CHECK(DefaultMaxWaitMs(Attempts(1, kOneDayMs)) == 0);
+TEST_CASE("DefaultMaxWaitMs: (max_attempts - 1) * (retry_delay + 1 s) when that is longer", "[waiting][maxwait]") {
+    /* 99 * (17,182 + 1,000) = 1,800,018 */
+    CHECK(DefaultMaxWaitMs(Attempts(100, 17182)) == 1800018);
+    CHECK(DefaultMaxWaitMs(Attempts(5, 600000)) == 4 * 601000);
 }
 
-TEST_CASE("DefaultMaxWaitMs: retry_delay 0 still allows the seed's 1 s per retry", "[waiting][maxwait]") {
-    CHECK(DefaultMaxWaitMs(Attempts(5, 0)) == 4000);
-    CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == 99000);
+TEST_CASE("DefaultMaxWaitMs: max_attempts 1 waits the 30 minutes too (waiting spends no attempt)",
+          "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(1, 2000)) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(Attempts(1, 0)) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(Attempts(1, kOneDayMs)) == kDefaultMaxWaitMs);
+}
+
+TEST_CASE("DefaultMaxWaitMs: retry_delay 0 gives the 30 minutes", "[waiting][maxwait]") {
+    CHECK(DefaultMaxWaitMs(Attempts(5, 0)) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(Attempts(100, 0)) == kDefaultMaxWaitMs);
 }
 
 TEST_CASE("DefaultMaxWaitMs: one millisecond under a day is returned as computed, not clamped",
@@ -177,45 +186,49 @@ TEST_CASE("DefaultMaxWaitMs: independent of the worker counts", "[waiting][maxwa
     RunOptions b = a;
     b.target_workers = 16;
     b.min_workers = 0;
-    CHECK(DefaultMaxWaitMs(a) == 5200);
-    CHECK(DefaultMaxWaitMs(b) == 5200);
+    CHECK(DefaultMaxWaitMs(a) == kDefaultMaxWaitMs);
+    CHECK(DefaultMaxWaitMs(b) == kDefaultMaxWaitMs);
+    a.retry_delay_ms = b.retry_delay_ms = 3600000;
+    CHECK(DefaultMaxWaitMs(a) == 14404000);
+    CHECK(DefaultMaxWaitMs(b) == 14404000);
 }
 
 TEST_CASE("DefaultMaxWaitMs: a table of values worked out by hand", "[waiting][maxwait]") {
     /* Each row: max_attempts, retry_delay_ms, the bound (max_attempts - 1) x (retry_delay
-     * + 1,000 ms), multiplied out by hand, or a day (86,400,000) when that is more. */
+     * + 1,000 ms), multiplied out by hand, or a day (86,400,000) when that is more, or
+     * 30 minutes (1,800,000) when that is more. */
     struct Row {
         int attempts;
         int64_t delay_ms;
         int64_t expected_ms;
     };
     const Row rows[] = {
-        {1, 0, 0},                        /* one attempt never waits */
-        {1, 3600000, 0},
-        {1, 86400000, 0},
-        {2, 0, 1000},                     /* 1 x 1,000 */
-        {2, 1, 1001},                     /* 1 x 1,001 */
-        {2, 60000, 61000},                /* 1 x 61,000 */
+        {1, 0, 1800000},      /* one attempt: 30 minutes */
+        {1, 3600000, 1800000},
+        {1, 86400000, 1800000},
+        {2, 0, 1800000},      /* under 30 minutes: 1 x 1,000 */
+        {2, 1, 1800000},      /* under 30 minutes: 1 x 1,001 */
+        {2, 60000, 1800000},  /* under 30 minutes: 1 x 61,000 */
         {2, 12342857, 12343857},          /* 1 x 12,343,857 */
         {2, 86400000, 86400000},          /* 1 x 86,401,000: over a day */
-        {3, 1, 2002},                     /* 2 x 1,001 */
-        {3, 60000, 122000},               /* 2 x 61,000 */
+        {3, 1, 1800000},      /* under 30 minutes: 2 x 1,001 */
+        {3, 60000, 1800000},  /* under 30 minutes: 2 x 61,000 */
         {3, 3600000, 7202000},            /* 2 x 3,601,000 */
         {3, 12342857, 24687714},          /* 2 x 12,343,857 */
-        {5, 50, 4200},                    /* 4 x 1,050 */
+        {5, 50, 1800000},     /* under 30 minutes: 4 x 1,050 */
         {5, 3600000, 14404000},           /* 4 x 3,601,000 */
         {5, 12342857, 49375428},          /* 4 x 12,343,857 */
-        {10, 0, 9000},                    /* 9 x 1,000 */
-        {10, 2000, 27000},                /* 9 x 3,000 */
-        {10, 60000, 549000},              /* 9 x 61,000 */
+        {10, 0, 1800000},     /* under 30 minutes: 9 x 1,000 */
+        {10, 2000, 1800000},  /* under 30 minutes: 9 x 3,000 */
+        {10, 60000, 1800000}, /* under 30 minutes: 9 x 61,000 */
         {10, 3600000, 32409000},          /* 9 x 3,601,000 */
         {10, 12342857, 86400000},         /* 9 x 12,343,857 = 111,094,713: over a day */
-        {50, 1, 49049},                   /* 49 x 1,001 */
-        {50, 50, 51450},                  /* 49 x 1,050 */
+        {50, 1, 1800000},     /* under 30 minutes: 49 x 1,001 */
+        {50, 50, 1800000},    /* under 30 minutes: 49 x 1,050 */
         {50, 60000, 2989000},             /* 49 x 61,000 */
         {50, 3600000, 86400000},          /* 49 x 3,601,000 = 176,449,000: over a day */
-        {100, 1, 99099},                  /* 99 x 1,001 */
-        {100, 2000, 297000},              /* 99 x 3,000 */
+        {100, 1, 1800000},    /* under 30 minutes: 99 x 1,001 */
+        {100, 2000, 1800000}, /* under 30 minutes: 99 x 3,000 */
         {100, 60000, 6039000},            /* 99 x 61,000 */
         {100, 3600000, 86400000},         /* 99 x 3,601,000: over a day */
         {100, 86400000, 86400000},

@@ -18,12 +18,12 @@ void CheckMayActOn(const RunSlot &slot, const char *what) {
     /* A run the caller may not even see is, to the caller, no run at all. */
     if (!CanSee(slot.user_id))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                        errmsg("there is no guaranteed run %lld that you may see",
+                        errmsg("there is no run %lld that you may see",
                                static_cast<long long>(slot.run_id))));
     if (!has_privs_of_role(GetUserId(), slot.user_id)) {
         char *role = GetUserNameFromId(slot.user_id, true);
         ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("permission denied to %s guaranteed run %lld", what,
+                        errmsg("permission denied to %s run %lld", what,
                                static_cast<long long>(slot.run_id)),
                         errdetail("The run belongs to role \"%s\".", role ? role : "?"),
                         errhint("Only that role, its members and superusers may %s it.", what)));
@@ -34,10 +34,9 @@ void CheckMayActOn(const RunSlot &slot, const char *what) {
 constexpr int kTooLateWaitMs = 10000;
 
 /*
- * Run ids are numbered per database, and the activity view shows every database's runs: an
- * id not in progress here but in progress (and visible) in another database is ambiguous,
- * so it is refused, naming that database, instead of answered about this database's run of
- * the same id.
+ * A run in progress in another database cannot be waited on from here: its outcome is
+ * recorded in that database's history, which this session cannot read.  Refused, naming
+ * that database.
  */
 void RejectRunOfAnotherDatabase(int64 run_id, const char *what) {
     RunSlot other;
@@ -46,12 +45,8 @@ void RejectRunOfAnotherDatabase(int64 run_id, const char *what) {
     ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                     errmsg("run %lld is in progress in database \"%s\", not in this one",
                            static_cast<long long>(run_id), database ? database : "?"),
-                    errdetail("Run ids are numbered per database; this database's run %lld, if any, is not in "
-                              "progress.",
-                              static_cast<long long>(run_id)),
-                    errhint("Connect to database \"%s\" to %s it; parallel_guarantee_status() reads this "
-                            "database's run %lld.",
-                            database ? database : "?", what, static_cast<long long>(run_id))));
+                    errdetail("A run's outcome is recorded in its own database."),
+                    errhint("Connect to database \"%s\" to %s it.", database ? database : "?", what)));
 }
 
 }  // namespace
@@ -113,21 +108,24 @@ Datum CancelRun(FunctionCallInfo fcinfo) {
     int64 run_id = PG_GETARG_INT64(0);
     RunSlot slot;
     int index;
-    if (!FindRun(run_id, &slot, &index)) {
-        RejectRunOfAnotherDatabase(run_id, "cancel");
-        PG_RETURN_BOOL(false);
-    }
+    /*
+     * Run ids are unique in the cluster since 1.0, so a run in progress in another database
+     * is cancelled too (a DBA acts on what the activity view shows); this database's run comes
+     * first for an id given out before 1.0, when ids were numbered per database.
+     */
+    if (!FindRun(run_id, &slot, &index) && !FindRunInOtherDatabase(run_id, &slot)) PG_RETURN_BOOL(false);
     CheckMayActOn(slot, "cancel");
-    CancelAnswer answer = RequestCancel(run_id);
+    Oid database_id = slot.database_id;
+    CancelAnswer answer = RequestCancel(run_id, database_id);
     if (answer == CancelAnswer::kTooLate && slot.worker_pid != MyProcPid) {
         /*
          * Bounded: a commit can wait for a synchronous standby, or for a lock our own
          * transaction holds (a deferred trigger), and we must not wait for it forever.
          */
         TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kTooLateWaitMs);
-        while (FindRun(run_id, &slot, &index)) {
+        while (FindRunIn(database_id, run_id, &slot, &index)) {
             if (GetCurrentTimestamp() >= until) {
-                ereport(NOTICE, (errmsg("guaranteed run %lld is committing its statement: too late to cancel it",
+                ereport(NOTICE, (errmsg("run %lld is committing its statement: too late to cancel it",
                                         static_cast<long long>(run_id))));
                 break;
             }

@@ -278,7 +278,7 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
  * resume it (the run's role, a member of it, a superuser), before any slot is taken: a role
  * that may not resume a run gets 42501 and never holds the run's id in a slot.
  */
-Oid CheckMayResume(Oid namespace_oid, int64 run_id) {
+Oid CheckMayResume(Oid namespace_oid, int64 run_id, RunRow *done_row) {
     bool missing;
     RunRow row = LookUpRunRow(namespace_oid, true, run_id, &missing);
     if (missing)
@@ -299,9 +299,14 @@ Oid CheckMayResume(Oid namespace_oid, int64 run_id) {
                         errdetail("The run belongs to role \"%s\".", name ? name : "?"),
                         errhint("Only the run's role, its members and superusers may resume it.")));
     }
-    if (done)
+    if (done) {
+        if (done_row != nullptr) {
+            *done_row = row;
+            return role;
+        }
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("chunked run %lld is already done", static_cast<long long>(run_id))));
+    }
     return role;
 }
 
@@ -330,6 +335,46 @@ bool WorkerWaitsForMe(pid_t pid) {
     return false;
 }
 
+/*
+ * A new run id, unique in the cluster (AssignRunId).  The database's sequence is raised to it
+ * when another database's runs took the ids between, so that the sequence stays the floor of
+ * this database's ids through pg_dump and pg_upgrade, which do not carry the cluster's
+ * counter.  The sequence belongs to the extension's owner: it is set as that owner.
+ */
+static int64 NewRunId(Oid sequence) {
+    int64 from_sequence = nextval_internal(sequence, false);
+    int64 run_id = AssignRunId(from_sequence);
+    if (run_id > from_sequence) {
+        HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(sequence));
+        if (!HeapTupleIsValid(tuple))
+            ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                            errmsg("the sequence parallel_guarantee_run_id_seq is missing")));
+        Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+        ReleaseSysCache(tuple);
+        Oid saved_user;
+        int saved_context;
+        GetUserIdAndSecContext(&saved_user, &saved_context);
+        SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+        PG_TRY();
+        {
+            (void) DirectFunctionCall3(setval3_oid, ObjectIdGetDatum(sequence), Int64GetDatum(run_id),
+                                       BoolGetDatum(true));
+        }
+        PG_FINALLY();
+        {
+            SetUserIdAndSecContext(saved_user, saved_context);
+        }
+        PG_END_TRY();
+    }
+    return run_id;
+}
+
+bool ResumeOfDoneRun(FunctionCallInfo fcinfo, int64 run_id, RunRow *row) {
+    row->done = false;
+    (void) CheckMayResume(get_func_namespace(fcinfo->flinfo->fn_oid), run_id, row);
+    return row->done;
+}
+
 /* Takes a run id and a run slot, and starts the worker. */
 Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run_id_out) {
     Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
@@ -340,16 +385,16 @@ Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run
                         errhint("Reinstall the extension: DROP EXTENSION parallel_guarantee; "
                                 "CREATE EXTENSION parallel_guarantee;")));
     /* A resumed run belongs to the run's role; only those who may act for it get this far. */
-    Oid run_role = r.mode == RunMode::kChunksResume ? CheckMayResume(namespace_oid, r.resume_run_id) : GetUserId();
+    Oid run_role = r.mode == RunMode::kChunksResume ? CheckMayResume(namespace_oid, r.resume_run_id, nullptr) : GetUserId();
     r.resume_role = run_role;
-    int64 run_id = r.mode == RunMode::kChunksResume ? r.resume_run_id : nextval_internal(sequence, false);
+    int64 run_id = r.mode == RunMode::kChunksResume ? r.resume_run_id : NewRunId(sequence);
     if (r.mode == RunMode::kChunksResume) {
         RunSlot running;
         int index;
         if (FindRun(run_id, &running, &index))
             ereport(ERROR, (errcode(ERRCODE_OBJECT_IN_USE),
                             errmsg("chunked run %lld is still in progress", static_cast<long long>(run_id)),
-                            errhint("Wait for it, or cancel it with parallel_guarantee_chunk_cancel(%lld).",
+                            errhint("Wait for it, or cancel it with parallel_guarantee.parallel_guarantee_cancel(%lld).",
                                     static_cast<long long>(run_id))));
     }
 

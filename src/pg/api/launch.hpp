@@ -10,6 +10,7 @@
 #pragma once
 
 #include "pg/api/arguments.hpp"
+#include "pg/history.hpp"
 #include "pg/shmem/run_segment.hpp"
 
 namespace pgguarantee {
@@ -28,6 +29,12 @@ constexpr long kSelfDeadlockCheckMs = 500;
  * worker.  A submitted run (async) has been recorded in the history when this returns.
  */
 Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run_id_out);
+
+/*
+ * resume_chunks of a run that is already done: true, with its row, once the caller is known
+ * to be allowed to resume it (the same checks as StartRun); nothing is started.
+ */
+bool ResumeOfDoneRun(FunctionCallInfo fcinfo, int64 run_id, RunRow *row);
 
 /*
  * Waits for the worker of a synchronous run and re-raises its error, if any, with a context

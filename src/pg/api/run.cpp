@@ -43,17 +43,18 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
 
     Datum values[7];
     bool nulls[7] = {false, false, false, false, false, false, false};
-    values[0] = CStringGetTextDatum(StatusName(run->status));
-    values[1] = Int64GetDatum(static_cast<int64>(run->rows));
-    values[2] = Int32GetDatum(run->planned);
-    values[3] = Int32GetDatum(run->launched);
-    nulls[2] = run->planned < 0;
-    nulls[3] = run->launched < 0;
-    values[4] = Int32GetDatum(run->attempts_used);
+    /* (run_id, status, rows, workers_planned, workers_launched, attempts, elapsed) */
+    values[0] = Int64GetDatum(run_id);
+    values[1] = CStringGetTextDatum(StatusName(run->status));
+    values[2] = Int64GetDatum(static_cast<int64>(run->rows));
+    values[3] = Int32GetDatum(run->planned);
+    values[4] = Int32GetDatum(run->launched);
+    nulls[3] = run->planned < 0;
+    nulls[4] = run->launched < 0;
+    values[5] = Int32GetDatum(run->attempts_used);
     auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
     elapsed->time = GetCurrentTimestamp() - call_start;
-    values[5] = IntervalPGetDatum(elapsed);
-    values[6] = Int64GetDatum(run_id);
+    values[6] = IntervalPGetDatum(elapsed);
     dsm_detach(launched.seg);
     return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }
@@ -85,8 +86,50 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
         PG_RETURN_INT64(run_id);
     }
     TupleDesc tupdesc = ResultRowType(fcinfo, function);
+    static const char *const kStatus[] = {"running", "done", "failed", "cancelled"};
+    Datum values[7];
+    bool nulls[7] = {false, false, false, false, false, false, false};
+    RunRow finished;
+    if (resume && ResumeOfDoneRun(fcinfo, r.resume_run_id, &finished)) {
+        /* Nothing left to do: the run's row, and no worker started. */
+        ereport(NOTICE, (errmsg("parallel_guarantee: chunked run %lld is already done: nothing to resume",
+                                static_cast<long long>(r.resume_run_id))));
+        values[0] = Int64GetDatum(r.resume_run_id);
+        values[1] = CStringGetTextDatum("done");
+        values[2] = Int32GetDatum(finished.chunks_total);
+        values[3] = Int32GetDatum(finished.chunks_done);
+        values[4] = Int32GetDatum(finished.chunks_skipped);
+        values[5] = Int64GetDatum(finished.rows_changed);
+        auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
+        elapsed->time = GetCurrentTimestamp() - call_start;
+        values[6] = IntervalPGetDatum(elapsed);
+        return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+    }
     Launched launched = StartRun(fcinfo, r, false, &run_id);
-    RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee chunk worker");
+    RunShared *run = nullptr;
+    MemoryContext caller_context = CurrentMemoryContext;
+    PG_TRY();
+    {
+        run = AwaitWorker(launched, run_id, "parallel_guarantee chunk worker");
+    }
+    PG_CATCH();
+    {
+        /*
+         * The caller was cancelled (pg_cancel_backend, statement_timeout): the run stops after
+         * its committed chunks.  Say which run it was and how to go on.
+         */
+        MemoryContextSwitchTo(caller_context);
+        ErrorData *edata = CopyErrorData();
+        if (edata->sqlerrcode != ERRCODE_QUERY_CANCELED || edata->hint != nullptr) PG_RE_THROW();
+        FlushErrorState();
+        edata->detail = psprintf("Chunked run %lld stops after the chunks it has committed; they stay committed.",
+                                 static_cast<long long>(run_id));
+        edata->hint = psprintf("Continue it with SELECT * FROM parallel_guarantee.resume_chunks(%lld); chunks "
+                               "already done are not run again.",
+                               static_cast<long long>(run_id));
+        ReThrowError(edata);
+    }
+    PG_END_TRY();
     if (run->chunk_status == ChunkStatus::kRunning) {
         dsm_detach(launched.seg);
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
@@ -95,9 +138,6 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
                         errhint("Check the server log; resume_chunks(%lld) continues the run.",
                                 static_cast<long long>(run_id))));
     }
-    static const char *const kStatus[] = {"running", "done", "failed", "cancelled"};
-    Datum values[7];
-    bool nulls[7] = {false, false, false, false, false, false, false};
     values[0] = Int64GetDatum(run_id);
     values[1] = CStringGetTextDatum(kStatus[static_cast<int>(run->chunk_status)]);
     values[2] = Int32GetDatum(run->chunks_total);

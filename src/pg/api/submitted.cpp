@@ -23,7 +23,7 @@ void CancelSubmittedFrom(SubTransactionId from) {
     int kept = 0;
     for (int i = 0; i < g_nsubmitted; i++) {
         if (g_submitted[i].subxact >= from)
-            (void) RequestCancel(g_submitted[i].run_id);
+            (void) RequestCancel(g_submitted[i].run_id, MyDatabaseId);
         else
             g_submitted[kept++] = g_submitted[i];
     }

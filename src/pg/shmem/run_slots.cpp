@@ -17,6 +17,8 @@ struct SharedState {
     LWLock *lock;
     int max_runs;           /* parallel_guarantee.max_runs at server start */
     uint64 next_ticket;     /* the queue's order of arrival */
+    int64 last_run_id;      /* the last run id given out, in any database */
+    int64 reserved_run_id;  /* ids up to this one are written to kRunIdFile */
     /* Workers held back from ordinary sessions (reservations), readable without the lock. */
     pg_atomic_uint32 reserved_total;
     RunSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -24,7 +26,58 @@ struct SharedState {
 
 SharedState *g_shared = nullptr;
 
+/*
+ * Run ids are unique in the cluster: each is above every id given out before, in any
+ * database, and above the database's own sequence (which carries the floor through pg_dump
+ * and pg_upgrade).  Across restarts the floor is this file: before an id past the last one
+ * written is given out, the next kRunIdStep ids are reserved in it (as a sequence logs ahead),
+ * so after a crash no id can come twice.
+ */
+constexpr const char *kRunIdFile = "pg_stat/parallel_guarantee_run_ids";
+constexpr int64 kRunIdStep = 1000;
+
+int64 ReadRunIdFloor() {
+    FILE *file = AllocateFile(kRunIdFile, PG_BINARY_R);
+    if (file == nullptr) return 0;
+    long long floor = 0;
+    if (fscanf(file, "%lld", &floor) != 1 || floor < 0) floor = 0;
+    FreeFile(file);
+    return floor;
+}
+
+/* Writes the floor durably (temporary file, fsync, rename); false if it could not. */
+bool WriteRunIdFloor(int64 floor) {
+    char temp[MAXPGPATH];
+    snprintf(temp, sizeof(temp), "%s.tmp", kRunIdFile);
+    int fd = OpenTransientFile(temp, O_RDWR | O_CREAT | O_TRUNC | PG_BINARY);
+    if (fd < 0) return false;
+    char text[32];
+    int len = snprintf(text, sizeof(text), "%lld\n", static_cast<long long>(floor));
+    bool ok = write(fd, text, len) == len && pg_fsync(fd) == 0;
+    if (CloseTransientFile(fd) != 0) ok = false;
+    return ok && durable_rename(temp, kRunIdFile, LOG) == 0;
+}
+
 }  // namespace
+
+int64 AssignRunId(int64 sequence_value) {
+    if (g_shared == nullptr) return sequence_value;
+    LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
+    int64 id = Max(g_shared->last_run_id + 1, sequence_value);
+    g_shared->last_run_id = id;
+    bool reserve = id > g_shared->reserved_run_id;
+    int64 floor = id + kRunIdStep;
+    /* Written under the lock, so that no id past the file's floor is given out meanwhile. */
+    bool written = reserve ? WriteRunIdFloor(floor) : true;
+    if (reserve && written) g_shared->reserved_run_id = floor;
+    LWLockRelease(g_shared->lock);
+    if (!written)
+        ereport(WARNING, (errcode_for_file_access(),
+                          errmsg("parallel_guarantee could not write \"%s\": %m", kRunIdFile),
+                          errdetail("Run ids stay unique until the server restarts; after a restart an id "
+                                    "of another database's earlier run may come again.")));
+    return id;
+}
 
 bool RunSlotsReady() {
     return g_shared != nullptr;
@@ -92,6 +145,8 @@ void InitRunSlots() {
         g_shared->lock = &(GetNamedLWLockTranche("parallel_guarantee"))->lock;
         g_shared->max_runs = g_max_runs;
         g_shared->next_ticket = 1;
+        g_shared->last_run_id = ReadRunIdFloor();
+        g_shared->reserved_run_id = g_shared->last_run_id;
         pg_atomic_init_u32(&g_shared->reserved_total, 0);
     }
     LWLockRelease(AddinShmemInitLock);
@@ -231,12 +286,16 @@ static void WithSlot(int index, int64 run_id, Fn fn) {
 }
 
 bool FindRun(int64 run_id, RunSlot *copy, int *index) {
+    return FindRunIn(MyDatabaseId, run_id, copy, index);
+}
+
+bool FindRunIn(Oid database_id, int64 run_id, RunSlot *copy, int *index) {
     bool found = false;
     if (g_shared == nullptr || run_id <= 0) return false;   /* a free slot has run id 0: never a run */
     LWLockAcquire(g_shared->lock, LW_SHARED);
     for (int i = 0; i < g_shared->max_runs; i++) {
-        /* Run ids come from a per-database sequence: the database is part of the key. */
-        if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id == MyDatabaseId) {
+        /* Ids given out before 1.0 came from a per-database sequence: the database is part of the key. */
+        if (g_shared->slots[i].run_id == run_id && g_shared->slots[i].database_id == database_id) {
             *copy = g_shared->slots[i];
             *index = i;
             found = true;
@@ -271,13 +330,13 @@ int CountRunsWithId(int64 run_id) {
     return count;
 }
 
-CancelAnswer RequestCancel(int64 run_id) {
+CancelAnswer RequestCancel(int64 run_id, Oid database_id) {
     CancelAnswer answer = CancelAnswer::kNotInProgress;
     if (g_shared == nullptr || run_id <= 0) return answer;
     LWLockAcquire(g_shared->lock, LW_EXCLUSIVE);
     for (int i = 0; i < g_shared->max_runs; i++) {
         RunSlot *slot = &g_shared->slots[i];
-        if (slot->run_id == run_id && slot->database_id == MyDatabaseId) {
+        if (slot->run_id == run_id && slot->database_id == database_id) {
             if (slot->committing) {
                 answer = CancelAnswer::kTooLate;
             } else {

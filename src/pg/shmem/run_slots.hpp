@@ -94,10 +94,17 @@ constexpr int kTooManyAsyncForRole = -4;
 int AllocateSlot(int64 run_id, Oid database_id, Oid user_id, const RunOptions &options,
                  const char *label, bool async, bool chunked);
 int MaxRuns();
+/*
+ * The id of a new run: above every id given out before in any database of the cluster (and
+ * across restarts) and at least sequence_value, the database's own sequence's next value.
+ */
+int64 AssignRunId(int64 sequence_value);
 void ReleaseSlot(int index, int64 run_id);
 
 /* Copies the slot of run_id in this database; false when no run in progress has that id. */
 bool FindRun(int64 run_id, RunSlot *copy, int *index);
+/* The same in the given database. */
+bool FindRunIn(Oid database_id, int64 run_id, RunSlot *copy, int *index);
 /*
  * Copies the slot of a run with this id in progress in another database (run ids are
  * numbered per database); false when there is none.
@@ -117,7 +124,7 @@ uint32 ReservedWorkers();
 /* What RequestCancel found. */
 enum class CancelAnswer { kNotInProgress, kRequested, kTooLate };
 /* Marks this database's run to stop and signals its worker. */
-CancelAnswer RequestCancel(int64 run_id);
+CancelAnswer RequestCancel(int64 run_id, Oid database_id);
 /* Sends sig to the run's worker; false when the slot is no longer the run's or has no worker yet. */
 bool SignalRunWorker(int index, int64 run_id, int sig);
 /* Sends sig to every helper of the run. */

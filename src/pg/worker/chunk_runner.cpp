@@ -222,7 +222,7 @@ int ProcessChunks(RunShared *run, const char *action, int worker, const int *onl
         uint32 every = static_cast<uint32>(Max(run->notice_every, 0));
         if (coordinator && every > 0 && committed / every > g_committed_when_said / every) {
             g_committed_when_said = committed;
-            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %u of %d chunks done in this call, "
+            ereport(NOTICE, (errmsg("parallel_guarantee: chunk run %lld: %u of %d chunks done, "
                                     "latest chunk %d changed %llu rows",
                                     static_cast<long long>(run->run_id), committed, run->chunks_total,
                                     chunk_no, static_cast<unsigned long long>(rows)),
@@ -304,7 +304,7 @@ void AccountForRun(RunShared *run) {
                  errdetail("%d chunks committed (%lld rows), %d skipped, %d not run; committed chunks "
                            "stay committed.",
                            done, static_cast<long long>(rows), skipped, pending + failed - 1),
-                 errhint("Fix the cause, then continue with SELECT * FROM resume_chunks(%lld); chunks "
+                 errhint("Fix the cause, then continue with SELECT * FROM parallel_guarantee.resume_chunks(%lld); chunks "
                          "already done are not run again.",
                          static_cast<long long>(run->run_id))));
     } else if (pending > 0) {
@@ -331,6 +331,10 @@ void ChunkCoordinatorMain(RunShared *run, dsm_segment *seg, const char *keys_que
     {
         if (run->mode == RunMode::kChunksResume) {
             ChunkHistoryLoadResume(run, &resume_action);
+            /* Progress counts the chunks done before this resume too. */
+            ChunkTally before = ChunkHistoryTally(run);
+            pg_atomic_write_u32(&run->chunks_committed, static_cast<uint32>(before.done));
+            g_committed_when_said = static_cast<uint32>(before.done);
             SetCurrentRoleId(run->outer_user_id, run->role_is_superuser);
             SetUserIdAndSecContext(run->current_user_id, run->sec_context);
             owns_status = true;

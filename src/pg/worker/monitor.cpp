@@ -137,7 +137,9 @@ void JudgeLaunchOf(Wrapped *w) {
     shown.max_attempts = g_monitor.shown_max_attempts;
     char *message = CoreText([&] { return LaunchMessage(g_monitor.run_id, g_monitor.attempt, shown,
                                              planned, launched, verdict); });
-    SayProgress(message);
+    /* One line for a target met: later Gathers of the attempt that meet it too say nothing more. */
+    if (verdict != LaunchVerdict::kTargetMet || g_monitor.launches == 1)
+        SayProgress(message, verdict != LaunchVerdict::kTargetMet);
     switch (verdict) {
         case LaunchVerdict::kTargetMet:
             return;

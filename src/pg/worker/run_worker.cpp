@@ -308,7 +308,7 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
                 return DeadlineMessage(g_run->run_id, attempt, g_run->options.max_attempts,
                                        static_cast<double>(now - start) / 1000.0, g_run->max_wait_ms);
             });
-            SayProgress(message);
+            SayProgress(message, true);
             return WaitResult::kDeadline;
         }
         long remaining = TimestampDifferenceMilliseconds(now, deadline);
@@ -386,6 +386,19 @@ void RunAttempts() {
      */
     RunOptions o = g_run->options;
     TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), g_run->max_wait_ms);
+    /*
+     * The caller's own max_parallel_workers, which the run inherits, cannot change during the
+     * run: below the target, no retry could do better.  One attempt, judged as the last.
+     */
+    if (max_parallel_workers < o.target_workers && o.max_attempts > 1) {
+        o.max_attempts = 1;
+        char *message = psprintf("run %lld: this session's max_parallel_workers (%d) is below target_workers "
+                                 "(%d) and cannot change during the run: one attempt, judged against "
+                                 "min_workers (%d)",
+                                 static_cast<long long>(g_run->run_id), max_parallel_workers,
+                                 o.target_workers, o.min_workers);
+        SayProgress(message, true);
+    }
     for (int attempt = 1; attempt <= o.max_attempts; attempt++) {
         int64 waited_ms = 0;
         if (g_run->wait_for_slots) {
@@ -412,8 +425,11 @@ void RunAttempts() {
                             errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
 
         SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kRunning, attempt);
-        char *started_msg = CoreText([&] { return AttemptStartedMessage(g_run->run_id, attempt, g_run->options); });
-        SayProgress(started_msg);
+        /* The first attempt's launch line says it all: a run that meets its target says one line. */
+        if (attempt > 1) {
+            char *started_msg = CoreText([&] { return AttemptStartedMessage(g_run->run_id, attempt, g_run->options); });
+            SayProgress(started_msg);
+        }
 
         TimestampTz started = GetCurrentTimestamp();
         g_attempt_now = attempt;
