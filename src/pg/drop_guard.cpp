@@ -33,9 +33,9 @@ void RefuseDropWhileRunning(Node *stmt) {
                            running, running == 1 ? "" : "s", running == 1 ? "is" : "are"),
                     errdetail("Run %lld%s would lose its history and its end.", static_cast<long long>(ids[0]),
                               running > 1 ? " and the others" : ""),
-                    errhint("Wait for them (parallel_guarantee_activity lists them) or cancel them with "
-                            "parallel_guarantee_cancel() and parallel_guarantee_chunk_cancel(), then drop the "
-                            "extension.")));
+                    errhint("Wait for them (parallel_guarantee.parallel_guarantee_activity lists them) or cancel "
+                            "them with SELECT * FROM parallel_guarantee.parallel_guarantee_cancel_runs(), then drop "
+                            "the extension.")));
 }
 
 void GuardedProcessUtility(PlannedStmt *pstmt, const char *query_string, bool read_only_tree,

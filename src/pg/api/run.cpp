@@ -135,7 +135,7 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
                         errmsg("the worker of chunked run %lld exited without a result",
                                static_cast<long long>(run_id)),
-                        errhint("Check the server log; resume_chunks(%lld) continues the run.",
+                        errhint("Check the server log; SELECT * FROM parallel_guarantee.resume_chunks(%lld) continues the run.",
                                 static_cast<long long>(run_id))));
     }
     values[0] = Int64GetDatum(run_id);
