@@ -18,7 +18,7 @@ passed=0
 failed=0
 failures=()
 
-bash scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
+bash scripts/setup.sh --tests || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
 rm -rf "$OUT"
 mkdir -p "$OUT"
 chown -R postgres: "$OUT"
