@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: installs everything, starts a throwaway cluster, and shows
+# The README's first command: installs what the demo needs (scripts/setup.sh without
+# --tests: no JDK or other test-only package), starts a throwaway cluster, and shows
 # run_with_parallel_guarantee at work on generated data.  Leaves the cluster running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,8 +90,10 @@ echo "== 4. A target the server can never give fails at once, with a hint =="
 psql_ -d "$DB" -c "SELECT * FROM run_with_parallel_guarantee('SELECT count(*) FROM sales', target_workers => 12)" 2>&1 || true
 
 echo
+# The commands below work as printed: they carry the port (and PG_BIN) this cluster uses.
+CLUSTER=$(bash scripts/cluster.sh command)
 echo "The cluster is still running. Connect with:"
-echo "    bash scripts/cluster.sh psql -d $DB"
-echo "  (or: psql -h $ROOT/.cluster -p ${PG_PORT:-54329} -U postgres $DB)"
+echo "    $CLUSTER psql -d $DB"
+echo "  (or: psql -h $ROOT/.cluster -p $(bash scripts/cluster.sh port) -U postgres $DB)"
 echo "Stop it with:"
-echo "    bash scripts/cluster.sh stop"
+echo "    $CLUSTER stop"

@@ -18,7 +18,7 @@ passed=0
 failed=0
 failures=()
 
-bash scripts/setup.sh || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
+bash scripts/setup.sh --tests || { echo "test: setup failed"; echo "0 passed, 1 failed"; exit 1; }
 rm -rf "$OUT"
 mkdir -p "$OUT"
 chown -R postgres: "$OUT"
@@ -121,6 +121,7 @@ echo "== integration =="
 # end, stopped again, so that the test command leaves nothing running that it started.
 cluster_was_running=$(bash scripts/cluster.sh status >/dev/null 2>&1 && echo yes || echo no)
 bash scripts/cluster.sh start || { count integration "cluster start" failed; }
+PG_PORT=$(bash scripts/cluster.sh port); export PG_PORT  # the cluster's port, for the scripts that read it
 for script in test/integration/*.sh; do
   [ -f "$script" ] || continue
   name=$(basename "$script" .sh)
