@@ -15,7 +15,9 @@ echo
 echo "== Creating database $DB with 2,000,000 generated sales rows =="
 PGOPTIONS="-c client_min_messages=warning" psql_ -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 psql_ -d "$DB" <<'SQL'
-CREATE EXTENSION parallel_guarantee;
+CREATE EXTENSION parallel_guarantee;   -- its objects go into the schema parallel_guarantee
+-- The README's recommended setting: the extension's schema on the search_path (new sessions).
+ALTER DATABASE pg_guarantee_demo SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE sales (id bigint, region int, amount numeric) WITH (parallel_workers = 4);
 INSERT INTO sales SELECT g, g % 50, (g % 997) * 1.5 FROM generate_series(1, 2000000) g;
 -- A table to keep parallel workers busy from another session (one row per page).
@@ -69,7 +71,7 @@ SQL
 wait $hog 2>/dev/null || true
 
 echo
-echo "== 3. The same with the seed's behaviour (wait_for_slots => false): short attempts are"
+echo "== 3. The same the client-side retry loop's way (wait_for_slots => false): short attempts are"
 echo "   abandoned within milliseconds and retried after retry_delay until the workers are free =="
 start_hog
 psql_ -d "$DB" <<'SQL'
