@@ -86,9 +86,9 @@ trap 'exit 130' INT TERM
 
 if [ "$(id -u)" != 0 ]; then echo "not ok - pg-matrix: run as root (it runs the servers as postgres)"; exit 1; fi
 for tool in npm dpkg apt-get runuser make g++ git; do
-  command -v "$tool" >/dev/null || { echo "not ok - pg-matrix: $tool is missing (run scripts/setup.sh)"; exit 1; }
+  command -v "$tool" >/dev/null || { echo "not ok - pg-matrix: $tool is missing (run: bash scripts/setup.sh --tests)"; exit 1; }
 done
-[ -x "$PSQL15" ] || { echo "not ok - pg-matrix: $PSQL15 is missing (run scripts/setup.sh)"; exit 1; }
+[ -x "$PSQL15" ] || { echo "not ok - pg-matrix: $PSQL15 is missing (run: bash scripts/setup.sh --tests)"; exit 1; }
 mkdir -p "$CACHE"
 chmod o+x "$ROOT" "$ROOT/.cache" 2>/dev/null || true
 
@@ -339,6 +339,7 @@ shortage() {
   "$PSQL15" -h "$run" -p "$port" -U postgres -X -q -d postgres -c "CREATE DATABASE matrix" \
     && q <<'SQL' >"$run/setup.log" 2>&1
 CREATE EXTENSION parallel_guarantee;
+ALTER DATABASE matrix SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
 INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
