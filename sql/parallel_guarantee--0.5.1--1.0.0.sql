@@ -655,9 +655,160 @@ END $$;
 COMMENT ON FUNCTION parallel_guarantee.parallel_guarantee_chunk_status(bigint) IS
 'The parallel_guarantee_chunk_runs row of a chunked run: its progress in detail.';
 
+-- ---------------------------------------------------------------------------------------
+-- The whole server: every parallel launch counted, and metrics to scrape
+-- ---------------------------------------------------------------------------------------
+
+CREATE FUNCTION parallel_guarantee.parallel_guarantee_downgrades(
+    OUT database_oid     oid,
+    OUT role_oid         oid,
+    OUT query_id         bigint,
+    OUT launches         bigint,
+    OUT workers_planned  bigint,
+    OUT workers_launched bigint,
+    OUT not_downgraded   bigint,
+    OUT short_1_25       bigint,
+    OUT short_25_50      bigint,
+    OUT short_50_75      bigint,
+    OUT short_75_99      bigint,
+    OUT serial           bigint,
+    OUT worst_shortfall  integer,
+    OUT first_launch     timestamptz,
+    OUT last_launch      timestamptz,
+    OUT last_downgrade   timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'parallel_guarantee_downgrades'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION parallel_guarantee.parallel_guarantee_downgrades() IS
+'Internal: the downgrade statistics, read from shared memory (the parallel_guarantee_downgrades view reads it).';
+
+CREATE VIEW parallel_guarantee.parallel_guarantee_downgrades AS
+SELECT d.datname AS database, r.rolname AS role, g.query_id, g.launches,
+       g.workers_planned, g.workers_launched, g.not_downgraded, g.short_1_25, g.short_25_50,
+       g.short_50_75, g.short_75_99, g.serial, g.worst_shortfall, g.first_launch,
+       g.last_launch, g.last_downgrade
+  FROM parallel_guarantee.parallel_guarantee_downgrades() g
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = g.database_oid
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = g.role_oid;
+COMMENT ON VIEW parallel_guarantee.parallel_guarantee_downgrades IS
+'Every Gather and Gather Merge launch in the server (guaranteed run or not) since the last reset, per database, role and query id, by how far short of its plan it fell. Rows of the roles you may see (yours, your roles'', all with pg_read_all_stats).';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.database IS 'The database of the launches.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.role IS 'The role that ran the query.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.query_id IS 'The query id (as in pg_stat_statements and pg_stat_activity), NULL when compute_query_id gave none.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.launches IS 'Gather and Gather Merge launches counted (each Gather once per execution of its query).';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.workers_planned IS 'Parallel workers planned, summed over the launches.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.workers_launched IS 'Parallel workers launched, summed over the launches.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.not_downgraded IS 'Launches that got every planned worker.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.short_1_25 IS 'Launches short by more than 0 % and at most 25 % of the planned workers.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.short_25_50 IS 'Launches short by more than 25 % and at most 50 %.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.short_50_75 IS 'Launches short by more than 50 % and at most 75 %.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.short_75_99 IS 'Launches short by more than 75 % that still got a worker.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.serial IS 'Launches that got no worker at all (the leader ran alone).';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.worst_shortfall IS 'The largest shortfall seen, in per cent of the planned workers (100: serial).';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.first_launch IS 'The first launch counted.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.last_launch IS 'The latest launch counted.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_downgrades.last_downgrade IS 'The latest launch that fell short (NULL: never).';
+
+CREATE FUNCTION parallel_guarantee.parallel_guarantee_downgrades_reset()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'parallel_guarantee_downgrades_reset'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION parallel_guarantee.parallel_guarantee_downgrades_reset() IS
+'Empties parallel_guarantee_downgrades for the whole server; the number of entries removed. Superusers only, unless granted.';
+
+CREATE FUNCTION parallel_guarantee.parallel_guarantee_downgrades_info(
+    OUT entries     bigint,
+    OUT max_entries integer,
+    OUT evicted     bigint,
+    OUT reset_at    timestamptz)
+AS 'MODULE_PATHNAME', 'parallel_guarantee_downgrades_info'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION parallel_guarantee.parallel_guarantee_downgrades_info() IS
+'The downgrade table: entries in use, its bound (parallel_guarantee.max_downgrade_entries), entries evicted to stay within it, and when it was last reset.';
+
+-- Metrics in the shape monitoring tools want (one row per sample: name, labels, value, help),
+-- for sql_exporter or postgres_exporter (contrib/metrics/ has ready query files).
+CREATE VIEW parallel_guarantee.parallel_guarantee_metrics AS
+WITH runs AS (
+    SELECT r.kind, r.status, coalesce(r.label, '') AS label, count(*) AS n
+      FROM parallel_guarantee.parallel_guarantee_runs r
+     GROUP BY 1, 2, 3),
+activity AS (SELECT * FROM parallel_guarantee.parallel_guarantee_queue),
+downgrades AS (SELECT * FROM parallel_guarantee.parallel_guarantee_downgrades),
+info AS (SELECT * FROM parallel_guarantee.parallel_guarantee_downgrades_info())
+SELECT 'parallel_guarantee_runs_total'::text AS metric,
+       jsonb_build_object('database', current_database(), 'kind', runs.kind, 'status', runs.status, 'label', runs.label) AS labels,
+       runs.n::double precision AS value,
+       'Runs recorded in this database''s history, by kind, status and label.'::text AS help
+  FROM runs
+UNION ALL
+SELECT 'parallel_guarantee_runs_in_progress', jsonb_build_object('kind', k.kind),
+       (SELECT count(*) FROM activity a WHERE a.kind = k.kind)::double precision,
+       'Runs in progress in the server, by kind.'
+  FROM (VALUES ('guaranteed'), ('chunked')) k(kind)
+UNION ALL
+SELECT 'parallel_guarantee_queue_length', '{}'::jsonb,
+       (SELECT count(*) FROM activity a WHERE a.queue_position IS NOT NULL AND a.queue_position > 0)::double precision,
+       'Runs waiting for free parallel workers.'
+UNION ALL
+SELECT 'parallel_guarantee_queue_oldest_wait_seconds', '{}'::jsonb,
+       coalesce((SELECT extract(epoch FROM now() - min(a.state_since)) FROM activity a
+                  WHERE a.queue_position IS NOT NULL AND a.queue_position > 0), 0)::double precision,
+       'How long the longest-waiting queued run has waited.'
+UNION ALL
+SELECT 'parallel_guarantee_attempts_abandoned_total', jsonb_build_object('database', current_database()),
+       (SELECT count(*) FROM parallel_guarantee.parallel_guarantee_attempts a WHERE a.outcome = 'abandoned')::double precision,
+       'Attempts abandoned short of their target, in this database''s history.'
+UNION ALL
+SELECT 'parallel_guarantee_parallel_launches_total', jsonb_build_object('bucket', b.bucket),
+       coalesce(sum(b.n), 0)::double precision,
+       'Gather launches in the server since the last reset, by how far short of their plan they fell.'
+  FROM (SELECT 'not_downgraded' AS bucket, d.not_downgraded AS n FROM downgrades d
+        UNION ALL SELECT 'short_1_25', d.short_1_25 FROM downgrades d
+        UNION ALL SELECT 'short_25_50', d.short_25_50 FROM downgrades d
+        UNION ALL SELECT 'short_50_75', d.short_50_75 FROM downgrades d
+        UNION ALL SELECT 'short_75_99', d.short_75_99 FROM downgrades d
+        UNION ALL SELECT 'serial', d.serial FROM downgrades d
+        UNION ALL SELECT x.b, 0 FROM (VALUES ('not_downgraded'), ('short_1_25'), ('short_25_50'),
+                                             ('short_50_75'), ('short_75_99'), ('serial')) x(b)) b
+ GROUP BY b.bucket
+UNION ALL
+SELECT 'parallel_guarantee_parallel_workers_planned_total', '{}'::jsonb,
+       coalesce((SELECT sum(d.workers_planned) FROM downgrades d), 0)::double precision,
+       'Parallel workers planned by the launches counted since the last reset.'
+UNION ALL
+SELECT 'parallel_guarantee_parallel_workers_launched_total', '{}'::jsonb,
+       coalesce((SELECT sum(d.workers_launched) FROM downgrades d), 0)::double precision,
+       'Parallel workers launched by the launches counted since the last reset.'
+UNION ALL
+SELECT 'parallel_guarantee_downgrade_entries_evicted_total', '{}'::jsonb,
+       coalesce((SELECT i.evicted FROM info i), 0)::double precision,
+       'Downgrade entries evicted to stay within parallel_guarantee.max_downgrade_entries.'
+UNION ALL
+SELECT 'parallel_guarantee_parallel_workers_busy', '{}'::jsonb,
+       (SELECT count(*) FROM pg_catalog.pg_stat_activity s WHERE s.backend_type = 'parallel worker')::double precision,
+       'Parallel workers running now (pg_stat_activity).'
+UNION ALL
+SELECT 'parallel_guarantee_parallel_workers_max', '{}'::jsonb,
+       pg_catalog.current_setting('max_parallel_workers')::double precision,
+       'The server''s max_parallel_workers.'
+UNION ALL
+SELECT 'parallel_guarantee_worker_processes_max', '{}'::jsonb,
+       pg_catalog.current_setting('max_worker_processes')::double precision,
+       'The server''s max_worker_processes (parallel workers, run workers and other background workers share it).';
+COMMENT ON VIEW parallel_guarantee.parallel_guarantee_metrics IS
+'Metrics to scrape: one row per sample, with the metric''s name, labels (jsonb), value and help text. See contrib/metrics/ for sql_exporter and postgres_exporter query files.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_metrics.metric IS 'The metric''s name (Prometheus style).';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_metrics.labels IS 'The sample''s labels, as a jsonb object of strings.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_metrics.value IS 'The sample''s value.';
+COMMENT ON COLUMN parallel_guarantee.parallel_guarantee_metrics.help IS 'What the metric means.';
+
 -- Inside the schema everything is usable by whoever may use the schema.
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA parallel_guarantee TO PUBLIC;
 GRANT SELECT ON parallel_guarantee.parallel_guarantee_activity, parallel_guarantee.parallel_guarantee_queue,
                 parallel_guarantee.parallel_guarantee_runs, parallel_guarantee.parallel_guarantee_attempts,
                 parallel_guarantee.parallel_guarantee_label_summary, parallel_guarantee.parallel_guarantee_chunk_runs,
-                parallel_guarantee.parallel_guarantee_chunks TO PUBLIC;
+                parallel_guarantee.parallel_guarantee_chunks, parallel_guarantee.parallel_guarantee_downgrades,
+                parallel_guarantee.parallel_guarantee_metrics TO PUBLIC;
+-- Emptying the server-wide statistics is for superusers, or those they grant it to.
+REVOKE EXECUTE ON FUNCTION parallel_guarantee.parallel_guarantee_downgrades_reset() FROM PUBLIC;

@@ -10,6 +10,7 @@
 #include "pg/drop_guard.hpp"
 #include "pg/parallel_guarantee.hpp"
 #include "pg/settings.hpp"
+#include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/worker/monitor.hpp"
 
@@ -28,6 +29,7 @@ void RequestSharedMemory(void) {
     CatchingCall([] {
         if (prev_shmem_request_hook) prev_shmem_request_hook();
         RequestRunSlots();
+        RequestDowngrades();
     });
 }
 #endif
@@ -38,6 +40,7 @@ void StartSharedMemory(void) {
     CatchingCall([] {
         if (prev_shmem_startup_hook) prev_shmem_startup_hook();
         InitRunSlots();
+        InitDowngrades();
     });
 }
 
@@ -49,6 +52,7 @@ void InitModule() {
     shmem_request_hook = RequestSharedMemory;
 #else
     RequestRunSlots();
+    RequestDowngrades();
 #endif
     prev_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = StartSharedMemory;

@@ -21,6 +21,9 @@ int g_max_async_runs_per_role = 4;
 int g_max_priority = 0;
 int g_max_chunk_helpers = 4;
 int g_max_reservation_ms = 10000;
+bool g_track_downgrades = true;
+int g_max_downgrade_entries = 1000;
+char *g_notify_channel = nullptr;
 
 /* on/off from 0.5 stay accepted: on is all, off is none. */
 const struct config_enum_entry kLogAttemptsOptions[] = {
@@ -35,6 +38,24 @@ const struct config_enum_entry kLogAttemptsOptions[] = {
 
 void DefineSettings() {
     /* A PGC_POSTMASTER setting can only be defined while the server starts. */
+    if (process_shared_preload_libraries_in_progress) {
+        DefineCustomIntVariable(
+            "parallel_guarantee.max_downgrade_entries",
+            "Maximum number of (database, role, query id) entries in parallel_guarantee_downgrades.",
+            "Past it the least-used 5 % are evicted (counted in parallel_guarantee_downgrades_info()). "
+            "Each entry takes about 150 bytes of shared memory. Changing it needs a restart.",
+            &g_max_downgrade_entries, 1000, 10, 1000000, PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+    }
+    DefineCustomBoolVariable(
+        "parallel_guarantee.track_downgrades",
+        "Counts every parallel launch in the server, and how far short of its plan it fell.",
+        "The counts are in the view parallel_guarantee_downgrades.",
+        &g_track_downgrades, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "parallel_guarantee.notify_channel",
+        "A channel on which a NOTIFY with a JSON payload is sent when a run ends; empty: none.",
+        "Sent when the run's history row commits, from the run's database.",
+        &g_notify_channel, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
     if (process_shared_preload_libraries_in_progress)
         DefineCustomIntVariable(
         "parallel_guarantee.max_runs",

@@ -15,6 +15,9 @@ extern int g_max_async_runs_per_role;  /* parallel_guarantee.max_async_runs_per_
 extern int g_max_priority;             /* parallel_guarantee.max_priority */
 extern int g_max_chunk_helpers;        /* parallel_guarantee.max_chunk_helpers */
 extern int g_max_reservation_ms;       /* parallel_guarantee.max_reservation_time */
+extern bool g_track_downgrades;        /* parallel_guarantee.track_downgrades */
+extern int g_max_downgrade_entries;    /* parallel_guarantee.max_downgrade_entries */
+extern char *g_notify_channel;         /* parallel_guarantee.notify_channel */
 
 /* Defines the settings; the PGC_POSTMASTER one only while the server starts. */
 void DefineSettings();

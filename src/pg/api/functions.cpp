@@ -5,6 +5,7 @@
 #include "pg/api/control.hpp"
 #include "pg/api/run.hpp"
 #include "pg/api/views.hpp"
+#include "pg/shmem/downgrades.hpp"
 
 using namespace pgguarantee;
 
@@ -18,3 +19,6 @@ PG_GUARANTEE_FUNCTION(parallel_guarantee_cancel_run, CancelRun(fcinfo))
 PG_GUARANTEE_FUNCTION(parallel_guarantee_activity, Activity(fcinfo))
 PG_GUARANTEE_FUNCTION(parallel_guarantee_lost, RunLost(fcinfo))
 PG_GUARANTEE_FUNCTION(parallel_guarantee_running_chunks, RunningChunks(fcinfo))
+PG_GUARANTEE_FUNCTION(parallel_guarantee_downgrades, DowngradesRows(fcinfo))
+PG_GUARANTEE_FUNCTION(parallel_guarantee_downgrades_reset, DowngradesReset(fcinfo))
+PG_GUARANTEE_FUNCTION(parallel_guarantee_downgrades_info, DowngradesInfo(fcinfo))

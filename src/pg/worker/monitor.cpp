@@ -18,6 +18,7 @@
 
 #include "pg/errors.hpp"
 #include "pg/settings.hpp"
+#include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/run_slots.hpp"
 
 #include <climits>
@@ -128,6 +129,7 @@ void JudgeLaunchOf(Wrapped *w) {
     RestoreParticipation();
     int planned = PlannedWorkers(w->gather);
     int launched = LaunchedWorkers(w->gather);
+    RecordLaunch(w->gather->state->es_plannedstmt->queryId, planned, launched);
     g_monitor.launches++;
     g_monitor.min_launched = Min(g_monitor.min_launched, launched);
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
@@ -318,13 +320,53 @@ void RaiseNoParallelPlan() {
                      "or pass force_workers => true to plan the target degree.")));
 }
 
+/*
+ * Every other session's Gathers: counted once, when each first runs (its launch), by a
+ * wrapper that puts the node's own function back before calling it, so no tuple ever goes
+ * through it.  The node's own function is ExecGather or ExecGatherMerge (static in
+ * PostgreSQL): read from the first node of each kind; a node whose function is something
+ * else (another extension's wrapper) is not counted.
+ */
+ExecProcNodeMtd g_gather_real = nullptr;
+ExecProcNodeMtd g_gather_merge_real = nullptr;
+
+TupleTableSlot *CountLaunchOnFirstCall(PlanState *node);
+
+TupleTableSlot *CountLaunchOnFirstCallBody(PlanState *node) {
+    ExecProcNodeMtd real = IsA(node, GatherState) ? g_gather_real : g_gather_merge_real;
+    node->ExecProcNodeReal = real;
+    if (node->ExecProcNode == CountLaunchOnFirstCall) node->ExecProcNode = real;
+    TupleTableSlot *slot = real(node);
+    /* Launched only in parallel mode (not, say, in a cursor that can scroll backwards). */
+    if (GatherInitialized(node) && node->state->es_use_parallel_mode)
+        RecordLaunch(node->state->es_plannedstmt->queryId, PlannedWorkers(node), LaunchedWorkers(node));
+    return slot;
+}
+
+bool WrapGathersForCounting(PlanState *ps, void *context) {
+    if (ps == nullptr) return false;
+    if ((IsA(ps, GatherState) || IsA(ps, GatherMergeState)) && PlannedWorkers(ps) > 0) {
+        ExecProcNodeMtd &real = IsA(ps, GatherState) ? g_gather_real : g_gather_merge_real;
+        if (real == nullptr) real = ps->ExecProcNodeReal;
+        if (ps->ExecProcNodeReal == real) {
+            ps->ExecProcNodeReal = CountLaunchOnFirstCall;
+            if (ps->ExecProcNode == real) ps->ExecProcNode = CountLaunchOnFirstCall;
+        }
+    }
+    return WalkChildren(ps, WrapGathersForCounting, context);
+}
+
 void GuaranteeExecutorStartBody(QueryDesc *query_desc, int eflags) {
     if (prev_ExecutorStart)
         prev_ExecutorStart(query_desc, eflags);
     else
         standard_ExecutorStart(query_desc, eflags);
 
-    if (!g_monitor.active && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0) LowerForReservation(query_desc);
+    if (!g_monitor.active && (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0) {
+        LowerForReservation(query_desc);
+        if (g_track_downgrades && query_desc->plannedstmt->parallelModeNeeded)
+            (void) WrapGathersForCounting(query_desc->planstate, nullptr);
+    }
     if (!g_monitor.active || (eflags & EXEC_FLAG_EXPLAIN_ONLY) != 0) return;
     bool first = g_monitor.executor_starts++ == 0;
 
@@ -364,6 +406,9 @@ TupleTableSlot *ExecChildFirstCall(PlanState *node) {
 }
 TupleTableSlot *ExecGatherWrapper(PlanState *node) {
     return CatchingCall([&] { return ExecGatherWrapperBody(node); });
+}
+TupleTableSlot *CountLaunchOnFirstCall(PlanState *node) {
+    return CatchingCall([&] { return CountLaunchOnFirstCallBody(node); });
 }
 void RestoreAtTransactionEnd(XactEvent, void *) {
     CatchingCall([] { RestoreReservation(); });
