@@ -154,12 +154,13 @@ CREATE FUNCTION parallel_guarantee.run_with_parallel_guarantee(
     wait_for_slots   boolean  DEFAULT true,
     max_wait         interval DEFAULT NULL,
     priority         integer  DEFAULT 0,
-    label            text     DEFAULT NULL)
+    label            text     DEFAULT NULL,
+    retry_sqlstates  text[]   DEFAULT NULL)
 RETURNS parallel_guarantee.parallel_guarantee_result
 AS 'MODULE_PATHNAME', 'run_with_parallel_guarantee'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION parallel_guarantee.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer, text) IS
-'Runs a statement in a background worker as the caller, with target_workers parallel workers: waits for free workers, abandons and retries short attempts (running cleanup between them), and returns how it ended.';
+COMMENT ON FUNCTION parallel_guarantee.run_with_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, boolean, interval, integer, text, text[]) IS
+'Runs a statement in a background worker as the caller, with target_workers parallel workers: waits for free workers, abandons and retries short attempts (and statement errors whose SQLSTATE retry_sqlstates lists), running cleanup between them, and returns how it ended.';
 
 CREATE FUNCTION parallel_guarantee.submit_parallel_guarantee(
     statement        text,
@@ -172,11 +173,12 @@ CREATE FUNCTION parallel_guarantee.submit_parallel_guarantee(
     wait_for_slots   boolean  DEFAULT true,
     max_wait         interval DEFAULT NULL,
     priority         integer  DEFAULT 0,
-    label            text     DEFAULT NULL)
+    label            text     DEFAULT NULL,
+    retry_sqlstates  text[]   DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'submit_parallel_guarantee'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION parallel_guarantee.submit_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, interval, integer, text) IS
+COMMENT ON FUNCTION parallel_guarantee.submit_parallel_guarantee(text, text, integer, integer, integer, interval, boolean, boolean, interval, integer, text, text[]) IS
 'Starts a guaranteed run that goes on without the caller once the calling transaction commits; returns its run id (see parallel_guarantee_wait, parallel_guarantee_status).';
 
 CREATE FUNCTION parallel_guarantee.run_in_chunks(

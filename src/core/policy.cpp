@@ -121,6 +121,7 @@ const char *OutcomeName(AttemptOutcome outcome) {
         case AttemptOutcome::kPlannedFewer: return "planned fewer than target";
         case AttemptOutcome::kNoParallelPlan: return "no parallel plan";
         case AttemptOutcome::kTerminated: return "worker terminated";
+        case AttemptOutcome::kErrorRetried: return "statement error, retried";
     }
     return "unknown";
 }
@@ -200,6 +201,13 @@ int64_t DefaultMaxWaitMs(const RunOptions &o) {
     /* Saturate before multiplying, so no input can overflow. */
     if (per_retry > kMaxRetryDelayMs / attempts) return kMaxRetryDelayMs;
     return std::max(kDefaultMaxWaitMs, std::min(attempts * per_retry, kMaxRetryDelayMs));
+}
+
+bool IsSqlstate(const std::string &text) {
+    if (text.size() != 5) return false;
+    for (char c : text)
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z'))) return false;
+    return true;
 }
 
 }  // namespace pgguarantee

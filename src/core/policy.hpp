@@ -73,7 +73,14 @@ enum class AttemptOutcome : int32_t {
     kPlannedFewer,     /* the planner planned fewer workers than the target */
     kNoParallelPlan,   /* the plan has no Gather at all */
     kTerminated,       /* the run's worker was terminated during the attempt */
+    kErrorRetried,     /* the statement failed with a SQLSTATE listed in retry_sqlstates: retried */
 };
+
+/* At most this many SQLSTATEs in retry_sqlstates. */
+constexpr int kMaxRetrySqlstates = 16;
+
+/* True for a SQLSTATE as PostgreSQL writes them: five characters, each 0-9 or A-Z. */
+bool IsSqlstate(const std::string &text);
 
 const char *OutcomeName(AttemptOutcome outcome);
 

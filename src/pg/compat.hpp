@@ -41,6 +41,27 @@ inline bool TuplesortGetDatum(Tuplesortstate *state, bool forward, Datum *value,
 #endif
 }
 
+/*
+ * The wait events a run's processes show in pg_stat_activity while they wait: from
+ * PostgreSQL 17 custom events of the Extension class, named; on 15 and 16 the class's one
+ * event, "Extension".
+ */
+enum class RunWait { kQueue, kRetryDelay, kCaller };
+
+inline uint32 RunWaitEvent(RunWait which) {
+#if PG_VERSION_NUM >= 170000
+    static uint32 events[3] = {0, 0, 0};
+    static const char *const names[3] = {"ParallelGuaranteeQueue", "ParallelGuaranteeRetryDelay",
+                                          "ParallelGuaranteeRun"};
+    int i = static_cast<int>(which);
+    if (events[i] == 0) events[i] = WaitEventExtensionNew(names[i]);
+    return events[i];
+#else
+    (void) which;
+    return PG_WAIT_EXTENSION;
+#endif
+}
+
 }  // namespace pgguarantee
 
 /*

@@ -169,6 +169,33 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
     HistoryExec("record an attempt in the history", OnFailure::kWarn, sql, 8, types, values, nulls);
 }
 
+void NotifyRunEnd(int64 run_id, const char *kind, const char *status, const char *details) {
+    if (g_notify_channel == nullptr || g_notify_channel[0] == '\0') return;
+    if (SPI_tuptable == nullptr || SPI_processed != 1 || SPI_tuptable->tupdesc->natts < 3) return;
+    HeapTuple tuple = SPI_tuptable->vals[0];
+    TupleDesc desc = SPI_tuptable->tupdesc;
+    bool null_label, null_started, null_finished;
+    Datum label = SPI_getbinval(tuple, desc, 1, &null_label);
+    Datum started = SPI_getbinval(tuple, desc, 2, &null_started);
+    Datum finished = SPI_getbinval(tuple, desc, 3, &null_finished);
+    StringInfoData json;
+    initStringInfo(&json);
+    appendStringInfo(&json, "{\"run_id\": %lld, \"kind\": \"%s\", \"database\": ", static_cast<long long>(run_id), kind);
+    char *database = get_database_name(MyDatabaseId);
+    escape_json(&json, database ? database : "");
+    appendStringInfoString(&json, ", \"label\": ");
+    if (null_label) appendStringInfoString(&json, "null");
+    else escape_json(&json, TextDatumGetCString(label));
+    appendStringInfoString(&json, ", \"status\": ");
+    escape_json(&json, status);
+    appendStringInfo(&json, ", %s, \"elapsed_ms\": ", details);
+    if (null_started || null_finished) appendStringInfoString(&json, "null");
+    else appendStringInfo(&json, "%.3f", static_cast<double>(DatumGetTimestampTz(finished) - DatumGetTimestampTz(started)) / 1000.0);
+    appendStringInfoChar(&json, '}');
+    /* Queued in this transaction: listeners get it when the history row commits. */
+    Async_Notify(g_notify_channel, json.data);
+}
+
 void HistoryFinish(const RunShared *run, const char *status, const char *sqlstate,
                    const char *message) {
     if (!g_history_ready) return;
@@ -205,9 +232,18 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
                          "purge AS (DELETE FROM %s WHERE $10 AND finished_at" PG_OP("<") "$11 RETURNING 1) "
                          "UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
                          "workers_planned = $5, workers_launched = $6, attempts = $7, "
-                         "sqlstate = $8, message = $9 WHERE run_id" PG_OP("=") "$1",
+                         "sqlstate = $8, message = $9 WHERE run_id" PG_OP("=") "$1 "
+                         "RETURNING label, started_at, finished_at",
                          attempt_cte, g_runs_table, g_runs_table);
-    HistoryExec("record the run's end in the history", OnFailure::kWarn, sql, with_attempt ? 19 : 11, types, values, nulls);
+    char *details = psprintf("\"workers_planned\": %s, \"workers_launched\": %s, \"attempts\": %d, \"rows\": %llu",
+                             run->planned < 0 ? "null" : psprintf("%d", run->planned),
+                             run->launched < 0 ? "null" : psprintf("%d", run->launched), run->attempts_used,
+                             static_cast<unsigned long long>(run->rows));
+    OwnerParams params{with_attempt ? 19 : 11, types, values, nulls};
+    (void) OwnerTransaction("record the run's end in the history", OnFailure::kWarn, true, [&] {
+        (void) OwnerExecute(g_history_owner, sql, params);
+        NotifyRunEnd(run->run_id, "guaranteed", status, details);
+    });
     g_pending_attempt = 0;
 }
 

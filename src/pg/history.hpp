@@ -34,6 +34,12 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
  * (attempt 0: none had started) and when, on the run's row, which stays 'lost' (its worker is
  * gone) but says why.  Best effort (a WARNING if it cannot), in a transaction of its own.
  */
+/*
+ * Queues the NOTIFY of a run's end on parallel_guarantee.notify_channel (nothing when it is
+ * empty), in the transaction that records the end, right after its UPDATE ... RETURNING
+ * label, started_at, finished_at (read from SPI_tuptable); details: more JSON members.
+ */
+void NotifyRunEnd(int64 run_id, const char *kind, const char *status, const char *details);
 void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started);
 
 /* A run's row as the caller's backend reads it (as the tables' owner, on the latest snapshot). */

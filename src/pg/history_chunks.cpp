@@ -113,9 +113,18 @@ void ChunkHistorySetStatus(const RunShared *run, const char *status, const char 
                        message ? CStringGetTextDatum(message) : (Datum) 0};
     char *sql = psprintf("UPDATE %s SET status = $2, sqlstate = $3, message = $4, "
                          "finished_at = CASE WHEN $2" PG_OP("=") "'running' THEN NULL "
-                         "ELSE pg_catalog.clock_timestamp() END WHERE run_id" PG_OP("=") "$1",
+                         "ELSE pg_catalog.clock_timestamp() END WHERE run_id" PG_OP("=") "$1 "
+                         "RETURNING label, started_at, finished_at",
                          g_runs_table);
-    OwnerStatement("set a chunk run's status", sql, 4, types, values, nulls);
+    bool ends = strcmp(status, "running") != 0;
+    char *details = psprintf("\"workers_planned\": null, \"workers_launched\": null, \"attempts\": null, "
+                             "\"chunks_total\": %d, \"chunks_done\": %d, \"chunks_skipped\": %d, \"rows\": %llu",
+                             run->chunks_total, run->chunks_done, run->chunks_skipped,
+                             static_cast<unsigned long long>(run->rows));
+    (void) OwnerTransaction("set a chunk run's status", OnFailure::kRaise, false, [&] {
+        (void) Owner(sql, 4, types, values, nulls);
+        if (ends) NotifyRunEnd(run->run_id, "chunked", status, details);
+    });
 }
 
 void ChunkHistoryStoreChunk(Datum *values) {

@@ -36,6 +36,16 @@ const struct config_enum_entry kLogAttemptsOptions[] = {
     {"false", static_cast<int>(LogAttempts::kNone), true},
     {nullptr, 0, false}};
 
+/* A NOTIFY channel is a name: shorter than NAMEDATALEN, or the run's end could not be recorded. */
+bool CheckNotifyChannel(char **value, void **, GucSource) {
+    if (*value != nullptr && strlen(*value) >= NAMEDATALEN) {
+        GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+        GUC_check_errdetail("A channel name has at most %d bytes.", NAMEDATALEN - 1);
+        return false;
+    }
+    return true;
+}
+
 void DefineSettings() {
     /* A PGC_POSTMASTER setting can only be defined while the server starts. */
     if (process_shared_preload_libraries_in_progress) {
@@ -55,7 +65,7 @@ void DefineSettings() {
         "parallel_guarantee.notify_channel",
         "A channel on which a NOTIFY with a JSON payload is sent when a run ends; empty: none.",
         "Sent when the run's history row commits, from the run's database.",
-        &g_notify_channel, "", PGC_USERSET, 0, nullptr, nullptr, nullptr);
+        &g_notify_channel, "", PGC_USERSET, 0, CheckNotifyChannel, nullptr, nullptr);
     if (process_shared_preload_libraries_in_progress)
         DefineCustomIntVariable(
         "parallel_guarantee.max_runs",

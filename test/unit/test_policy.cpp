@@ -681,3 +681,21 @@ TEST_CASE("LaunchMessage agrees with JudgeLaunch's verdict for a whole run", "[m
     CHECK(Contains(LaunchMessage(11, 1, o, 4, 1, v1), "will retry"));
     CHECK(Contains(LaunchMessage(11, 2, o, 4, 2, v2), "continuing degraded"));
 }
+
+TEST_CASE("IsSqlstate: five characters, digits and capital letters", "[retry]") {
+    CHECK(IsSqlstate("40001"));
+    CHECK(IsSqlstate("40P01"));
+    CHECK(IsSqlstate("55P03"));
+    CHECK(IsSqlstate("XX000"));
+    CHECK_FALSE(IsSqlstate(""));
+    CHECK_FALSE(IsSqlstate("4000"));
+    CHECK_FALSE(IsSqlstate("400011"));
+    CHECK_FALSE(IsSqlstate("40p01"));
+    CHECK_FALSE(IsSqlstate("40-01"));
+    CHECK_FALSE(IsSqlstate(std::string("400\0" "1", 5)));
+}
+
+TEST_CASE("OutcomeName: a retried statement error says so", "[retry]") {
+    CHECK(std::string(OutcomeName(AttemptOutcome::kErrorRetried)) == "statement error, retried");
+    CHECK(std::string(OutcomeName(AttemptOutcome::kStatementError)) == "statement error");
+}

@@ -338,6 +338,44 @@ const char *ArgumentName(const ArgLayout &l, int i) {
     return "an argument";
 }
 
+/*
+ * retry_sqlstates: the SQLSTATEs a failing statement is retried on (cleanup, retry_delay, an
+ * attempt spent), like a short launch.  Class 57 (operator intervention: cancels, shutdown)
+ * is never retried: a cancel must stop the run.
+ */
+void ReadRetrySqlstates(ArrayType *array, RunRequest *r) {
+    if (ARR_NDIM(array) > 1)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("retry_sqlstates must be a one-dimensional array of SQLSTATEs")));
+    Datum *items;
+    bool *nulls;
+    int n;
+    deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT, &items, &nulls, &n);
+    if (n > kMaxRetrySqlstates)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("retry_sqlstates lists %d SQLSTATEs, more than the %d allowed", n,
+                               kMaxRetrySqlstates)));
+    r->n_retry_sqlstates = 0;
+    for (int i = 0; i < n; i++) {
+        if (nulls[i])
+            ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                            errmsg("retry_sqlstates must not contain NULL")));
+        char *code = text_to_cstring(DatumGetTextPP(items[i]));
+        bool valid = CatchingCall([&] { return IsSqlstate(std::string(code)); });
+        if (!valid)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("retry_sqlstates: \"%s\" is not a SQLSTATE", code),
+                            errhint("A SQLSTATE has five characters, digits and capital letters, such as "
+                                    "'40001' (serialization failure) or '40P01' (deadlock detected).")));
+        if (code[0] == '5' && code[1] == '7')
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("retry_sqlstates: %s cannot be retried", code),
+                            errdetail("Class 57 means the statement was cancelled or the server is shutting "
+                                      "down: the run must stop, not retry.")));
+        r->retry_sqlstates[r->n_retry_sqlstates++] = MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4]);
+    }
+}
+
 /* run_in_chunks / submit_chunks (label is their one optional argument) and resume_chunks. */
 constexpr int kChunkLabelArg = 7;
 
@@ -369,7 +407,7 @@ int64 IntervalToMillis(const Interval *interval) {
 RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
     auto present = [&](int i) { return i >= 0 && i < PG_NARGS() && !PG_ARGISNULL(i); };
     for (int i = 0; i < PG_NARGS(); i++)
-        if (i != l.cleanup && i != l.max_wait && i != l.label && PG_ARGISNULL(i))
+        if (i != l.cleanup && i != l.max_wait && i != l.label && i != l.retry_sqlstates && PG_ARGISNULL(i))
             ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
                             errmsg("%s must not be NULL", ArgumentName(l, i))));
 
@@ -408,6 +446,7 @@ RunRequest ReadRequest(FunctionCallInfo fcinfo, const ArgLayout &l) {
     if (r.kind == StatementKind::kUtility) RaiseRunsNoQuery();
     if (r.cleanup != nullptr) (void) CheckStatement(r.cleanup, "cleanup");
     CheckTargetReachable(r.options);
+    if (present(l.retry_sqlstates)) ReadRetrySqlstates(PG_GETARG_ARRAYTYPE_P(l.retry_sqlstates), &r);
     return r;
 }
 

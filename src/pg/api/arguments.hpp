@@ -14,10 +14,10 @@ namespace pgguarantee {
  */
 struct ArgLayout {
     int statement, cleanup, target, min, attempts, delay, force, raise, wait, max_wait, priority,
-        label;
+        label, retry_sqlstates;
 };
-constexpr ArgLayout kRunArgs{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
-constexpr ArgLayout kSubmitArgs{0, 1, 2, 3, 4, 5, 6, -1, 7, 8, 9, 10};
+constexpr ArgLayout kRunArgs{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+constexpr ArgLayout kSubmitArgs{0, 1, 2, 3, 4, 5, 6, -1, 7, 8, 9, 10, 11};
 
 /* Everything a run needs, read from the arguments and checked. */
 struct RunRequest {
@@ -36,6 +36,9 @@ struct RunRequest {
     int64 resume_run_id;
     Oid resume_role;            /* set by StartRun once the caller may resume the run */
     int32 chunk_size, max_retries, max_skipped, chunk_workers, notice_every;
+    /* SQLSTATEs retried like a short launch (retry_sqlstates), as MAKE_SQLSTATE codes. */
+    int32 retry_sqlstates[kMaxRetrySqlstates];
+    int32 n_retry_sqlstates;
 };
 
 /* Raised when the module was not preloaded. */

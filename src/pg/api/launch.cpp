@@ -174,6 +174,8 @@ void DescribeRun(RunShared *run, int64 run_id, int slot, const RunRequest &r, Oi
     run->wait_for_slots = r.wait_for_slots;
     run->max_wait_ms = r.max_wait_ms;
     run->priority = r.priority;
+    run->n_retry_sqlstates = r.n_retry_sqlstates;
+    for (int i = 0; i < r.n_retry_sqlstates; i++) run->retry_sqlstates[i] = r.retry_sqlstates[i];
     run->has_cleanup = r.cleanup != nullptr;
     run->has_label = r.label != nullptr;
     run->async = async;
@@ -254,7 +256,7 @@ ErrorData *WaitForWorker(shm_mq_handle *mqh, RunShared *run) {
         }
         if (res == SHM_MQ_DETACHED) break;
         int events = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                               kSelfDeadlockCheckMs, PG_WAIT_EXTENSION);
+                               kSelfDeadlockCheckMs, RunWaitEvent(RunWait::kCaller));
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if ((events & WL_TIMEOUT) != 0) {

@@ -40,6 +40,8 @@ struct RunShared {
     bool wait_for_slots;
     int64 max_wait_ms;          /* bound on waiting for slots, from the start of the run */
     int32 priority;
+    int32 retry_sqlstates[kMaxRetrySqlstates];   /* retried like a short launch */
+    int32 n_retry_sqlstates;
     bool has_cleanup;
     bool has_label;
     bool async;                 /* submitted: no caller waits, no message queue */

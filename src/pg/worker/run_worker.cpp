@@ -10,6 +10,7 @@
  * its transaction rolls back.
  */
 #include "pg/worker/chunks.hpp"
+#include "pg/compat.hpp"
 #include "pg/errors.hpp"
 #include "pg/history.hpp"
 #include "pg/worker/monitor.hpp"
@@ -203,7 +204,7 @@ bool WaitRetryDelay(int attempt) {
         long remaining = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
         if (remaining <= 0) return true;
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, remaining,
-                         PG_WAIT_EXTENSION);
+                         RunWaitEvent(RunWait::kRetryDelay));
         ResetLatch(MyLatch);
     }
 }
@@ -314,7 +315,7 @@ WaitResult WaitForSlots(int attempt, TimestampTz deadline, int64 *waited_ms) {
         long remaining = TimestampDifferenceMilliseconds(now, deadline);
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
                          Max(1L, Min(position == 1 ? kQueuePollMs : kQueuePollBehindMs, remaining)),
-                         PG_WAIT_EXTENSION);
+                         RunWaitEvent(RunWait::kQueue));
         ResetLatch(MyLatch);
     }
 }
@@ -377,6 +378,14 @@ void SettleOrCancel() {
                         errmsg("canceling guaranteed run %lld", static_cast<long long>(g_run->run_id))));
 }
 
+/* Is this statement error one retry_sqlstates lists? */
+bool RetriedError(const ErrorData *error) {
+    if (error == nullptr) return false;
+    for (int i = 0; i < g_run->n_retry_sqlstates; i++)
+        if (g_run->retry_sqlstates[i] == error->sqlerrcode) return true;
+    return false;
+}
+
 /* The attempt loop. */
 void RunAttempts() {
     /*
@@ -436,9 +445,12 @@ void RunAttempts() {
         g_attempt_started = started;
         g_attempt_waited_ms = waited_ms;
         AttemptResult r = RunOneAttempt(attempt, o);
+        if (r.outcome == AttemptOutcome::kStatementError && attempt < o.max_attempts && RetriedError(r.error))
+            r.outcome = AttemptOutcome::kErrorRetried;
         RecordAttempt(attempt, r, waited_ms, started);
         g_attempt_now = 0;
-        HistoryAttempt(g_run, attempt, started, r.outcome != AttemptOutcome::kAbandoned);
+        HistoryAttempt(g_run, attempt, started,
+                       r.outcome != AttemptOutcome::kAbandoned && r.outcome != AttemptOutcome::kErrorRetried);
 
         switch (r.outcome) {
             case AttemptOutcome::kTargetMet:
@@ -450,6 +462,20 @@ void RunAttempts() {
             case AttemptOutcome::kAbandoned:
                 RunCleanup(attempt);
                 continue;
+            case AttemptOutcome::kErrorRetried: {
+                char *message = psprintf("run %lld: attempt %d/%d failed with SQLSTATE %s (%s), which "
+                                         "retry_sqlstates lists: cleanup, then a new attempt after retry_delay",
+                                         static_cast<long long>(g_run->run_id), attempt, g_run->options.max_attempts,
+                                         unpack_sql_state(r.error->sqlerrcode), r.error->message);
+                SayProgress(message, true);
+                RunCleanup(attempt);
+                /* Without the queue the next attempt waits retry_delay itself; with it, wait here. */
+                if (g_run->wait_for_slots && !WaitRetryDelay(attempt + 1))
+                    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                                    errmsg("canceling guaranteed run %lld before attempt %d",
+                                           static_cast<long long>(g_run->run_id), attempt + 1)));
+                continue;
+            }
             case AttemptOutcome::kFailedShort:
                 RunCleanup(attempt);
                 SettleOrCancel();
