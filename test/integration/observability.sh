@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 28
+plan 30
 PC_NAME=observability
 PC_PORT=${OBS_PORT:-54381}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -145,6 +145,23 @@ check "every metric row has a help text and a value" "0" \
   "$(P obs -c "SELECT count(*) FROM parallel_guarantee_metrics WHERE help IS NULL OR value IS NULL OR labels IS NULL")"
 check "the launches metric has the six buckets" "not_downgraded serial short_1_25 short_25_50 short_50_75 short_75_99" \
   "$(P obs -c "SELECT string_agg(labels->>'bucket', ' ' ORDER BY labels->>'bucket') FROM parallel_guarantee_metrics WHERE metric = 'parallel_guarantee_parallel_launches_total'")"
+
+# The ready query files for the exporters: every query runs and gives at least one sample,
+# and together they cover every metric.
+for file in sql_exporter.collector.yml postgres_exporter.queries.yml; do
+  case $file in
+    sql_exporter*) awk '/query: \|/ { getline; sub(/^ +/, ""); print }' "contrib/metrics/$file" > "$PC_DIR/$file.sql" ;;
+    *) sed -n 's/^  query: "\(.*\)"$/\1/p' "contrib/metrics/$file" > "$PC_DIR/$file.sql" ;;
+  esac
+  bad=0 covered=""
+  while IFS= read -r query; do
+    rows=$(P obs -c "SELECT count(*) FROM ($query) q" 2>&1)
+    [ "$rows" -ge 1 ] 2>/dev/null || { bad=$((bad + 1)); echo "#   $file: '$query' gave '$rows'"; }
+    covered="$covered $(echo "$query" | sed -n "s/.*WHERE metric = '\([a-z_0-9]*\)'.*/\1/p")"
+  done < "$PC_DIR/$file.sql"
+  check "contrib/metrics/$file: each of its queries runs and gives samples, and they cover the 12 metrics" "0 $(sort "$PC_DIR/metrics.expected" | tr '\n' ' ')" \
+    "$bad $(echo "$covered" | tr ' ' '\n' | grep . | sort -u | tr '\n' ' ')"
+done
 
 # 3. The wait event of a queued run.
 if start_hog; then
