@@ -24,6 +24,7 @@ int g_max_reservation_ms = 10000;
 bool g_track_downgrades = true;
 int g_max_downgrade_entries = 1000;
 char *g_notify_channel = nullptr;
+bool g_trace_phases = false;
 
 /* on/off from 0.5 stay accepted: on is all, off is none. */
 const struct config_enum_entry kLogAttemptsOptions[] = {
@@ -61,6 +62,12 @@ void DefineSettings() {
         "Counts every parallel launch in the server, and how far short of its plan it fell.",
         "The counts are in the view parallel_guarantee_downgrades.",
         &g_track_downgrades, true, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "parallel_guarantee.trace_phases",
+        "Ends each run_with_parallel_guarantee call with a NOTICE of where its time went.",
+        "Phases: checks and registration, worker start, connection, recording the run, waiting "
+        "and planning, launch, execution and commit, recording the end, result, worker exit.",
+        &g_trace_phases, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "parallel_guarantee.notify_channel",
         "A channel on which a NOTIFY with a JSON payload is sent when a run ends; empty: none.",

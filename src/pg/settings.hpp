@@ -18,6 +18,7 @@ extern int g_max_reservation_ms;       /* parallel_guarantee.max_reservation_tim
 extern bool g_track_downgrades;        /* parallel_guarantee.track_downgrades */
 extern int g_max_downgrade_entries;    /* parallel_guarantee.max_downgrade_entries */
 extern char *g_notify_channel;         /* parallel_guarantee.notify_channel */
+extern bool g_trace_phases;            /* parallel_guarantee.trace_phases */
 
 /* Defines the settings; the PGC_POSTMASTER one only while the server starts. */
 void DefineSettings();

@@ -30,6 +30,8 @@ void PinSettings() {
         {"lock_timeout", "0"},
         {"statement_timeout", "0"},
         {"client_min_messages", "warning"},
+        /* A session with a low jit_above_cost must not compile the bookkeeping (10 ms a statement). */
+        {"jit", "off"},
     };
     for (const Pinned &p : kPinned)
         (void) set_config_option(p.name, p.value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);

@@ -455,8 +455,10 @@ Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run
  */
 RunShared *AwaitWorker(const Launched &launched, int64 run_id, const char *worker_name) {
     ErrorData *error = WaitForWorker(launched.mqh, launched.run);
+    launched.run->phase_at[kPhaseResultReceived] = GetCurrentTimestamp();
     (void) WaitForBackgroundWorkerShutdown(g_handle);
     RunShared *run = launched.run;
+    run->phase_at[kPhaseReturned] = GetCurrentTimestamp();
     run->caller_finished = true;
     pfree(g_handle);
     g_handle = nullptr;

@@ -7,6 +7,7 @@
 #include "pg/api/arguments.hpp"
 #include "pg/api/launch.hpp"
 #include "pg/api/submitted.hpp"
+#include "pg/settings.hpp"
 
 namespace pgguarantee {
 
@@ -22,6 +23,34 @@ TupleDesc ResultRowType(FunctionCallInfo fcinfo, const char *function) {
     return BlessTupleDesc(tupdesc);
 }
 
+/*
+ * parallel_guarantee.trace_phases: where the time of the call went, one NOTICE (bench/phases.sh
+ * reads it).  A phase the run did not reach (no Gather launched, say) shows as "-".
+ */
+void SayPhases(const RunShared *run) {
+    static const char *const kNames[kRunPhases] = {
+        "", "checks and registration", "worker start", "connection", "recording the run",
+        "waiting and planning", "launch", "execution and commit", "recording the end",
+        "result to the caller", "worker exit"};
+    StringInfoData text;
+    initStringInfo(&text);
+    appendStringInfo(&text, "parallel_guarantee: run %lld phases (ms):", static_cast<long long>(run->run_id));
+    TimestampTz previous = run->phase_at[kPhaseCalled];
+    for (int p = kPhaseRegistered; p < kRunPhases; p++) {
+        TimestampTz at = run->phase_at[p];
+        if (at == 0 || previous == 0) {
+            appendStringInfo(&text, "%s %s -", p == kPhaseRegistered ? "" : ",", kNames[p]);
+            continue;
+        }
+        appendStringInfo(&text, "%s %s %.3f", p == kPhaseRegistered ? "" : ",", kNames[p],
+                         static_cast<double>(at - previous) / 1000.0);
+        previous = at;
+    }
+    appendStringInfo(&text, "; total %.3f",
+                     static_cast<double>(run->phase_at[kPhaseReturned] - run->phase_at[kPhaseCalled]) / 1000.0);
+    ereport(NOTICE, (errmsg_internal("%s", text.data), errhidecontext(true)));
+}
+
 }  // namespace
 
 Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
@@ -32,7 +61,10 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
 
     int64 run_id = 0;
     Launched launched = StartRun(fcinfo, request, false, &run_id);
+    launched.run->phase_at[kPhaseCalled] = call_start;
+    launched.run->phase_at[kPhaseRegistered] = GetCurrentTimestamp();
     RunShared *run = AwaitWorker(launched, run_id, "parallel_guarantee worker");
+    if (g_trace_phases) SayPhases(run);
     if (run->status == RunStatus::kRunning) {
         dsm_detach(launched.seg);
         ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),

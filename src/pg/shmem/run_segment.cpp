@@ -26,6 +26,27 @@ char *CopyText(shm_toc *toc, TocKey key, const char *text) {
 
 }  // namespace
 
+/*
+ * The caller's loaded libraries, as SerializeLibraryState wrote them (names, each ended by a
+ * NUL, then an empty name), without the JIT provider: a session that once compiled a query
+ * has llvmjit loaded, and loading it again in the worker cost ~20 ms of every call.  The
+ * worker loads it by itself the first time its statement is compiled, as any backend does.
+ */
+static void DropJitProvider(char *libraries) {
+    char *read = libraries, *write = libraries;
+    while (*read != '\0') {
+        size_t len = strlen(read) + 1;
+        const char *base = strrchr(read, '/');
+        base = base ? base + 1 : read;
+        if (strncmp(base, "llvmjit", 7) != 0) {
+            memmove(write, read, len);
+            write += len;
+        }
+        read += len;
+    }
+    *write = '\0';
+}
+
 RunSegment CreateRunSegment(const char *statement, const char *cleanup, const char *label) {
     Size settings_len = EstimateGUCStateSpace();
     Size libraries_len = EstimateLibraryStateSpace();
@@ -61,6 +82,7 @@ RunSegment CreateRunSegment(const char *statement, const char *cleanup, const ch
     shm_toc_insert(toc, kTocSettings, s.settings);
     s.libraries = static_cast<char *>(shm_toc_allocate(toc, libraries_len));
     SerializeLibraryState(libraries_len, s.libraries);
+    DropJitProvider(s.libraries);
     shm_toc_insert(toc, kTocLibraries, s.libraries);
     s.queue = shm_mq_create(shm_toc_allocate(toc, kQueueSize), kQueueSize);
     shm_toc_insert(toc, kTocQueue, s.queue);

@@ -23,6 +23,26 @@
 
 namespace pgguarantee {
 
+/*
+ * The moments of a call, for parallel_guarantee.trace_phases (bench/phases.sh): each written
+ * once by the process that reaches it (the caller or the worker), read by the caller after
+ * the worker has exited.  Of the attempts, the last one's.
+ */
+enum RunPhase {
+    kPhaseCalled,            /* caller: the function was called */
+    kPhaseRegistered,        /* caller: checks done, slot taken, worker registered */
+    kPhaseWorkerStarted,     /* worker: its main function entered */
+    kPhaseConnected,         /* worker: connected to the database as the caller */
+    kPhaseRecorded,          /* worker: the run is in the history */
+    kPhaseStatementStarted,  /* worker: the last attempt's statement starts (parse, plan) */
+    kPhaseLaunched,          /* worker: its first Gather launched */
+    kPhaseStatementDone,     /* worker: the statement committed */
+    kPhaseEndRecorded,       /* worker: the end is in the history */
+    kPhaseResultReceived,    /* caller: the worker's result and messages are in */
+    kPhaseReturned,          /* caller: the worker has exited; the call returns */
+    kRunPhases
+};
+
 struct RunShared {
     /* Written by the caller before the worker starts. */
     int64 run_id;
@@ -40,6 +60,7 @@ struct RunShared {
     bool wait_for_slots;
     int64 max_wait_ms;          /* bound on waiting for slots, from the start of the run */
     int32 priority;
+    TimestampTz phase_at[kRunPhases];   /* see RunPhase; 0: not reached */
     int32 retry_sqlstates[kMaxRetrySqlstates];   /* retried like a short launch */
     int32 n_retry_sqlstates;
     bool has_cleanup;

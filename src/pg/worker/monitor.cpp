@@ -131,7 +131,7 @@ void JudgeLaunchOf(Wrapped *w) {
     int planned = PlannedWorkers(w->gather);
     int launched = LaunchedWorkers(w->gather);
     RecordLaunch(w->gather->state->es_plannedstmt->queryId, planned, launched);
-    g_monitor.launches++;
+    if (g_monitor.launches++ == 0) g_monitor.first_launch_at = GetCurrentTimestamp();
     g_monitor.min_launched = Min(g_monitor.min_launched, launched);
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
 

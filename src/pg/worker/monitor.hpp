@@ -30,6 +30,7 @@ struct MonitorState {
     int min_launched;       /* fewest workers launched by any launch, INT_MAX before any */
     bool degraded;          /* a launch was accepted below target on the last attempt */
     AttemptOutcome abandon; /* why the attempt was abandoned, kNone while it goes on */
+    TimestampTz first_launch_at;  /* when the attempt's first Gather launched; 0 before */
 };
 
 extern MonitorState g_monitor;

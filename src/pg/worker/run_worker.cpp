@@ -93,6 +93,8 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     MonitorBegin(g_run->run_id, g_run->slot_index, attempt, attempt_options, g_run->options.max_attempts,
                  g_run->force_workers,
                  g_run->kind);
+    g_run->phase_at[kPhaseStatementStarted] = GetCurrentTimestamp();
+    g_run->phase_at[kPhaseLaunched] = 0;
     PG_TRY();
     {
         BeginSpiTransaction(g_statement);
@@ -108,6 +110,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
                                    SPI_result_code_string(rc))));
         rows = SPI_processed;
         EndSpiStatement();
+        g_run->phase_at[kPhaseLaunched] = g_monitor.first_launch_at;
         MonitorCheckBeforeCommit();
         /* From here a cancel is too late: a cancel that came first rolls the statement back. */
         if (pg_atomic_read_u32(&g_run->cancel_requested) != 0 ||
@@ -602,6 +605,7 @@ void RunGuarantee(const char *label) {
 
     /* A cancel that came before we started is handled in the attempts, once the run is recorded. */
     HistoryBegin(g_run, g_statement, g_run->has_cleanup ? g_cleanup : nullptr, label);
+    g_run->phase_at[kPhaseRecorded] = GetCurrentTimestamp();
     pg_atomic_write_u32(&g_run->recorded, 1);
     before_shmem_exit(RecordTerminationOnExit, 0);
     MemoryContext outer = CurrentMemoryContext;
@@ -628,8 +632,10 @@ void RunGuarantee(const char *label) {
         ReThrowError(edata);
     }
     PG_END_TRY();
+    g_run->phase_at[kPhaseStatementDone] = GetCurrentTimestamp();
     SetSlotState(g_run->slot_index, g_run->run_id, SlotState::kFinishing, g_run->attempts_used);
     HistoryFinish(g_run, StatusName(g_run->status), nullptr, nullptr);
+    g_run->phase_at[kPhaseEndRecorded] = GetCurrentTimestamp();
     g_end_recorded = true;
 }
 
@@ -638,6 +644,7 @@ void WorkerMain(Datum main_arg) {
     pqsignal(SIGINT, StatementCancelHandler);
     BackgroundWorkerUnblockSignals();
 
+    TimestampTz started = GetCurrentTimestamp();
     CurrentResourceOwner = ResourceOwnerCreate(nullptr, "parallel_guarantee worker");
     RunSegment segment = AttachRunSegment(DatumGetUInt32(main_arg));
     g_run = segment.run;
@@ -645,6 +652,7 @@ void WorkerMain(Datum main_arg) {
     /* A chunk helper shares the coordinator's run: no message queue, no slot of its own. */
     int helper_number = static_cast<unsigned char>(MyBgworkerEntry->bgw_extra[0]);
     bool helper = helper_number > 0;
+    if (!helper) g_run->phase_at[kPhaseWorkerStarted] = started;
     if (!g_run->async && !helper) {
         /* NOTICEs and the error go to the caller, who waits for them. */
         shm_mq_set_sender(segment.queue, MyProc);
@@ -666,6 +674,7 @@ void WorkerMain(Datum main_arg) {
     g_cleanup = segment.cleanup;
     g_in_guarantee_worker = true;
     BecomeTheCaller(segment);
+    if (!helper) g_run->phase_at[kPhaseConnected] = GetCurrentTimestamp();
 
     if (g_run->mode == RunMode::kGuarantee) {
         RunGuarantee(label);
