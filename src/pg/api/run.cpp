@@ -24,6 +24,39 @@ TupleDesc ResultRowType(FunctionCallInfo fcinfo, const char *function) {
 }
 
 /*
+ * The result row, its columns found by name: 0.x's parallel_guarantee_result had run_id last,
+ * 1.0's has it first, and a database not yet updated still has the old type while the server
+ * runs the new library.  values/nulls/types are in the order of names.
+ */
+Datum FormResult(TupleDesc tupdesc, const char *const names[7], const Oid types[7], const Datum values[7],
+                 const bool nulls[7]) {
+    Datum ordered[7];
+    bool ordered_nulls[7];
+    for (int i = 0; i < 7; i++) {
+        Form_pg_attribute attr = TupleDescAttr(tupdesc, i);
+        int from = -1;
+        for (int j = 0; j < 7 && from < 0; j++)
+            if (strcmp(NameStr(attr->attname), names[j]) == 0) from = j;
+        if (from < 0 || attr->atttypid != types[from])
+            ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                            errmsg("the result type's column \"%s\" is not what this version of "
+                                   "parallel_guarantee returns",
+                                   NameStr(attr->attname)),
+                            errhint("Update the extension: ALTER EXTENSION parallel_guarantee UPDATE;")));
+        ordered[i] = values[from];
+        ordered_nulls[i] = nulls[from];
+    }
+    return HeapTupleGetDatum(heap_form_tuple(tupdesc, ordered, ordered_nulls));
+}
+
+const char *const kResultColumns[7] = {"run_id", "status", "rows", "workers_planned", "workers_launched",
+                                       "attempts", "elapsed"};
+const Oid kResultTypes[7] = {INT8OID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, INTERVALOID};
+const char *const kChunkResultColumns[7] = {"run_id", "status", "chunks_total", "chunks_done", "chunks_skipped",
+                                            "rows_changed", "elapsed"};
+const Oid kChunkResultTypes[7] = {INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID, INT8OID, INTERVALOID};
+
+/*
  * parallel_guarantee.trace_phases: where the time of the call went, one NOTICE (bench/phases.sh
  * reads it).  A phase the run did not reach (no Gather launched, say) shows as "-".
  */
@@ -88,7 +121,7 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     elapsed->time = GetCurrentTimestamp() - call_start;
     values[6] = IntervalPGetDatum(elapsed);
     dsm_detach(launched.seg);
-    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+    return FormResult(tupdesc, kResultColumns, kResultTypes, values, nulls);
 }
 
 /* submit_parallel_guarantee: starts a run that goes on without the caller; returns its id. */
@@ -135,7 +168,7 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
         auto *elapsed = static_cast<Interval *>(palloc0(sizeof(Interval)));
         elapsed->time = GetCurrentTimestamp() - call_start;
         values[6] = IntervalPGetDatum(elapsed);
-        return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+        return FormResult(tupdesc, kChunkResultColumns, kChunkResultTypes, values, nulls);
     }
     Launched launched = StartRun(fcinfo, r, false, &run_id);
     RunShared *run = nullptr;
@@ -180,7 +213,7 @@ Datum RunChunks(FunctionCallInfo fcinfo, bool resume, bool async) {
     elapsed->time = GetCurrentTimestamp() - call_start;
     values[6] = IntervalPGetDatum(elapsed);
     dsm_detach(launched.seg);
-    return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+    return FormResult(tupdesc, kChunkResultColumns, kChunkResultTypes, values, nulls);
 }
 
 }  // namespace pgguarantee
