@@ -2,7 +2,10 @@
 # JDBC integration test: a client that sets a fetch size (autocommit off, so pgjdbc runs the
 # query through a row-limited portal) gets a serial plan, because PostgreSQL never runs a
 # row-limited portal in parallel; the same statement through run_with_parallel_guarantee, with
-# the same fetch size, gets its 4 workers.  See jdbc/GuaranteeJdbc.java for the checks.
+# the same fetch size, gets its 4 workers.  The extension's objects are in the schema
+# parallel_guarantee: the client reaches them as a Java program would, with
+# currentSchema=public,parallel_guarantee in the JDBC URL or with qualified names; it also
+# reads the result row by position (run_id first).  See jdbc/GuaranteeJdbc.java for the checks.
 #
 # Needs the throwaway cluster (bash scripts/cluster.sh start), javac and Debian's
 # /usr/share/java/postgresql.jar.  Port: $PG_PORT (default 54329).  Creates and drops the
@@ -11,8 +14,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-# GuaranteeJdbc's four checks, relayed, and whether it finished.
-plan 5
+# GuaranteeJdbc's six checks, relayed, and whether it finished.
+plan 7
 export PG_PORT=${PG_PORT:-54329}
 DB=pg_guarantee_jdbc
 JAR=${PGJDBC_JAR:-/usr/share/java/postgresql.jar}

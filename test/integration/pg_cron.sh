@@ -1,145 +1,174 @@
 #!/usr/bin/env bash
-# pg_cron end to end: a job scheduled every minute calls run_with_parallel_guarantee; its row
-# in cron.job_run_details says succeeded, and the run's row in parallel_guarantee_runs (found
-# by its label and by started_at lying within the job's start_time .. end_time) says
-# target_met with 4 workers.  Each check prints "ok - ..." or "not ok - ..." and what it found.
+# pg_cron end to end, with the README's example exactly as the README shows it:
 #
-# Needs the throwaway cluster (bash scripts/cluster.sh start), which preloads pg_cron with
-# cron.database_name = 'postgres'.  Works in the database postgres: creates pg_cron there if it
-# is missing (and leaves it), and parallel_guarantee (dropped at the end if this script created
-# it; updated to the default version if it was older); creates and drops the table
-# pg_cron_big and the job pg_guarantee_cron_test.  pg_cron 1.4 fires at minute boundaries, so
-# this takes up to about two minutes.
+# README example:
+# -- In the database pg_cron runs in (cron.database_name), as a superuser or a role granted
+# -- EXECUTE on cron.schedule_in_database: every night at 02:00, in the database sales_db.
+# -- pg_cron's session there has no search_path for the extension: qualify the name.
+# -- The DO block drops last night's table and builds the new one in one transaction, so
+# -- the job can run every night, and an attempt abandoned for want of workers leaves
+# -- last night's table in place.
+# SELECT cron.schedule_in_database('nightly-sales', '0 2 * * *', $job$
+#     SELECT status FROM parallel_guarantee.run_with_parallel_guarantee(
+#         $stmt$
+#         DO $$
+#         BEGIN
+#             DROP TABLE IF EXISTS tmp_sales;
+#             CREATE TABLE tmp_sales AS SELECT region, sum(amount) FROM sales GROUP BY region;
+#         END
+#         $$
+#         $stmt$,
+#         target_workers => 4,
+#         min_workers    => 2,
+#         label          => 'cron:nightly-sales')
+# $job$, 'sales_db');
+# (end of README example)
+#
+# The script runs that text (read from the comment above), changing only the schedule
+# '0 2 * * *' to every minute ('* * * * *': pg_cron 1.4 schedules by the minute; '5 seconds'
+# on pg_cron 1.5 or later).  It waits for two finished firings, then checks that
+# cron.job_run_details says both succeeded and that parallel_guarantee_runs in sales_db has
+# each firing's run, labelled cron:nightly-sales, target_met with 4 workers, started within
+# the firing.  Each check prints "ok - ..." or "not ok - ..." and what it found.
+#
+# Why the statement is a DO block: the cleanup argument runs only after an attempt that did
+# not succeed, so a bare CREATE TABLE tmp_sales AS ... fails the second night (42P07,
+# "relation already exists"); a DROP TABLE in the job's command before the SELECT runs in
+# the same transaction as the call (pg_cron sends the command as one query string), so the
+# run's worker waits for the caller's lock and the run is stopped (40P01).
+#
+# Needs the throwaway cluster (bash scripts/cluster.sh start; PG_BIN, PG_PORT as for it),
+# which preloads pg_cron with cron.database_name = 'postgres'.  Creates pg_cron in postgres if
+# it is missing (and leaves it); creates and drops the database sales_db (refusing to touch
+# a sales_db it did not create) and the job nightly-sales.  Takes two to three minutes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . test/integration/data/tap.sh
-plan 9
-JOB=pg_guarantee_cron_test
-LABEL=cron:$JOB
+plan 11
+SELF=test/integration/pg_cron.sh
+JOB=nightly-sales
+LABEL=cron:nightly-sales
+DB=sales_db
+S=parallel_guarantee
+MARK="created by test/integration/pg_cron.sh"
 P() { bash scripts/cluster.sh psql -d postgres -tA -q "$@"; }
+PD() { bash scripts/cluster.sh psql -d "$DB" -tA -q "$@"; }
+
+# The example, exactly as in the comment block above.
+EXAMPLE=$(sed -n '/^# README example:$/,/^# (end of README example)$/p' "$SELF" | sed '1d;$d' | sed -E 's/^# ?//')
 
 bash scripts/cluster.sh status >/dev/null || { not_ok "setup: the cluster is not running (bash scripts/cluster.sh start)"; exit; }
 CRON_DB=$(P -c "SHOW cron.database_name" 2>&1)
-[ "$CRON_DB" = postgres ] || { not_ok "setup: pg_cron is not preloaded with cron.database_name = 'postgres' (found: $CRON_DB)"; exit; }
+check "pg_cron is preloaded and runs its jobs from database postgres (cron.database_name), not $DB" "postgres" "$CRON_DB"
+[ "$CRON_DB" = postgres ] || exit
 
-# What existed before: drop only what this script creates.
-EXT_BEFORE=$(P -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")
-EXT_DEFAULT=$(P -c "SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guarantee'")
-CREATED_EXT=0
 JOBID=
-
+CREATED_DB=0
 cleanup() {
-  # The job first, so that it fires no more; then its records and what this script created.
+  # The job first, so that it fires no more; then its records and the database.
   if [ -n "$JOBID" ]; then
-    P -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = $JOBID" >/dev/null 2>&1
+    P -c "SELECT cron.unschedule($JOBID)" >/dev/null 2>&1
     P -c "DELETE FROM cron.job_run_details WHERE jobid = $JOBID" >/dev/null 2>&1
   fi
-  # A firing still in progress would hold pg_cron_big: stop it (bounded by the lock timeout).
-  P -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE label = '$LABEL'" >/dev/null 2>&1
-  P -c "SET lock_timeout = '20s'" -c "DROP TABLE IF EXISTS pg_cron_big" >/dev/null
-  if [ $CREATED_EXT = 1 ]; then
-    P -c "SET lock_timeout = '20s'" -c "DROP EXTENSION IF EXISTS parallel_guarantee" >/dev/null
-  else
-    P -c "DELETE FROM parallel_guarantee_run_history WHERE label = '$LABEL'" >/dev/null 2>&1
+  if [ $CREATED_DB = 1 ]; then
+    P -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
   fi
 }
 tap_on_exit cleanup
 
-# Setup in postgres: pg_cron, parallel_guarantee at its default version, a table that plans 4
-# workers, and no job of ours left over from an interrupted run.
+# pg_cron in postgres; a sales_db of our own (one a killed run of this script left is ours).
 P -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" -c "CREATE EXTENSION IF NOT EXISTS pg_cron" >/dev/null \
   || { not_ok "setup: could not create the pg_cron extension in postgres"; exit; }
-if [ -z "$EXT_BEFORE" ]; then
-  P -v ON_ERROR_STOP=1 -c "CREATE EXTENSION parallel_guarantee" >/dev/null \
-    || { not_ok "setup: could not create the parallel_guarantee extension in postgres"; exit; }
-  CREATED_EXT=1
-elif [ "$EXT_BEFORE" != "$EXT_DEFAULT" ]; then
-  echo "# parallel_guarantee $EXT_BEFORE was installed in postgres; updating it to $EXT_DEFAULT (it stays updated)"
-  P -v ON_ERROR_STOP=1 -c "ALTER EXTENSION parallel_guarantee UPDATE" >/dev/null \
-    || { not_ok "setup: could not update parallel_guarantee in postgres from $EXT_BEFORE"; exit; }
+existing=$(P -c "SELECT coalesce(shobj_description(oid, 'pg_database'), '(no comment)') FROM pg_database WHERE datname = '$DB'")
+if [ -n "$existing" ] && [ "$existing" != "$MARK" ]; then
+  not_ok "setup: a database $DB exists that this script did not create (comment: $existing); not touching it"; exit
 fi
-# The run's function must be the one a fresh install has (label is its last argument).
-SIG="run_with_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,boolean,interval,integer,text)"
-if [ "$(P -c "SELECT to_regprocedure('$SIG') IS NOT NULL")" != t ]; then
-  not_ok "setup: parallel_guarantee in postgres does not have $SIG" \
-    "it has: $(P -c "SELECT string_agg(oid::regprocedure::text, ', ') FROM pg_proc WHERE proname = 'run_with_parallel_guarantee'")" \
-    "(installed from an older script; reinstall it: DROP EXTENSION parallel_guarantee; CREATE EXTENSION parallel_guarantee;)"
-  exit
-fi
-# A job of ours left over from a run of this script that was killed.
-P -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '$JOB' AND username = current_user" >/dev/null
-P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the table pg_cron_big"; exit; }
+# Jobs of ours left over by a killed run.
+P -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = '$JOB' AND username = current_user AND database = '$DB'" >/dev/null
+P -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+P -v ON_ERROR_STOP=1 -c "CREATE DATABASE $DB" -c "COMMENT ON DATABASE $DB IS '$MARK'" >/dev/null \
+  || { not_ok "setup: could not create the database $DB"; exit; }
+CREATED_DB=1
+PD -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension and the table sales in sales_db"; exit; }
 SET client_min_messages = warning;
-DROP TABLE IF EXISTS pg_cron_big;
-CREATE TABLE pg_cron_big (id int, pad text) WITH (parallel_workers = 4);
-INSERT INTO pg_cron_big SELECT g, 'x' FROM generate_series(1, 200000) g;
-VACUUM ANALYZE pg_cron_big;
+CREATE EXTENSION parallel_guarantee;
+CREATE TABLE sales (region int, amount numeric) WITH (parallel_workers = 4);
+INSERT INTO sales SELECT g % 50, g FROM generate_series(1, 200000) g;
+VACUUM ANALYZE sales;
 SQL
-check "parallel_guarantee in postgres is at the default version" "$EXT_DEFAULT" \
-  "$(P -c "SELECT extversion FROM pg_extension WHERE extname = 'parallel_guarantee'")"
+EXT_DEFAULT=$(P -c "SELECT default_version FROM pg_available_extensions WHERE name = 'parallel_guarantee'")
+check "$DB has parallel_guarantee at the default version, in schema $S" "$EXT_DEFAULT|$S" \
+  "$(PD -c "SELECT extversion || '|' || extnamespace::regnamespace FROM pg_extension WHERE extname = 'parallel_guarantee'")"
+check "a new session in $DB (as pg_cron's is) does not find the unqualified name; the qualified one it does" "|$S.run_with_parallel_guarantee" \
+  "$(PD -c "SELECT coalesce(to_regproc('run_with_parallel_guarantee')::text, '') || '|' || coalesce(to_regproc('$S.run_with_parallel_guarantee')::text, '')")"
 
-# The job: a SELECT (its rows are discarded), so that every firing can succeed.
-JOBID=$(P -c "SELECT cron.schedule('$JOB', '* * * * *', \$job\$SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM pg_cron_big', label => '$LABEL')\$job\$)" 2>&1)
+# The example, with only its schedule changed.
+CRON_VERSION=$(P -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'")
+if [ "$(printf '%s\n' "$CRON_VERSION" 1.5 | sort -V | head -1)" = 1.5 ]; then SCHEDULE='5 seconds'; else SCHEDULE='* * * * *'; fi
+RUN_TEXT=${EXAMPLE/"'0 2 * * *'"/"'$SCHEDULE'"}
+[ "$(grep -c "'0 2 \* \* \*'" <<<"$EXAMPLE")" = 1 ] && [ "$RUN_TEXT" != "$EXAMPLE" ] \
+  || { not_ok "setup: the README example in $SELF does not have its schedule '0 2 * * *' once"; exit; }
+echo "# pg_cron $CRON_VERSION: the example runs with the schedule '$SCHEDULE'"
+JOBID=$(P -v ON_ERROR_STOP=1 <<<"$RUN_TEXT" 2>&1)
 if ! [[ $JOBID =~ ^[0-9]+$ ]]; then
-  check "cron.schedule returns a job id" "a number" "$JOBID"
+  check "the README example, run in postgres, returns a job id" "a number" "$JOBID"
   JOBID=
   exit
 fi
-ok "the job $JOB is scheduled (job id $JOBID), every minute"
+ok "the README example, run in postgres, returns a job id ($JOBID)"
+# The command: the text between the two $job$ quotes.
+EXPECTED_COMMAND=${EXAMPLE#*\$job\$}
+EXPECTED_COMMAND=$(printf '%s' "${EXPECTED_COMMAND%%\$job\$*}")
+check "cron.job has the job: name $JOB, database $DB, run as postgres, the command as written" "$JOB|$DB|postgres|same command" \
+  "$(P -c "SELECT jobname || '|' || database || '|' || username FROM cron.job WHERE jobid = $JOBID")|$(
+     [ "$(P -c "SELECT command FROM cron.job WHERE jobid = $JOBID")" = "$EXPECTED_COMMAND" ] && echo "same command" || echo "another command")"
 
-# Poll (bounded: 130 s) until the job has a finished run.
-FINISHED_Q="SELECT count(*) > 0 FROM cron.job_run_details d WHERE d.jobid = $JOBID AND d.end_time IS NOT NULL"
-deadline=$(( $(date +%s) + 130 ))
-found=f
+# Poll (bounded: 200 s) until two firings have finished.
+FINISHED_Q="SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID AND end_time IS NOT NULL"
+deadline=$(( $(date +%s) + 200 ))
+finished=0
 while [ "$(date +%s)" -lt $deadline ]; do
-  found=$(P -c "$FINISHED_Q" 2>/dev/null)
-  [ "$found" = t ] && break
+  finished=$(P -c "$FINISHED_Q" 2>/dev/null)
+  [ "${finished:-0}" -ge 2 ] && break
   sleep 1
 done
-# No more firings: unschedule before looking at the results.
+# No more firings: unschedule before looking at the results, and let one in progress end.
 P -c "SELECT cron.unschedule($JOBID)" >/dev/null
-details() {
-  echo "# cron.job_run_details of the job:"
-  P -c "SELECT runid, status, return_message, start_time, end_time FROM cron.job_run_details WHERE jobid = $JOBID" 2>&1 | sed 's/^/#   /'
-  echo "# runs labelled $LABEL:"
-  P -c "SELECT run_id, status, started_at, finished_at, workers_launched, sqlstate, message FROM parallel_guarantee_runs WHERE label = '$LABEL'" 2>&1 | sed 's/^/#   /'
-}
-if [ "$found" != t ]; then
-  check "within 130 s pg_cron ran the job" "t" "$found"
-  details
-  exit
-fi
-ok "within 130 s pg_cron ran the job"
-
-# The job's first finished firing, and the runs that started within it.
-read -r RUNID CRON_STATUS < <(P -F ' ' -c "SELECT runid, status FROM cron.job_run_details WHERE jobid = $JOBID AND end_time IS NOT NULL ORDER BY start_time LIMIT 1")
-check "the job's run in cron.job_run_details succeeded (its SELECT returned one row)" "succeeded|1 row" \
-  "$(P -c "SELECT status, return_message FROM cron.job_run_details WHERE runid = $RUNID")"
-MATCH_Q="FROM parallel_guarantee_runs r, cron.job_run_details d
-         WHERE d.runid = $RUNID AND r.label = '$LABEL' AND r.started_at BETWEEN d.start_time AND d.end_time"
-check "exactly one run labelled $LABEL started between the job's start_time and end_time" "1" "$(P -c "SELECT count(*) $MATCH_Q")"
-check "that run met its target: status, planned and launched workers, role, database, statement" \
-  "target_met|4|4|postgres|postgres|SELECT count(*) FROM pg_cron_big" \
-  "$(P -c "SELECT r.status, r.workers_planned, r.workers_launched, r.role, r.database, r.statement $MATCH_Q")"
-check "that run also finished before the job's end_time" "t" "$(P -c "SELECT bool_and(r.finished_at <= d.end_time) $MATCH_Q")"
-check "its attempts are all recorded, numbered 1 to attempts, the last with 4 workers launched (rows = attempts|last)" "true|4|target met" \
-  "$(P -c "SELECT (count(*) = max(r.attempts) AND min(a.attempt) = 1 AND max(a.attempt) = max(r.attempts))::text || '|' ||
-                  (array_agg(a.workers_launched || '|' || a.outcome ORDER BY a.attempt DESC))[1]
-             FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id)
-            WHERE a.run_id = (SELECT r.run_id $MATCH_Q)" 2>&1)"
-# Every firing of the job called the function once: once the firings are over (the job is
-# unscheduled above), the runs labelled $LABEL are exactly as many as the firings, all
-# finished, and the label summary counts them all.
 for _ in $(seq 1 300); do
   [ "$(P -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID AND status NOT IN ('succeeded', 'failed')" 2>&1)" = 0 ] && break
   sleep 0.1
 done
+details() {
+  echo "# cron.job_run_details of the job:"
+  P -c "SELECT runid, status, return_message, start_time, end_time FROM cron.job_run_details WHERE jobid = $JOBID ORDER BY start_time" 2>&1 | sed 's/^/#   /'
+  echo "# runs labelled $LABEL in $DB:"
+  PD -c "SELECT run_id, status, started_at, finished_at, workers_launched, sqlstate, message FROM $S.parallel_guarantee_runs WHERE label = '$LABEL' ORDER BY run_id" 2>&1 | sed 's/^/#   /'
+}
+check "within 200 s pg_cron fired the job twice and both firings finished" "2" "$([ "${finished:-0}" -ge 2 ] && echo 2 || echo "${finished:-0}")"
+if [ "${finished:-0}" -lt 2 ]; then details; exit; fi
+
+FIRST_TWO="SELECT * FROM cron.job_run_details WHERE jobid = $JOBID AND end_time IS NOT NULL ORDER BY start_time LIMIT 2"
+check "cron.job_run_details: both firings succeeded (the SELECT returned its one row; the second found last night's table and replaced it)" \
+  "succeeded|1 row,succeeded|1 row" \
+  "$(P -c "SELECT string_agg(status || '|' || return_message, ',' ORDER BY start_time) FROM ($FIRST_TWO) d")"
+# The runs of those two firings: in sales_db, started between the firing's start and end.
+WINDOWS=$(P -F ' ' -c "SELECT format('(%L::timestamptz, %L::timestamptz)', start_time, end_time) FROM ($FIRST_TWO) d ORDER BY start_time" | paste -sd,)
+check "parallel_guarantee_runs in $DB: each of the two firings is one run labelled $LABEL, target_met, 4 of 4 workers, as postgres, the DO block" \
+  "1|guaranteed|target_met|4|4|postgres|$DB|DO,1|guaranteed|target_met|4|4|postgres|$DB|DO" \
+  "$(PD -c "SELECT string_agg(x, ',' ORDER BY s) FROM (
+        SELECT w.s, (SELECT count(*) || '|' || min(r.kind) || '|' || min(r.status) || '|' || min(r.workers_planned) || '|' || min(r.workers_launched)
+                            || '|' || min(r.role) || '|' || min(r.database) || '|' || min(split_part(ltrim(r.statement, E' \n'), ' ', 1))
+                       FROM $S.parallel_guarantee_runs r
+                      WHERE r.label = '$LABEL' AND r.started_at BETWEEN w.s AND w.e AND r.finished_at <= w.e) AS x
+          FROM (VALUES $WINDOWS) AS w(s, e)) f" 2>&1)"
+check "the table the statement builds is there: tmp_sales with its 50 regions" "50" "$(PD -c "SELECT count(*) FROM tmp_sales" 2>&1)"
 FIRINGS=$(P -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID" 2>&1)
 echo "# the job fired $FIRINGS time(s)"
-check "each firing of the job is one finished run in the history, all counted by the label summary (firings|runs|finished|summary runs|summary target_met)" \
+check "every firing is one finished run, and parallel_guarantee_label_summary counts them all target_met (firings|runs|target_met|summary runs|summary target_met)" \
   "$FIRINGS|$FIRINGS|$FIRINGS|$FIRINGS|$FIRINGS" \
-  "$FIRINGS|$(P -c "SELECT count(*) || '|' || count(*) FILTER (WHERE status = 'target_met' AND finished_at IS NOT NULL) || '|' ||
-                           coalesce((SELECT runs || '|' || target_met FROM parallel_guarantee_label_summary WHERE label = '$LABEL'), 'no summary row')
-                      FROM parallel_guarantee_runs WHERE label = '$LABEL'" 2>&1)"
+  "$FIRINGS|$(PD -c "SELECT count(*) || '|' || count(*) FILTER (WHERE status = 'target_met' AND finished_at IS NOT NULL) || '|' ||
+                           coalesce((SELECT runs || '|' || target_met FROM $S.parallel_guarantee_label_summary WHERE label = '$LABEL'), 'no summary row')
+                      FROM $S.parallel_guarantee_runs WHERE label = '$LABEL'" 2>&1)"
+check "cron.job_run_details has no failed firing" "0" "$(P -c "SELECT count(*) FROM cron.job_run_details WHERE jobid = $JOBID AND status <> 'succeeded'")"
 
 [ $TAP_FAILED = 0 ] || details

@@ -8,6 +8,11 @@
  * server-side, in a background worker, without a row limit, so the same fetch size does not
  * matter there.
  *
+ * The extension's objects live in the schema parallel_guarantee (1.0).  A Java program either
+ * puts it on the connection's search_path (currentSchema=public,parallel_guarantee in the JDBC
+ * URL, as the guaranteed call here does) or qualifies the names
+ * (parallel_guarantee.run_with_parallel_guarantee, as the other calls here do).
+ *
  *   java -cp <classes>:/usr/share/java/postgresql.jar GuaranteeJdbc <port> [database]
  *
  * Prints "ok - <check>" or "not ok - <check>" per check, followed by "#" detail lines; exits
@@ -36,17 +41,24 @@ public class GuaranteeJdbc {
     static final int POLL_MS = 20;
     static final int MAX_PARALLEL_WORKERS = 8;   /* the cluster's max_parallel_workers */
 
+    /* The plain URL, and the same with the extension's schema on the search_path. */
     static String url;
+    static String urlWithSchema;
+    static final String SCHEMA_PARAMETER = "currentSchema=public,parallel_guarantee";
     static int failures = 0;
     static int checks = 0;
 
     static Connection connect(boolean autocommit) throws SQLException {
+        return connect(url, autocommit);
+    }
+
+    static Connection connect(String connectUrl, boolean autocommit) throws SQLException {
         Properties p = new Properties();
         p.setProperty("user", "postgres");
         p.setProperty("loginTimeout", "10");
         p.setProperty("socketTimeout", "60");
         p.setProperty("ApplicationName", "GuaranteeJdbc");
-        Connection c = DriverManager.getConnection(url, p);
+        Connection c = DriverManager.getConnection(connectUrl, p);
         c.setAutoCommit(autocommit);
         return c;
     }
@@ -55,7 +67,8 @@ public class GuaranteeJdbc {
         checks++;
         if (!ok) failures++;
         System.out.println((ok ? "ok - " : "not ok - ") + description);
-        for (String d : details) System.out.println("#   " + d);
+        for (String d : details)
+            for (String line : d.split("\n")) System.out.println("#   " + line);
         System.out.flush();
     }
 
@@ -63,6 +76,13 @@ public class GuaranteeJdbc {
         try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getLong(1);
+        }
+    }
+
+    static String queryString(Connection c, String sql) throws SQLException {
+        try (Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
         }
     }
 
@@ -197,7 +217,11 @@ public class GuaranteeJdbc {
         report(ok, description, details);
     }
 
-    /* c: the same statement through run_with_parallel_guarantee, same fetch size. */
+    /*
+     * c: the same statement through run_with_parallel_guarantee, same fetch size; connection a
+     * has the extension's schema on its search_path (currentSchema in the URL), so the names
+     * are unqualified.
+     */
     static void checkGuaranteed(ExecutorService pool, Connection a, long aPid, Connection observer)
             throws Exception {
         List<String> details = new ArrayList<>();
@@ -245,14 +269,18 @@ public class GuaranteeJdbc {
         report(ok, description, details);
     }
 
-    /* d: a guaranteed call that cannot reach min_workers raises SQLSTATE 53G01. */
+    /*
+     * d: a guaranteed call that cannot reach min_workers raises SQLSTATE 53G01; the plain URL,
+     * the name qualified.
+     */
     static void checkFailure() {
         List<String> details = new ArrayList<>();
-        String description = "a guaranteed call below min_workers raises SQLSTATE 53G01 (\"below min_workers\")";
+        String description = "a guaranteed call below min_workers raises SQLSTATE 53G01 (\"below min_workers\"), "
+            + "parallel_guarantee.run_with_parallel_guarantee qualified";
         boolean ok;
         try (Connection d = connect(true)) {
             exec(d, "SET max_parallel_workers = 1");
-            String call = "SELECT status, workers_launched FROM run_with_parallel_guarantee(?, "
+            String call = "SELECT status, workers_launched FROM parallel_guarantee.run_with_parallel_guarantee(?, "
                 + "target_workers => 4, min_workers => 2, max_attempts => 2, retry_delay => '0')";
             try (PreparedStatement ps = d.prepareStatement(call)) {
                 ps.setQueryTimeout(30);
@@ -277,6 +305,77 @@ public class GuaranteeJdbc {
         report(ok, description, details);
     }
 
+    /*
+     * e: SELECT * of the result row, as a Java program reading columns by position would: 1.0
+     * puts run_id first; that id is the run's row in parallel_guarantee_runs.
+     */
+    static final String[] RESULT_COLUMNS =
+        {"run_id", "status", "rows", "workers_planned", "workers_launched", "attempts", "elapsed"};
+
+    static void checkResultRow() {
+        List<String> details = new ArrayList<>();
+        String description = "SELECT * FROM parallel_guarantee.run_with_parallel_guarantee(...): columns run_id, status, "
+            + "rows, workers_planned, workers_launched, attempts, elapsed; getLong(1) is the run's id in parallel_guarantee_runs";
+        boolean ok;
+        try (Connection e = connect(true)) {
+            String call = "SELECT * FROM parallel_guarantee.run_with_parallel_guarantee(?, target_workers => 2, "
+                + "min_workers => 2, max_attempts => 3, retry_delay => '100 ms', label => 'jdbc result row')";
+            List<String> columns = new ArrayList<>();
+            long runId;
+            String status;
+            try (PreparedStatement ps = e.prepareStatement(call)) {
+                ps.setQueryTimeout(30);
+                ps.setString(1, STATEMENT);
+                try (ResultSet rs = ps.executeQuery()) {
+                    java.sql.ResultSetMetaData md = rs.getMetaData();
+                    for (int i = 1; i <= md.getColumnCount(); i++) columns.add(md.getColumnLabel(i));
+                    rs.next();
+                    runId = rs.getLong(1);
+                    status = rs.getString(2);
+                }
+            }
+            details.add("columns " + String.join(", ", columns) + "; getLong(1) " + runId + ", getString(2) " + status);
+            String recorded = null;
+            try (PreparedStatement ps = e.prepareStatement(
+                    "SELECT kind || '|' || label || '|' || status FROM parallel_guarantee.parallel_guarantee_runs WHERE run_id = ?")) {
+                ps.setLong(1, runId);
+                try (ResultSet rs = ps.executeQuery()) {
+                    if (rs.next()) recorded = rs.getString(1);
+                }
+            }
+            details.add("parallel_guarantee_runs row of run " + runId + ": " + recorded);
+            ok = columns.equals(List.of(RESULT_COLUMNS)) && "target_met".equals(status)
+                && "guaranteed|jdbc result row|target_met".equals(recorded);
+            if (!ok) details.add("expected the columns " + String.join(", ", RESULT_COLUMNS)
+                + ", status target_met, and the row guaranteed|jdbc result row|target_met");
+        } catch (SQLException e) {
+            details.add("failed: " + describe(e));
+            ok = false;
+        }
+        report(ok, description, details);
+    }
+
+    /* f: the plain URL and an unqualified name: what a program gets before either way is set up. */
+    static void checkUnqualifiedWithoutSchema() {
+        List<String> details = new ArrayList<>();
+        String description = "without currentSchema (search_path \"$user\", public) the unqualified "
+            + "run_with_parallel_guarantee is not found: SQLState 42883";
+        boolean ok;
+        try (Connection f = connect(true); Statement s = f.createStatement()) {
+            try (ResultSet rs = s.executeQuery("SELECT status FROM run_with_parallel_guarantee('SELECT 1')")) {
+                details.add("no error");
+                ok = false;
+            } catch (SQLException e) {
+                details.add(describe(e));
+                ok = "42883".equals(e.getSQLState());
+            }
+        } catch (SQLException e) {
+            details.add("could not connect: " + describe(e));
+            ok = false;
+        }
+        report(ok, description, details);
+    }
+
     static String describe(Throwable t) {
         if (t instanceof SQLException)
             return "[" + ((SQLException) t).getSQLState() + "] " + t.getMessage();
@@ -287,18 +386,21 @@ public class GuaranteeJdbc {
         String port = args.length > 0 ? args[0] : "54329";
         String database = args.length > 1 ? args[1] : "pg_guarantee_jdbc";
         url = "jdbc:postgresql://127.0.0.1:" + port + "/" + database;
+        urlWithSchema = url + "?" + SCHEMA_PARAMETER;
         ExecutorService pool = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "statement");
             t.setDaemon(true);
             return t;
         });
-        try (Connection a = connect(false); Connection observer = connect(true)) {
+        try (Connection a = connect(urlWithSchema, false); Connection observer = connect(urlWithSchema, true)) {
             long aPid = queryLong(a, "SELECT pg_backend_pid()");
             /* The degree the guaranteed run plans (it sets this in its worker); the cluster's is 2. */
             exec(a, "SET max_parallel_workers_per_gather = 4");
             a.commit();
             System.out.println("# driver " + a.getMetaData().getDriverVersion() + ", server "
-                + a.getMetaData().getDatabaseProductVersion() + ", connection A pid " + aPid);
+                + a.getMetaData().getDatabaseProductVersion() + ", connection A pid " + aPid
+                + ", URL parameter " + SCHEMA_PARAMETER + ": search_path " + queryString(a, "SHOW search_path"));
+            a.commit();
 
             try { checkDirect(pool, a, aPid, observer, FETCH_SIZE, false); }
             catch (Exception e) { report(false, "direct statement with fetch size " + FETCH_SIZE
@@ -313,6 +415,8 @@ public class GuaranteeJdbc {
             report(false, "connect to " + url, List.of(describe(e)));
         }
         checkFailure();
+        checkResultRow();
+        checkUnqualifiedWithoutSchema();
         pool.shutdownNow();
         System.out.println("# " + (checks - failures) + " of " + checks + " checks passed");
         System.exit(failures == 0 ? 0 : 1);
