@@ -36,7 +36,8 @@ bash scripts/cluster.sh start >&2
 psql_() { bash scripts/cluster.sh psql "$@"; }
 PGOPTIONS="-c client_min_messages=warning" psql_ -d postgres -v ON_ERROR_STOP=1 -q \
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-psql_ -d "$DB" -v ON_ERROR_STOP=1 -q -c "CREATE EXTENSION parallel_guarantee"
+psql_ -d "$DB" -v ON_ERROR_STOP=1 -q -c "CREATE EXTENSION parallel_guarantee" \
+  -c "ALTER DATABASE $DB SET search_path = \"\$user\", public, parallel_guarantee"
 trap 'PGOPTIONS="-c client_min_messages=warning" psql_ -d postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1' EXIT
 
 javac -d "$OUT/classes" -cp "$JAR" bench/chunk_client/ChunkBench.java

@@ -69,6 +69,8 @@ PGOPTIONS="-c client_min_messages=warning" psql_ -d postgres -v ON_ERROR_STOP=1 
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 psql_ -d "$DB" -v ON_ERROR_STOP=1 -q <<SQL
 CREATE EXTENSION parallel_guarantee;
+-- The README's way: the extension's schema on the database's search_path.
+ALTER DATABASE $DB SET search_path = "\$user", public, parallel_guarantee;
 CREATE TABLE b_big (id bigint, g int, v bigint) WITH (parallel_workers = 4);
 INSERT INTO b_big SELECT i, i % 1000, i % 997 FROM generate_series(1, $ROWS) i;
 CREATE TABLE b_small (id int, v int) WITH (parallel_workers = 4);

@@ -44,6 +44,8 @@ PGOPTIONS="-c client_min_messages=warning" psql_ -d postgres -v ON_ERROR_STOP=1 
   -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
 psql_ -d "$DB" -v ON_ERROR_STOP=1 -q <<SQL
 CREATE EXTENSION parallel_guarantee;
+-- The README's way: the extension's schema on the database's search_path.
+ALTER DATABASE $DB SET search_path = "\$user", public, parallel_guarantee;
 -- The statement's table: 4 workers planned.  The planner cannot estimate the groups of
 -- k % 1000 from k alone (it would assume one per row and plan no partial aggregate): an
 -- expression statistic tells it there are 1000.

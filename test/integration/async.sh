@@ -4,15 +4,20 @@
 # other sessions and other roles; the parallel_guarantee.max_async_runs limit (53G05).
 # Each check prints "ok - ..." or "not ok - ..." and what it found.
 #
+# Section 5 (run ids across databases, cancel and cancel_runs across databases) runs on a
+# private cluster of its own (test/out/async_ids, port $ASYNC_PORT, default 54355): it is
+# restarted, and a cancel_runs(database => NULL) there must not reach other tests' runs.
+#
 # Needs the throwaway cluster (bash scripts/cluster.sh start).  Creates and drops the databases
-# pg_guarantee_async and pg_guarantee_async_other and the roles guarantee_async_{alice,bob,auditor};
+# pg_guarantee_async and pg_guarantee_async_drop and the roles guarantee_async_{alice,bob,auditor};
 # sets and resets parallel_guarantee.max_async_runs with ALTER SYSTEM.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 65
+plan 77
 DB=pg_guarantee_async
-DB2=pg_guarantee_async_other
+DB2=pg_guarantee_async_other   # (dropped if an earlier version of this script left it)
 ALICE=guarantee_async_alice
 BOB=guarantee_async_bob
 AUDITOR=guarantee_async_auditor
@@ -59,6 +64,7 @@ finish() {
   P -c "SELECT pg_cancel_backend(worker_pid) FROM parallel_guarantee_activity WHERE database IN ('$DB', '$DB2')" >/dev/null 2>&1
   PG -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null 2>&1
   drop_roles
+  if [ "${X_CLUSTER:-0}" = 1 ]; then pc_stop immediate; fi
 }
 tap_on_exit finish
 
@@ -66,12 +72,11 @@ tap_on_exit finish
 PG -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
 drop_roles
 PG -c "CREATE DATABASE $DB" >/dev/null || { not_ok "setup: could not create the database $DB"; exit; }
-# Run ids come from a sequence in each database.  Ours start from a random base, so that
-# only section 5 makes an id collide with another database's run in progress (before run
-# lookups were per database, runs 1, 2, ... of other tests disturbed the other checks).
+# The README's way: the extension's schema on the database's search_path, and the one grant
+# (USAGE on the schema) for the roles.
 P -v ON_ERROR_STOP=1 >/dev/null <<SQL || { not_ok "setup: could not create the extension, tables and roles"; exit; }
 CREATE EXTENSION parallel_guarantee;
-SELECT setval('parallel_guarantee_run_id_seq', 1000000000 + (random() * 1e9)::bigint);
+ALTER DATABASE $DB SET search_path = "\$user", public, parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
 VACUUM ANALYZE big;
@@ -79,7 +84,7 @@ CREATE TABLE cleanup_log (what text, at timestamptz DEFAULT clock_timestamp());
 CREATE ROLE $ALICE LOGIN;
 CREATE ROLE $BOB LOGIN;
 CREATE ROLE $AUDITOR LOGIN IN ROLE pg_read_all_stats;
-GRANT EXECUTE ON FUNCTION submit_parallel_guarantee TO $ALICE, $BOB, $AUDITOR;
+GRANT USAGE ON SCHEMA parallel_guarantee TO $ALICE, $BOB, $AUDITOR;
 GRANT SELECT ON big TO $ALICE, $BOB, $AUDITOR;
 GRANT CREATE ON SCHEMA public TO $ALICE, $BOB, $AUDITOR;
 SQL
@@ -278,40 +283,130 @@ else
 fi
 wait_for "0/0/0" "$LEFT_Q"
 
-# 5. Run ids are numbered per database (each database's parallel_guarantee_run_id_seq): an id
-#    in progress in another database, the same as our finished fast run's, is ambiguous here:
-#    wait and cancel refuse it, naming that database; they never act on the other run.
-PO() { bash scripts/cluster.sh psql -d "$DB2" -tA -q "$@"; }
-PG -c "CREATE DATABASE $DB2" >/dev/null
-PO -v ON_ERROR_STOP=1 >/dev/null <<SQL
-CREATE EXTENSION parallel_guarantee;
-CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
-INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
-SELECT setval('parallel_guarantee_run_id_seq', $FAST_ID, false);
+# 5. Run ids across databases, on a private cluster (test/integration/data/private_cluster.sh;
+#    it is restarted, and cancel_runs(database => NULL) there reaches no other test's runs).
+#    From 1.0 run ids are unique in the cluster: runs started alternately in two databases
+#    get distinct, increasing ids, and so do runs after a restart (fast or immediate).
+#    parallel_guarantee_cancel(id) of a run in progress in another database cancels it when
+#    the caller may (the run's role, a superuser): a role that may not see it gets 42704, a
+#    member of pg_read_all_stats, who sees it but may not act for its role, 42501.
+#    parallel_guarantee_status / _wait of it refuse with 55000, naming its database.
+#    parallel_guarantee_cancel_runs: database => NULL reaches every database, the default
+#    only the current one; label and role filter; a role cancels only runs it may.
+. "$ROOT/test/integration/data/private_cluster.sh"
+pc_use async_ids "${ASYNC_PORT:-54355}"
+XP() { local db=$1; shift; pc_psql -d "$db" -tA -q "$@"; }                              # as postgres
+XR() { local role=$1 db=$2; shift 2; pc_psql -U "$role" -d "$db" -tA -q "$@"; }          # as a role
+# The first error line of a statement run as ROLE in DB, with its SQLSTATE and message.
+xerr() {  # xerr ROLE DB SQL
+  XR "$1" "$2" -v VERBOSITY=verbose -c "$3" 2>&1 >/dev/null | grep -m1 '^ERROR' || true
+}
+xcode() { cut -c1-13; }   # "ERROR:  42704: ..." -> "ERROR:  42704"
+xwait_for() {  # xwait_for DB WANTED QUERY (as postgres; bounded: 20 s)
+  for _ in $(seq 1 400); do
+    [ "$(XP "$1" -c "$3" 2>/dev/null)" = "$2" ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+XSLOW="SELECT count(*) FROM big WHERE pg_sleep(0.01 + id*0) IS NOT NULL"
+# xsubmit ROLE DB LABEL: submits a slow run (minutes), prints its id once it is running.
+xsubmit() {
+  local id
+  id=$(XR "$1" "$2" -c "SELECT submit_parallel_guarantee(\$q\$$XSLOW\$q\$, target_workers => 2, min_workers => 0, label => '$3')" 2>&1)
+  [[ $id =~ ^[0-9]+$ ]] || { echo "# $1's submit in $2: $id" >&2; echo 0; return; }
+  xwait_for "$2" running "SELECT state FROM parallel_guarantee_activity WHERE run_id = $id" \
+    || echo "# $1's run $id in $2 is not running: $(XP "$2" -c "SELECT state FROM parallel_guarantee_activity WHERE run_id = $id" 2>&1)" >&2
+  echo "$id"
+}
+xquick() {  # xquick DB: a quick run's id
+  XP "$1" -c "SET client_min_messages = warning" \
+    -c "SELECT run_id FROM run_with_parallel_guarantee('SELECT count(*) FROM big', target_workers => 2, min_workers => 0, label => 'x quick')" 2>&1
+}
+# increasing ID...: "increasing" if every argument is a number above the one before.
+increasing() {
+  local prev=0 x
+  for x in "$@"; do
+    if ! [[ $x =~ ^[0-9]+$ ]] || [ "$x" -le "$prev" ]; then echo "not increasing: $*"; return; fi
+    prev=$x
+  done
+  echo increasing
+}
+X_RUNNING="SELECT count(*) FROM parallel_guarantee_activity WHERE label LIKE 'x %'"
+
+X_CLUSTER=1
+if ! pc_init; then not_ok "setup: the private cluster of section 5 did not start (log: $PC_LOG)"; exit; fi
+XP postgres -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: section 5's databases and roles"; exit; }
+CREATE DATABASE ida;
+CREATE DATABASE idb;
+CREATE ROLE alice LOGIN;
+CREATE ROLE bob LOGIN;
+CREATE ROLE auditor LOGIN IN ROLE pg_read_all_stats;
 SQL
-O_ID=$(PO -c "SELECT submit_parallel_guarantee(\$q\$$SLOW\$q\$, label => 'other database slow')" 2>&1)
-O_RUNNING="SELECT a.state || '/' || a.workers_launched FROM parallel_guarantee_activity a WHERE a.run_id = $FAST_ID AND a.database = '$DB2'"
-if [ "$O_ID" = "$FAST_ID" ] && wait_for "running/4" "$O_RUNNING"; then
-  ok "another database's submitted run $O_ID (same id as our finished run) is running"
-  # The id is ambiguous here: this database's run of it has finished, another database's
-  # runs.  Acting on it here is refused, naming the other database, instead of answered
-  # about this database's run (a DBA reading the activity view would act on the wrong run).
-  check "waiting here on id $FAST_ID, in progress in another database, is refused naming that database" \
-    "ERROR:  run $FAST_ID is in progress in database \"$DB2\", not in this one" \
-    "$(P -c "SELECT status FROM parallel_guarantee_wait($FAST_ID, '3 s')" 2>&1 | grep -m1 '^ERROR')"
-  check "cancelling id $FAST_ID here is refused the same way, and this database's run of it is read with status" \
-    "ERROR:  run $FAST_ID is in progress in database \"$DB2\", not in this one|target_met" \
-    "$(P -c "SELECT parallel_guarantee_cancel($FAST_ID)" 2>&1 | grep -m1 '^ERROR')|$(P -c "SELECT status FROM parallel_guarantee_status($FAST_ID)" 2>&1)"
-  # Waiting there up to 2 s returns early if that run ended (a cancel delivered to it).
-  check "the other database's run $FAST_ID is still running" "running" \
-    "$(PO -c "SELECT status FROM parallel_guarantee_wait($FAST_ID, '2 s')" 2>&1)"
-else
-  check "another database's submitted run gets id $FAST_ID and runs" "$FAST_ID running/4" "$O_ID $(P -c "$O_RUNNING" 2>&1)"
-fi
-PO -c "SELECT parallel_guarantee_cancel($O_ID)" >/dev/null 2>&1
-PO -c "SELECT parallel_guarantee_wait($O_ID, '20 s')" >/dev/null 2>&1
-PG -c "DROP DATABASE IF EXISTS $DB2 WITH (FORCE)" >/dev/null
-wait_for "0/0/0" "$LEFT_Q"
+for db in ida idb; do
+  XP "$db" -v ON_ERROR_STOP=1 >/dev/null <<SQL || { not_ok "setup: the extension in $db"; exit; }
+SET client_min_messages = warning;
+CREATE EXTENSION parallel_guarantee;
+ALTER DATABASE $db SET search_path = "\$user", public, parallel_guarantee;
+GRANT USAGE ON SCHEMA parallel_guarantee TO alice, bob, auditor;
+CREATE TABLE big (id int, pad text) WITH (parallel_workers = 2);
+INSERT INTO big SELECT g, 'x' FROM generate_series(1, 20000) g;
+VACUUM ANALYZE big;
+GRANT SELECT ON big TO alice, bob, auditor;
+SQL
+done
+
+# 5a. Ids of runs started alternately in the two databases.
+XIDS=()
+for i in 1 2 3 4 5 6; do XIDS+=("$(xquick "$([ $((i % 2)) = 1 ] && echo ida || echo idb)")"); done
+check "runs started alternately in ida and idb get distinct, increasing ids (${XIDS[*]})" "increasing" "$(increasing "${XIDS[@]}")"
+check "each database's history has its own runs' ids (ida|idb)" \
+  "${XIDS[0]},${XIDS[2]},${XIDS[4]}|${XIDS[1]},${XIDS[3]},${XIDS[5]}" \
+  "$(XP ida -c "SELECT string_agg(run_id::text, ',' ORDER BY run_id) FROM parallel_guarantee_runs")|$(XP idb -c "SELECT string_agg(run_id::text, ',' ORDER BY run_id) FROM parallel_guarantee_runs")"
+check "status in ida of idb's finished run: 42704 (its outcome is recorded in idb)" "ERROR:  42704" \
+  "$(xerr postgres ida "SELECT status FROM parallel_guarantee_status(${XIDS[1]})" | xcode)"
+
+# 5b. Ids after a restart, fast and immediate (a crash): above every id given out before.
+for mode in fast immediate; do
+  before=$(XP ida -c "SELECT greatest((SELECT max(run_id) FROM parallel_guarantee_runs), '$(XP idb -c "SELECT max(run_id) FROM parallel_guarantee_runs")'::bigint)")
+  pc_stop "$mode"
+  pc_start && pc_wait_ready
+  a=$(xquick idb); b=$(xquick ida)
+  check "after a restart (stop -m $mode), new runs in idb and ida get ids above every id before ($before): $a, $b" "increasing" "$(increasing "$before" "$a" "$b")"
+done
+
+# 5c. alice's run in progress in idb, seen and acted on from ida.
+X1=$(xsubmit alice idb "x alice 1")
+check "status in ida of alice's run in progress in idb: 55000, naming idb" \
+  "ERROR:  55000: run $X1 is in progress in database \"idb\", not in this one" "$(xerr postgres ida "SELECT status FROM parallel_guarantee_status($X1)")"
+check "alice waiting in ida on her run in progress in idb: 55000, naming idb" \
+  "ERROR:  55000: run $X1 is in progress in database \"idb\", not in this one" "$(xerr alice ida "SELECT status FROM parallel_guarantee_wait($X1, '1 s')")"
+check "bob cancelling alice's run of idb from ida: 42704 (he may not see it)" "ERROR:  42704" \
+  "$(xerr bob ida "SELECT parallel_guarantee_cancel($X1)" | xcode)"
+check "a member of pg_read_all_stats cancelling it from ida: 42501 (sees it, may not act for alice); it is still running" "ERROR:  42501|running" \
+  "$(xerr auditor ida "SELECT parallel_guarantee_cancel($X1)" | xcode)|$(XP idb -c "SELECT state FROM parallel_guarantee_activity WHERE run_id = $X1" 2>&1)"
+check "alice cancels from ida her run in progress in idb: true, and idb's history says cancelled (57014)" "t|cancelled|57014" \
+  "$(XR alice ida -c "SELECT parallel_guarantee_cancel($X1)" 2>&1)|$(XR alice idb -c "SELECT status || '|' || sqlstate FROM parallel_guarantee_wait($X1, '20 s')" 2>&1)"
+X2=$(xsubmit alice idb "x alice 2")
+check "the superuser cancels from ida alice's run in progress in idb: true, and idb's history says cancelled" "t|cancelled" \
+  "$(XP ida -c "SELECT parallel_guarantee_cancel($X2)" 2>&1)|$(XP idb -c "SELECT status FROM parallel_guarantee_wait($X2, '20 s')" 2>&1)"
+check "ida's history has neither of idb's runs" "0" "$(XP ida -c "SELECT count(*) FROM parallel_guarantee_runs WHERE run_id IN ($X1, $X2)" 2>&1)"
+
+# 5d. parallel_guarantee_cancel_runs across databases: R1 (postgres, ida, 'x cr'), R2
+#     (postgres, idb, 'x cr'), R3 (bob, idb, 'x cr'), R4 (postgres, idb, 'x other').
+R1=$(xsubmit postgres ida "x cr"); R2=$(xsubmit postgres idb "x cr"); R3=$(xsubmit bob idb "x cr"); R4=$(xsubmit postgres idb "x other")
+xwait_for ida 4 "$X_RUNNING"
+check "from ida, cancel_runs(label => 'x cr') (the database defaults to the current one) cancels ida's run only (cancelled|runs left)" "$R1|3" \
+  "$(XP ida -c "SELECT string_agg(run_id::text, ',') FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs(label => 'x cr')" 2>&1)|$(xwait_for ida 3 "$X_RUNNING"; XP ida -c "$X_RUNNING")"
+check "bob in ida, cancel_runs(database => NULL): only his own run, in idb (cancelled|runs left)" "$R3|2" \
+  "$(XR bob ida -c "SELECT string_agg(run_id::text, ',') FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs(database => NULL)" 2>&1)|$(xwait_for ida 2 "$X_RUNNING"; XP ida -c "$X_RUNNING")"
+check "from ida, cancel_runs(label => 'x cr', role => 'postgres', database => NULL): idb's run of that label and role (cancelled|runs left)" "$R2|1" \
+  "$(XP ida -c "SELECT string_agg(run_id::text, ',') FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs(label => 'x cr', role => 'postgres', database => NULL)" 2>&1)|$(xwait_for ida 1 "$X_RUNNING"; XP ida -c "$X_RUNNING")"
+check "from ida, cancel_runs(database => NULL) cancels the rest; each run ends cancelled in its own database (cancelled|ida|idb)" "$R4|$R1 cancelled|$R2 cancelled,$R3 cancelled,$R4 cancelled" \
+  "$(XP ida -c "SELECT string_agg(run_id::text, ',') FILTER (WHERE cancelled) FROM parallel_guarantee_cancel_runs(database => NULL)" 2>&1)|$(xwait_for ida 0 "$X_RUNNING"
+     XP ida -c "SELECT string_agg(run_id || ' ' || status, ',' ORDER BY run_id) FROM parallel_guarantee_runs WHERE label = 'x cr'")|$(XP idb -c "SELECT string_agg(run_id || ' ' || status, ',' ORDER BY run_id) FROM parallel_guarantee_runs WHERE label IN ('x cr', 'x other')")"
+pc_stop fast
+X_CLUSTER=0
 
 # 6. parallel_guarantee.max_async_runs = 1: a second submitted run is refused with 53G05.
 ASYNC_TOUCHED=1
@@ -363,6 +458,7 @@ PG -c "DROP DATABASE IF EXISTS $DB3" >/dev/null 2>&1
 PG -c "CREATE DATABASE $DB3" >/dev/null
 PD -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE EXTENSION parallel_guarantee;
+ALTER DATABASE $DB3 SET search_path = "\$user", public, parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 20000) g;
 SQL

@@ -37,6 +37,8 @@ bash scripts/cluster.sh psql -d postgres -q -c "SET client_min_messages = warnin
 P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension and tables"; exit; }
 SET client_min_messages = warning;
 CREATE EXTENSION parallel_guarantee;
+-- The README's way to reach the extension's objects: its schema on the database's search_path.
+ALTER DATABASE pg_guarantee_chunks SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE passes (
     id          bigint PRIMARY KEY,
     status      text NOT NULL,
@@ -106,7 +108,7 @@ REFERENCE=$(P -c "SELECT f FROM fingerprint")
 #     workers (chunks committed by either), with the run's total.
 P -c "SELECT reset_passes()" >/dev/null
 bash scripts/cluster.sh psql -d "$DB" -tA -q -c "SELECT status FROM run_in_chunks(\$k\$$KEYS\$k\$, \$a\$$ACTION\$a\$, chunk_size => 250, workers => 2, notice_every => 4, label => 'notices')" >"$OUT/notices.txt" 2>&1
-NOTICED=$(grep -oE 'chunk run [0-9]+: [0-9]+ of [0-9]+ chunks done in this call' "$OUT/notices.txt" | awk '{print $4 "/" $6}' | paste -sd' ')
+NOTICED=$(grep -oE 'chunk run [0-9]+: [0-9]+ of [0-9]+ chunks done,' "$OUT/notices.txt" | awk '{print $4 "/" $6}' | paste -sd' ')
 check_true "two workers: progress NOTICEs count both workers' chunks, rising, out of $CHUNKS ($NOTICED)" \
   "$(echo "$NOTICED" | awk -v total=$CHUNKS '{ ok = NF >= 2; prev = 0; for (i = 1; i <= NF; i++) { split($i, a, "/"); if (a[1] <= prev || a[2] != total) ok = 0; prev = a[1] } print ok ? "t" : "f" }')" "$(cat "$OUT/notices.txt")"
 check "two workers: the run is done, the passes expired once each" "done $MATCHING/0/0/0" "$(tail -1 "$OUT/notices.txt") $(P -c 'SELECT v FROM verdict')"
@@ -140,8 +142,8 @@ if wait_true "SELECT count(*) >= 3 FROM parallel_guarantee_chunks c JOIN paralle
     "$(P -c "SELECT count(*) || '/' || count(*) FILTER (WHERE status = 'IN_PROGRESS') || '/' || count(*) FILTER (WHERE touched <> 0) FROM passes WHERE id < 0 OR id > 100000")"
   check "concurrent inserts: exactly the original matching set expired, once each (expired once/not/other/twice)" "$MATCHING/0/0/0" \
     "$(P -c "SELECT v FROM verdict")"
-  check "concurrent inserts: the run's key set is the original one (total_keys)" "$MATCHING" \
-    "$(P -c "SELECT total_keys FROM parallel_guarantee_chunk_runs WHERE run_id = $RUN")"
+  check "concurrent inserts: the run's key set is the original one (keys_total)" "$MATCHING" \
+    "$(P -c "SELECT keys_total FROM parallel_guarantee_chunk_runs WHERE run_id = $RUN")"
   P -c "DELETE FROM passes WHERE id < 0 OR id > 100000" >/dev/null
   check "concurrent inserts: without the new passes, the end state equals the uninterrupted run's" "$REFERENCE" "$(P -c "SELECT f FROM fingerprint")"
 else

@@ -63,6 +63,8 @@ fi
 pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null || { not_ok "setup: could not create the database $DB"; exit; }
 P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension and tables"; exit; }
 CREATE EXTENSION parallel_guarantee;
+-- The README's way to reach the extension's objects: its schema on the database's search_path.
+ALTER DATABASE crash SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
 VACUUM ANALYZE big;
@@ -337,9 +339,9 @@ after_chunks() {
   local t0 t1 waited
   t0=$(now_ms)
   waited=$(timeout 15 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q \
-             -c "SELECT status FROM parallel_guarantee_chunk_wait($id, '5 s')" 2>&1)
+             -c "SELECT status FROM parallel_guarantee_wait($id, '5 s')" 2>&1)
   t1=$(now_ms)
-  check "$c: parallel_guarantee_chunk_wait($id, '5 s') returns 'lost' before its timeout" "lost|returned" \
+  check "$c: parallel_guarantee_wait($id, '5 s') returns 'lost' before its timeout" "lost|returned" \
     "$waited|$( [ $((t1 - t0)) -lt 5000 ] && echo returned || echo "took $((t1 - t0)) ms")"
   local res
   res=$(timeout 120 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q -v VERBOSITY=verbose \

@@ -32,6 +32,8 @@ bash scripts/cluster.sh psql -d postgres -q -v ON_ERROR_STOP=1 -c "DROP DATABASE
   || { not_ok "setup: could not create the database $DB"; exit; }
 P -v ON_ERROR_STOP=1 <<'SQL' || { not_ok "setup: could not create the extension and the tables"; exit; }
 CREATE EXTENSION parallel_guarantee;
+-- The README's way to reach the extension's objects: its schema on the database's search_path.
+ALTER DATABASE pg_guarantee_faults SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO big SELECT g, 'x' FROM generate_series(1, 200000) g;
 CREATE TABLE cleanup_log (n int);
@@ -103,14 +105,15 @@ pc_init "shared_preload_libraries = ''" || { not_ok "setup: the cluster without 
 M -c "CREATE EXTENSION parallel_guarantee" 2>/dev/null
 check "not preloaded: a clear error with SQLSTATE 55000 and a hint" \
   "ERROR:  55000: parallel_guarantee must be loaded at server start|HINT:  Add parallel_guarantee to shared_preload_libraries in postgresql.conf and restart the server." \
-  "$(M -v VERBOSITY=verbose -c "SELECT run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
+  "$(M -v VERBOSITY=verbose -c "SELECT parallel_guarantee.run_with_parallel_guarantee('SELECT 1')" 2>&1 | grep -E '^(ERROR|HINT)' | paste -sd'|')"
 # The views and the functions behind them answer without the module's shared memory (no
 # crash): a history row left 'running' (by a server that had the module) is not called lost.
-M -c "INSERT INTO parallel_guarantee_chunk_run_history (run_id, role_oid, keys_query, action, chunk_size, max_retries,
+M -c "INSERT INTO parallel_guarantee.parallel_guarantee_chunk_run_history (run_id, role_oid, keys_query, action, chunk_size, max_retries,
         max_skipped, workers, status, started_at) VALUES (1, 10, 'SELECT 1', 'SELECT \$1', 1, 0, 0, 1, 'running', now())" >/dev/null 2>&1
 check "not preloaded: the views and parallel_guarantee_lost/_running_chunks answer, the server stays up (status|lost|running chunks|activity)" \
   "running|false|0|0" \
-  "$(M -c "SELECT (SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = 1) || '|' || parallel_guarantee_lost(1, true) || '|'
+  "$(M -c "SET search_path = \"\$user\", public, parallel_guarantee" \
+       -c "SELECT (SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = 1) || '|' || parallel_guarantee_lost(1, true) || '|'
                  || (SELECT count(*) FROM parallel_guarantee_running_chunks()) || '|' || (SELECT count(*) FROM parallel_guarantee_activity)" 2>&1)"
 pc_stop immediate
 
@@ -129,8 +132,8 @@ done
 check "no background-worker slot: a clear error (53G05), not a hang" \
   "ERROR:  53G05: could not start a background worker for the guaranteed run" \
   "$(timeout 30 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d postgres -X -tA -q -v VERBOSITY=verbose \
-      -c "SELECT run_with_parallel_guarantee('SELECT count(*) FROM t', target_workers => 1, min_workers => 1)" 2>&1 | grep -m1 '^ERROR')"
-check "no background-worker slot: no run slot left taken" "0" "$(M -c 'SELECT count(*) FROM parallel_guarantee_activity')"
+      -c "SELECT parallel_guarantee.run_with_parallel_guarantee('SELECT count(*) FROM t', target_workers => 1, min_workers => 1)" 2>&1 | grep -m1 '^ERROR')"
+check "no background-worker slot: no run slot left taken" "0" "$(M -c 'SELECT count(*) FROM parallel_guarantee.parallel_guarantee_activity')"
 M -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%FROM hog%' AND pid <> pg_backend_pid() AND backend_type = 'client backend'" >/dev/null
 wait $HOG 2>/dev/null
 pc_stop immediate

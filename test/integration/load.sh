@@ -21,7 +21,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 50
+plan 51
 OUT=${LOAD_OUT:-$ROOT/test/out/load}
 PORT=${LOAD_PORT:-54361}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -39,19 +39,22 @@ MQ() {
   out=$(M -v ON_ERROR_STOP=1 "$@" 2>"$OUT/mq.err"); rc=$?
   if [ $rc != 0 ]; then echo "query failed (psql exit status $rc): $(grep -m1 -E 'ERROR|FATAL|psql' "$OUT/mq.err")"; else printf '%s' "$out"; fi
 }
-# The run ids of the server log lines "run N: attempt 1/A started" after line FROM, sorted.
-attempt_started_ids() { tail -n +"$(($1 + 1))" "$OUT/server.log" | sed -n 's/.*parallel_guarantee: run \([0-9]*\): attempt 1\/[0-9]* started.*/\1/p' | sort -u; }
-# started_vs_history LABEL FROM: the runs started (their worker logged an attempt start
-# after line FROM of the server log) against the history's runs labelled LABEL, as
-# "missing|extra|cancelled first": runs started but not in the history at all | recorded
-# runs with an attempt whose start was not logged | runs whose start was logged but that
-# were cancelled before the attempt ran (the cancel came just after the log line; the
-# history says 0 attempts).  The first two must be 0.
+# The run ids of the server log lines "run N: attempt 1/A launched ..." after line FROM,
+# sorted (from 1.0 the first attempt logs no separate "started" line: its launch line, said
+# when its Gather has launched its workers, is the first a run logs when it need not wait).
+attempt_launched_ids() { tail -n +"$(($1 + 1))" "$OUT/server.log" | sed -n 's/.*parallel_guarantee: run \([0-9]*\): attempt 1\/[0-9]* launched .*/\1/p' | sort -u; }
+# started_vs_history LABEL FROM: the runs whose first attempt launched its workers (their
+# worker logged the launch after line FROM of the server log) against the history's runs
+# labelled LABEL, as "missing|extra|no launch recorded": runs that launched but are not in
+# the history at all | recorded runs whose first attempt has workers launched but whose
+# launch was not logged | runs whose launch was logged but whose first attempt is recorded
+# without workers launched.  The first two must be 0.
 started_vs_history() {
   local started all with
-  started=$(attempt_started_ids "$2")
+  started=$(attempt_launched_ids "$2")
   all=$(MQ -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = '$1'" | sort -u)
-  with=$(MQ -c "SELECT run_id FROM parallel_guarantee_runs WHERE label = '$1' AND attempts > 0" | sort -u)
+  with=$(MQ -c "SELECT r.run_id FROM parallel_guarantee_runs r JOIN parallel_guarantee_attempts a ON a.run_id = r.run_id AND a.attempt = 1
+                 WHERE r.label = '$1' AND a.workers_launched IS NOT NULL" | sort -u)
   echo "$(comm -23 <(echo "$started") <(echo "$all") | grep -c .)|$(comm -13 <(echo "$started") <(echo "$with") | grep -c .)|$(comm -23 <(echo "$started") <(echo "$with") | grep -c .)"
 }
 # Polls a query until it returns the wanted value (bounded: 20 s).
@@ -74,6 +77,9 @@ pc_setup load "${PC_LOAD_SETTINGS[@]}"
 
 M -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension, table and wrapper"; exit; }
 CREATE EXTENSION parallel_guarantee;
+-- The README's way: the extension's schema on the database's search_path.
+ALTER DATABASE load SET search_path = "$user", public, parallel_guarantee;
+SET search_path = "$user", public, parallel_guarantee;
 -- Small, so that a call is fast; it plans 4 workers.
 CREATE TABLE small (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO small SELECT g, 'x' FROM generate_series(1, 20000) g;
@@ -198,6 +204,10 @@ MISMATCH=$(MQ -c "SELECT string_agg(format('run %s: caller %s, history %s/%s', o
                      OR (o.outcome = '53G01' AND r.status = 'failed' AND r.sqlstate = '53G01')
                      OR (o.outcome NOT IN ('target_met', 'degraded', '53G01') AND r.status = 'error' AND r.sqlstate = o.outcome))")
 check "each history row says what its caller got (status, SQLSTATE, attempts, workers)" "" "$MISMATCH"
+# A session max_parallel_workers below the target cannot change during the run: one attempt.
+check "calls whose session max_parallel_workers was below the target were judged in one attempt (such runs|those with more attempts)" "some|0" \
+  "$(M -c "SELECT CASE WHEN count(*) > 0 THEN 'some' ELSE 'none' END || '|' || count(*) FILTER (WHERE r.attempts > 1)
+             FROM outcomes o JOIN parallel_guarantee_runs r USING (run_id) WHERE o.label = 'load' AND o.mpw < o.target")"
 check "each run has as many attempt rows as its attempts" "" \
   "$(MQ -c "SELECT string_agg(format('run %s: %s attempts, %s rows', r.run_id, r.attempts, (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id)), E'\n')
              FROM parallel_guarantee_runs r WHERE label = 'load'
@@ -298,11 +308,11 @@ check "memory loops: every history row has a final status" "" \
 check "cancelled callers (slow statement): their recorded runs say cancelled, 57014" "" \
   "$(MQ -c "SELECT string_agg(status || '/' || coalesce(sqlstate, '-') || ' x' || n, ', ') FROM (SELECT status, sqlstate, count(*) n FROM parallel_guarantee_runs WHERE label = 'mem-cancel' AND (status, sqlstate) IS DISTINCT FROM ('cancelled', '57014') GROUP BY 1, 2) s")"
 echo "# cancelled callers (slow statement): $(M -c "SELECT count(*) FROM parallel_guarantee_runs WHERE label = 'mem-cancel'") of $((MEM_CALLS + 50)) runs are in the history"
-# Every run that started (its worker logged its attempt's start) is in the history, and
-# every recorded attempt was logged.
+# Every run whose first attempt launched its workers (its worker logged the launch) is in
+# the history, and every recorded launch was logged.
 SVH=$(started_vs_history mem-cancel "$LOG_CANCEL")
-echo "# cancelled callers (slow statement): runs started but cancelled before their attempt ran: ${SVH##*|}"
-check "cancelled callers (slow statement): every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
+echo "# cancelled callers (slow statement): launches logged but recorded without workers: ${SVH##*|}"
+check "cancelled callers (slow statement): every run that launched is in the history, every recorded launch was logged (runs missing|launches not logged)" "0|0" "${SVH%|*}"
 
 # ---------------------------------------------------------------- 3. callers cancelled at any moment
 # A fast statement under a random statement_timeout: the caller is cancelled while its
@@ -347,11 +357,11 @@ check "callers cancelled at any moment: every other run ended cancelled (57014),
                AND (status, coalesce(sqlstate, '-')) NOT IN (('cancelled', '57014'), ('target_met', '-'))")"
 check "callers cancelled at any moment: no run left 'running' or marked 'lost' in the history" "" \
   "$(MQ -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'race' AND status IN ('running', 'lost') GROUP BY 1) s")"
-# Every run that started (its worker logged its attempt's start) is in the history, and
-# every recorded attempt was logged.
+# Every run whose first attempt launched its workers (its worker logged the launch) is in
+# the history, and every recorded launch was logged.
 SVH=$(started_vs_history race "$LOG_LINES")
-echo "# callers cancelled at any moment: runs started but cancelled before their attempt ran: ${SVH##*|}"
-check "callers cancelled at any moment: every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
+echo "# callers cancelled at any moment: launches logged but recorded without workers: ${SVH##*|}"
+check "callers cancelled at any moment: every run that launched is in the history, every recorded launch was logged (runs missing|launches not logged)" "0|0" "${SVH%|*}"
 check "callers cancelled at any moment: the workers recorded every run (no 'could not ... in the history' warning)" "" \
   "$(tail -n +"$((LOG_LINES + 1))" "$OUT/server.log" | grep -o "WARNING:  parallel_guarantee: could not .* in the history: .*" | sort | uniq -c | sed 's/^ *//')"
 check "callers cancelled at any moment: each recorded run has its attempt rows" "" \
@@ -396,13 +406,13 @@ check_true "serializable sessions, random timeouts: no worker outlives its calle
   "$([ "$gone_ms" -ge 0 ] && [ "$gone_ms" -le 1000 ] && echo t || echo f)" \
   "workers still there $([ "$gone_ms" -ge 0 ] && echo "${gone_ms} ms" || echo "after 2 s") after the last caller ended: $(M -c "SELECT string_agg(pid || ' ' || state, ', ') FROM pg_stat_activity WHERE backend_type = 'parallel_guarantee worker'")"
 wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')"
-SER_STARTED=$(attempt_started_ids "$LOG_SER")
-echo "# serializable sessions: $((SER_SESSIONS * SER_CALLS)) calls, $(echo "$SER_STARTED" | grep -c .) runs started an attempt; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' GROUP BY 1) s")"
-check_true "serializable sessions: some runs started (the check has something to check)" \
-  "$([ "$(echo "$SER_STARTED" | grep -c .)" -gt 0 ] && echo t || echo f)" "none started"
+SER_STARTED=$(attempt_launched_ids "$LOG_SER")
+echo "# serializable sessions: $((SER_SESSIONS * SER_CALLS)) calls, $(echo "$SER_STARTED" | grep -c .) runs launched workers; history: $(M -c "SELECT string_agg(status || '=' || n, ', ' ORDER BY n DESC) FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' GROUP BY 1) s")"
+check_true "serializable sessions: some runs launched workers (the check has something to check)" \
+  "$([ "$(echo "$SER_STARTED" | grep -c .)" -gt 0 ] && echo t || echo f)" "none launched"
 SVH=$(started_vs_history serial "$LOG_SER")
-echo "# serializable sessions: runs started but cancelled before their attempt ran: ${SVH##*|}"
-check "serializable sessions: every run started is in the history, every recorded attempt was started (runs missing|attempts not started)" "0|0" "${SVH%|*}"
+echo "# serializable sessions: launches logged but recorded without workers: ${SVH##*|}"
+check "serializable sessions: every run that launched is in the history, every recorded launch was logged (runs missing|launches not logged)" "0|0" "${SVH%|*}"
 check "serializable sessions: every recorded run has a final status (none 'running' or 'lost')" "" \
   "$(MQ -c "SELECT string_agg(status || ' x' || n, ', ') FROM (SELECT status, count(*) n FROM parallel_guarantee_runs WHERE label = 'serial' AND status IN ('running', 'lost') GROUP BY 1) s")"
 check "serializable sessions: no history write failed (no 'could not ... in the history' warning)" "" \

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
 # Privileges, on a private cluster: roles alice and bob (ordinary, LOGIN), auditor (a member
 # of pg_read_all_stats), batch (NOLOGIN) with dave (NOINHERIT member of batch), plain (no
-# grants), and the superuser postgres.
+# grants), and the superuser postgres.  The roles but plain and dave get the one grant, USAGE
+# on the schema parallel_guarantee; the database's search_path ends with that schema.
 #   1. a role cannot read or change through the function (statement, cleanup, submit) what
-#      it cannot directly; row-level security and column privileges hold;
+#      it cannot directly; row-level security and column privileges hold; a role without
+#      USAGE on the schema can call none of its functions and read none of its views
+#      (42501), and with it, everything;
 #   2. a role sees only its own runs (runs, attempts, label summary, activity, queue, status,
 #      pg_stat_activity), also through a leaky function; it cannot wait on or cancel another
 #      role's run; a member of pg_read_all_stats sees all but cannot cancel or wait;
 #   3. the extension has no SECURITY DEFINER function, its SQL and PL/pgSQL functions pin
-#      search_path, EXECUTE on the run functions is not granted to PUBLIC;
+#      search_path, PUBLIC has no USAGE on the schema (the only gate: inside it EXECUTE and
+#      SELECT go to PUBLIC), the history tables and the run-id sequence stay closed;
 #   4. a hostile search_path (a schema first in the path with tables, functions and
-#      operators named like the extension's and pg_catalog's) hijacks nothing: the history is
-#      recorded correctly and the hostile objects are never called;
+#      operators named like the extension's and pg_catalog's; look-alikes of the extension's
+#      tables and internal functions in public, ahead of parallel_guarantee; temporary
+#      tables named like its relations) hijacks nothing: the history is recorded correctly
+#      and the hostile objects are never called nor written;
 #   5. SET ROLE gives exactly that role's privileges.
 # Each check prints "ok - ..." or "not ok - ..." and what it found.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 65
+plan 66
 PC_NAME=privileges
 PC_PORT=${PRIVILEGES_PORT:-54353}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -48,6 +54,7 @@ pc_psql -d postgres -q -c "CREATE DATABASE $DB" >/dev/null || { not_ok "setup: c
 P -v ON_ERROR_STOP=1 >/dev/null <<'SQL' || { not_ok "setup: could not create the extension, roles and tables"; exit; }
 SET client_min_messages = warning;
 CREATE EXTENSION parallel_guarantee;
+ALTER DATABASE privdb SET search_path = "$user", public, parallel_guarantee;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 CREATE ROLE auditor LOGIN IN ROLE pg_read_all_stats;
@@ -59,7 +66,7 @@ CREATE SCHEMA bob AUTHORIZATION bob;
 CREATE SCHEMA auditor AUTHORIZATION auditor;
 CREATE SCHEMA batch AUTHORIZATION batch;
 GRANT CREATE ON DATABASE privdb TO alice;
-GRANT EXECUTE ON FUNCTION run_with_parallel_guarantee, submit_parallel_guarantee TO alice, bob, auditor, batch;
+GRANT USAGE ON SCHEMA parallel_guarantee TO alice, bob, auditor, batch;
 CREATE TABLE public.big (id int, pad text) WITH (parallel_workers = 4);
 INSERT INTO public.big SELECT g, 'x' FROM generate_series(1, 100000) g;
 GRANT SELECT ON public.big TO alice, bob, auditor, batch;
@@ -81,10 +88,28 @@ CREATE TABLE public.batch_only (id int) WITH (parallel_workers = 4);
 INSERT INTO public.batch_only SELECT generate_series(1, 100000);
 GRANT SELECT ON public.batch_only TO batch;
 VACUUM ANALYZE public.big, public.secret, public.secret_cols, public.rls, public.batch_only;
+-- One row per page: a session scanning it with max_parallel_workers_per_gather = N holds N
+-- parallel workers while it runs (a shortage that lasts over several attempts).
+CREATE TABLE public.hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
+INSERT INTO public.hog SELECT g, repeat('h', 1500) FROM generate_series(1, 64) g;
 SQL
 # A statement that runs for minutes at full degree unless stopped.
 slow() { echo "CREATE TABLE $1 AS SELECT count(*) FROM public.big WHERE pg_sleep(0.01 + id*0) IS NOT NULL /* $2 */"; }
 Q() { echo "SET client_min_messages = warning; SELECT status FROM run_with_parallel_guarantee(\$q\$$1\$q\$${2:-})"; }
+# hog_start N: a session of postgres holds N parallel workers (bounded wait: 20 s) until hog_stop.
+hog_start() {
+  PGAPPNAME=privileges_hog pc_psql -d "$DB" -q -c "SET max_parallel_workers_per_gather = $1" -c "SET statement_timeout = '120s'" \
+    -c "SELECT count(*) FROM public.hog WHERE pg_sleep(3600 + id * 0) IS NOT NULL" >/dev/null 2>&1 &
+  HOG_PID=$!
+  wait_for "$1" "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_activity l ON l.pid = a.leader_pid
+                  WHERE a.backend_type = 'parallel worker' AND l.application_name = 'privileges_hog'" \
+    || echo "#   the hog did not get its $1 workers"
+}
+hog_stop() {
+  P -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'privileges_hog' AND backend_type = 'client backend'" >/dev/null
+  wait "$HOG_PID" 2>/dev/null
+  wait_for 0 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'"
+}
 
 # ------------------------------------------------------------- 1. reading through the function
 check "alice cannot read secret directly (42501)" "ERROR:  42501" "$(err alice "SELECT count(*) FROM public.secret")"
@@ -113,8 +138,51 @@ check "row-level security holds: alice's count through the function equals her d
   "$(R alice -c "SELECT count(*) FROM public.rls")|$(R alice -c "$(Q "CREATE TABLE alice.rls_out AS SELECT count(*) AS n FROM public.rls")" -c "SELECT n FROM alice.rls_out" 2>/dev/null | tail -1)"
 check "nothing was stolen: no stolen* table exists, secret still has 100000 rows" "0|100000" \
   "$(P -c "SELECT count(*) FROM pg_class WHERE relname LIKE 'stolen%'")|$(P -c "SELECT count(*) FROM public.secret")"
-check "a role without EXECUTE cannot call run_with_parallel_guarantee or submit_parallel_guarantee (42501/42501)" "ERROR:  42501|ERROR:  42501" \
-  "$(err plain "SELECT run_with_parallel_guarantee('SELECT count(*) FROM public.big')")|$(err plain "SELECT submit_parallel_guarantee('SELECT count(*) FROM public.big')")"
+# The schema is the gate: plain (no USAGE) is refused every function and view of the
+# extension by its qualified name (42501: permission denied for schema), and does not even
+# find them unqualified (the schema drops out of its search_path).  With the one grant, USAGE
+# on the schema, it runs, submits, runs chunks and reads every view; revoked, it is shut out.
+GATED=(
+  "SELECT parallel_guarantee.run_with_parallel_guarantee('SELECT count(*) FROM public.big')"
+  "SELECT parallel_guarantee.submit_parallel_guarantee('SELECT count(*) FROM public.big')"
+  "SELECT parallel_guarantee.run_in_chunks('SELECT 1', 'SELECT \$1')"
+  "SELECT parallel_guarantee.submit_chunks('SELECT 1', 'SELECT \$1')"
+  "SELECT parallel_guarantee.resume_chunks(1)"
+  "SELECT parallel_guarantee.parallel_guarantee_status(1)"
+  "SELECT parallel_guarantee.parallel_guarantee_wait(1, '1 s')"
+  "SELECT parallel_guarantee.parallel_guarantee_cancel(1)"
+  "SELECT * FROM parallel_guarantee.parallel_guarantee_cancel_runs(NULL, NULL, NULL)"
+  "SELECT parallel_guarantee.parallel_guarantee_chunk_status(1)"
+  "SELECT * FROM parallel_guarantee.parallel_guarantee_activity()"
+  "SELECT parallel_guarantee.parallel_guarantee_visible(10)"
+  "SELECT parallel_guarantee.parallel_guarantee_lost(1, false)"
+  "SELECT * FROM parallel_guarantee.parallel_guarantee_running_chunks()"
+  "SELECT parallel_guarantee.parallel_guarantee_wait_for(1, '1 s')"
+  "SELECT parallel_guarantee.parallel_guarantee_cancel_run(1)"
+)
+for v in activity queue runs attempts label_summary chunk_runs chunks; do GATED+=("SELECT count(*) FROM parallel_guarantee.parallel_guarantee_$v"); done
+gate() {  # gate ROLE: the statements of GATED not refused with 42501, with their answer
+  local q out
+  for q in "${GATED[@]}"; do
+    out=$(err "$1" "$q")
+    [ "$out" = "ERROR:  42501" ] || echo "$q: ${out:-no error}"
+  done
+}
+check "plain, without USAGE on the schema: every function and view of the extension, by its qualified name, is refused with 42501 (${#GATED[@]} statements; any other answer listed)" "" "$(gate plain)"
+check "plain, unqualified: run_with_parallel_guarantee and parallel_guarantee_runs are not found (42883|42P01)" "ERROR:  42883|ERROR:  42P01" \
+  "$(err plain "SELECT run_with_parallel_guarantee('SELECT count(*) FROM public.big')")|$(err plain "SELECT count(*) FROM parallel_guarantee_runs")"
+P -c "GRANT USAGE ON SCHEMA parallel_guarantee TO plain" -c "GRANT SELECT ON public.big TO plain" >/dev/null
+ONE=$(R plain -c "SET client_min_messages = warning" \
+  -c "SELECT 'run ' || status FROM run_with_parallel_guarantee('SELECT count(*) FROM public.big', target_workers => 2, min_workers => 0, label => 'plain')" \
+  -c "SELECT 'submit ' || status FROM parallel_guarantee_wait(submit_parallel_guarantee('SELECT count(*) FROM public.big', target_workers => 2, min_workers => 0, label => 'plain'), '20 s')" \
+  -c "SELECT 'chunks ' || status FROM run_in_chunks('SELECT 1', 'SELECT \$1', label => 'plain')" \
+  -c "SELECT 'views ' || (SELECT count(*) FROM parallel_guarantee_runs) || ' ' || (SELECT count(*) FROM parallel_guarantee_attempts) || ' '
+          || (SELECT runs FROM parallel_guarantee_label_summary WHERE label = 'plain') || ' ' || (SELECT count(*) FROM parallel_guarantee_chunk_runs) || ' '
+          || (SELECT count(*) FROM parallel_guarantee_chunks) || ' ' || (SELECT count(*) FROM parallel_guarantee_activity) || ' ' || (SELECT count(*) FROM parallel_guarantee_queue)" 2>&1 | paste -sd'|')
+P -c "REVOKE USAGE ON SCHEMA parallel_guarantee FROM plain" -c "REVOKE SELECT ON public.big FROM plain" >/dev/null
+check "the one grant: with USAGE on the schema, plain runs, submits, runs chunks and reads every view (its own runs: runs attempts label chunk-runs chunks activity queue); revoked, it is refused again" \
+  "run target_met|submit target_met|chunks done|views 3 2 3 1 1 0 0|ERROR:  42501" \
+  "$ONE|$(err plain "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_runs")"
 
 # ------------------------------------------------------------- 2. visibility
 # Finished runs of bob and alice, then a slow run of alice in progress.
@@ -192,23 +260,18 @@ check "every SQL and PL/pgSQL function of the extension pins search_path (procon
              FROM ($EXT_FUNCS) f WHERE lanname IN ('sql', 'plpgsql')
               AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(proconfig, '{}')) c WHERE c LIKE 'search_path=%')" 2>&1)"
 echo "#   their settings: $(P -c "SELECT string_agg(proname || ' ' || array_to_string(proconfig, ','), '; ' ORDER BY proname) FROM ($EXT_FUNCS) f WHERE lanname IN ('sql', 'plpgsql')")"
-check "EXECUTE on run_with_parallel_guarantee and submit_parallel_guarantee is not granted to PUBLIC (ACL set, no PUBLIC entry)" "2|0" \
-  "$(P -c "SELECT count(*) FILTER (WHERE proacl IS NOT NULL) || '|' ||
-                 (SELECT count(*) FROM ($EXT_FUNCS) g, aclexplode(g.proacl) a
-                   WHERE g.proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee') AND a.grantee = 0 AND a.privilege_type = 'EXECUTE')
-            FROM ($EXT_FUNCS) f WHERE proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee')")"
-check "no function that starts a run (run_with, submit, run_in_chunks, submit_chunks, resume_chunks) is executable by PUBLIC (functions looked at|executable)" "5|none" \
-  "$(P -c "SELECT count(*) || '|' || coalesce(string_agg(proname, ', ') FILTER (WHERE has_function_privilege('plain', f.oid, 'EXECUTE')), 'none')
-             FROM ($EXT_FUNCS) f
-            WHERE proname IN ('run_with_parallel_guarantee', 'submit_parallel_guarantee', 'run_in_chunks', 'submit_chunks', 'resume_chunks')" 2>&1)"
-check "has_function_privilege: plain may not execute either function" "false|false" \
-  "$(P -c "SELECT has_function_privilege('plain', 'run_with_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,boolean,interval,integer,text)', 'EXECUTE') || '|' ||
-                 has_function_privilege('plain', 'submit_parallel_guarantee(text,text,integer,integer,integer,interval,boolean,boolean,interval,integer,text)', 'EXECUTE')")"
-echo "#   functions of the extension PUBLIC may execute: $(P -c "SELECT string_agg(proname, ', ' ORDER BY proname) FROM ($EXT_FUNCS) f WHERE has_function_privilege('plain', f.oid, 'EXECUTE')")"
-check "the history tables are not readable by PUBLIC" "false|false" \
-  "$(P -c "SELECT has_table_privilege('plain', 'parallel_guarantee_run_history', 'SELECT') || '|' || has_table_privilege('plain', 'parallel_guarantee_attempt_history', 'SELECT')")"
-check "the run-id sequence is not usable by PUBLIC: an ordinary role cannot burn run ids (usage|nextval)" "f|ERROR:  42501" \
-  "$(P -c "SELECT has_sequence_privilege('plain', 'parallel_guarantee_run_id_seq', 'USAGE')")|$(R plain -v VERBOSITY=sqlstate -c "SELECT nextval('parallel_guarantee_run_id_seq')" 2>&1 >/dev/null | grep -m1 '^ERROR')"
+check "PUBLIC has no USAGE on the schema: plain and dave (NOINHERIT) have none, alice, bob, auditor and batch have the grant (plain|dave|alice|bob|auditor|batch)" \
+  "f|f|t|t|t|t" \
+  "$(P -c "SELECT string_agg(has_schema_privilege(r, 'parallel_guarantee', 'USAGE')::text, '|' ORDER BY o)
+             FROM unnest(ARRAY['plain', 'dave', 'alice', 'bob', 'auditor', 'batch']) WITH ORDINALITY AS u(r, o)" 2>&1 | sed 's/true/t/g; s/false/f/g')"
+check "inside the schema EXECUTE and SELECT go to PUBLIC, so USAGE alone decides (functions: those PUBLIC may not execute|views: those PUBLIC may not read)" "16: none|7: none" \
+  "$(P -c "SELECT count(*) || ': ' || coalesce(string_agg(proname, ', ') FILTER (WHERE NOT has_function_privilege('plain', f.oid, 'EXECUTE')), 'none') FROM ($EXT_FUNCS) f")|$(P -c "SELECT count(*) || ': ' || coalesce(string_agg(c.relname, ', ') FILTER (WHERE NOT has_table_privilege('plain', c.oid, 'SELECT')), 'none')
+             FROM pg_class c WHERE c.relnamespace = 'parallel_guarantee'::regnamespace AND c.relkind = 'v'")"
+check "the 4 history tables stay closed to a role with USAGE on the schema (tables: those alice may select from)" "4: none" \
+  "$(P -c "SELECT count(*) || ': ' || coalesce(string_agg(c.relname, ', ') FILTER (WHERE has_table_privilege('alice', c.oid, 'SELECT')), 'none')
+             FROM pg_class c WHERE c.relnamespace = 'parallel_guarantee'::regnamespace AND c.relkind = 'r'")"
+check "the run-id sequence is not usable by a role with USAGE on the schema: alice cannot burn run ids (usage|nextval)" "f|ERROR:  42501" \
+  "$(P -c "SELECT has_sequence_privilege('alice', 'parallel_guarantee.parallel_guarantee_run_id_seq', 'USAGE')")|$(R alice -v VERBOSITY=sqlstate -c "SELECT nextval('parallel_guarantee.parallel_guarantee_run_id_seq')" 2>&1 >/dev/null | grep -m1 '^ERROR')"
 
 # ------------------------------------------------------------- 4. a hostile search_path
 # Alice's schema "evil" shadows pg_catalog and the extension: every function logs a call
@@ -254,31 +317,79 @@ CREATE OPERATOR evil.< (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION 
 CREATE OPERATOR evil.- (LEFTARG = timestamptz, RIGHTARG = timestamptz, FUNCTION = evil.tstzmi);
 CREATE OPERATOR evil.* (LEFTARG = bigint, RIGHTARG = interval, FUNCTION = evil.i8mul);
 SQL
-HOSTILE="SET search_path = evil, pg_catalog, alice, public"
-# Shadows the extension's objects in alice's own temporary schema too.
-TEMPS="CREATE TEMP TABLE parallel_guarantee_run_history (run_id bigint, status text); CREATE TEMP TABLE parallel_guarantee_runs (run_id bigint, status text)"
-hostile_session() {  # hostile_session ROLE LABEL: runs, submits, waits, cancels with the hostile path
-  local role=$1 label=$2 target=$3
-  pc_psql -U "$role" -d "$DB" -X -tA -q 2>&1 <<SQL
-SET client_min_messages = warning;
-$TEMPS;
-$HOSTILE;
-SELECT 'run|' || status FROM public.run_with_parallel_guarantee(\$q\$CREATE TABLE $target.hs_run AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label');
-SET max_parallel_workers = 2;
-SELECT 'short|' || status FROM public.run_with_parallel_guarantee(\$q\$SELECT pg_catalog.count(*) FROM public.big\$q\$,
-       cleanup => \$c\$DROP TABLE IF EXISTS $target.nothing\$c\$, min_workers => 3,
-       max_attempts => 2, retry_delay => '10 ms', raise_on_failure => false, label => '$label');
-RESET max_parallel_workers;
-SELECT public.submit_parallel_guarantee(\$q\$CREATE TABLE $target.hs_sub AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label') AS id \gset
-SELECT 'wait|' || status FROM public.parallel_guarantee_wait(:id, '20 s');
-SELECT 'status|' || status FROM public.parallel_guarantee_status(:id);
-SELECT 'cancel|' || public.parallel_guarantee_cancel(:id);
-SELECT 'views|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_runs) OPERATOR(pg_catalog.>) 0)
-       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_attempts) OPERATOR(pg_catalog.>) 0)
-       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_label_summary) OPERATOR(pg_catalog.>) 0)
-       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_activity) OPERATOR(pg_catalog.>=) 0)
-       || '|' || ((SELECT pg_catalog.count(*) FROM public.parallel_guarantee_queue) OPERATOR(pg_catalog.>=) 0);
+# Look-alikes of the extension's tables and internal functions in public, which comes ahead
+# of parallel_guarantee on the README's search_path: alice plants them (a database whose
+# public schema is writable, as before PostgreSQL 15), and evil gets the internal functions
+# too.  Each function logs a call and a WARNING.
+P -c "GRANT CREATE ON SCHEMA public TO alice" >/dev/null
+R alice -v ON_ERROR_STOP=1 -q >/dev/null 2>"$PC_DIR/public_setup.err" <<'SQL' || not_ok "setup: alice's look-alikes in public: $(head -3 "$PC_DIR/public_setup.err")"
+CREATE TABLE public.parallel_guarantee_run_history (run_id bigint, status text, role_oid oid, statement text, label text);
+CREATE TABLE public.parallel_guarantee_attempt_history (run_id bigint, attempt int);
+CREATE TABLE public.parallel_guarantee_chunk_run_history (run_id bigint, status text, role_oid oid);
+CREATE TABLE public.parallel_guarantee_chunk_history (run_id bigint, chunk_no int, state text);
+CREATE TABLE public.parallel_guarantee_runs (run_id bigint, status text);
+CREATE SEQUENCE public.parallel_guarantee_run_id_seq;
+GRANT ALL ON public.parallel_guarantee_run_history, public.parallel_guarantee_attempt_history, public.parallel_guarantee_chunk_run_history,
+             public.parallel_guarantee_chunk_history, public.parallel_guarantee_runs, public.parallel_guarantee_run_id_seq TO PUBLIC;
+DO $d$
+DECLARE
+  f text[];
+  s text;
+BEGIN
+  FOREACH f SLICE 1 IN ARRAY ARRAY[
+      ['parallel_guarantee_visible', 'oid', 'boolean', 'true'],
+      ['parallel_guarantee_lost', 'bigint, boolean', 'boolean', 'false'],
+      ['parallel_guarantee_cancel_run', 'bigint', 'boolean', 'false'],
+      ['parallel_guarantee_wait_for', 'bigint, interval', 'boolean', 'true'],
+      ['parallel_guarantee_status', 'bigint', 'text', '''hijacked'''],
+      ['current_database', '', 'name', '''hijacked''']]
+  LOOP
+    FOREACH s IN ARRAY ARRAY['public', 'evil'] LOOP
+      EXECUTE format('CREATE FUNCTION %I.%I(%s) RETURNS %s LANGUAGE plpgsql AS $f$ BEGIN PERFORM evil.hit(%L); RETURN %s; END $f$',
+                     s, f[1], f[2], f[3], s || '.' || f[1], f[4]);
+    END LOOP;
+  END LOOP;
+END $d$;
 SQL
+HOSTILE="SET search_path = evil, pg_catalog, alice, public, parallel_guarantee"
+# Temporary tables named like every relation of the extension, in the caller's session (for
+# relations, pg_temp is searched first when the path does not name it).
+TEMP_NAMES="parallel_guarantee_run_history parallel_guarantee_attempt_history parallel_guarantee_chunk_run_history parallel_guarantee_chunk_history
+            parallel_guarantee_runs parallel_guarantee_attempts parallel_guarantee_activity parallel_guarantee_queue parallel_guarantee_label_summary
+            parallel_guarantee_chunk_runs parallel_guarantee_chunks parallel_guarantee_run_id_seq"
+TEMPS=""; TEMPS_WRITTEN="SELECT 'temporary look-alikes written: ' || n FROM (SELECT 0"
+for t in $TEMP_NAMES; do
+  TEMPS+="CREATE TEMP TABLE $t (run_id bigint, status text, role_oid oid, label text); "
+  TEMPS_WRITTEN+=" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_temp.$t)"
+done
+TEMPS_WRITTEN+=") s(n) WHERE n OPERATOR(pg_catalog.<>) 0"
+hostile_psql() {  # hostile_psql ROLE SQL: SQL in a session of ROLE with the temporary look-alikes and the hostile path
+  pc_psql -U "$1" -d "$DB" -X -tA -q 2>&1 <<SQL
+SET client_min_messages = warning;
+$TEMPS
+$HOSTILE;
+$2
+$TEMPS_WRITTEN;
+SQL
+}
+hostile_session() {  # hostile_session ROLE LABEL TARGET: runs, submits, waits, cancels with the hostile path
+  local role=$1 label=$2 target=$3
+  hostile_psql "$role" "SELECT 'run|' || status FROM parallel_guarantee.run_with_parallel_guarantee(\$q\$CREATE TABLE $target.hs_run AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label');"
+  # Short of workers over both attempts: another session holds 6 of the 8.
+  hog_start 6
+  hostile_psql "$role" "SELECT 'short|' || status FROM parallel_guarantee.run_with_parallel_guarantee(\$q\$SELECT pg_catalog.count(*) FROM public.big\$q\$,
+       cleanup => \$c\$DROP TABLE IF EXISTS $target.nothing\$c\$, min_workers => 3, max_attempts => 2, retry_delay => '10 ms',
+       wait_for_slots => false, raise_on_failure => false, label => '$label');"
+  hog_stop
+  hostile_psql "$role" "SELECT parallel_guarantee.submit_parallel_guarantee(\$q\$CREATE TABLE $target.hs_sub AS SELECT pg_catalog.count(*) FROM public.big\$q\$, label => '$label') AS id \\gset
+SELECT 'wait|' || status FROM parallel_guarantee.parallel_guarantee_wait(:id, '20 s');
+SELECT 'status|' || status FROM parallel_guarantee.parallel_guarantee_status(:id);
+SELECT 'cancel|' || parallel_guarantee.parallel_guarantee_cancel(:id);
+SELECT 'views|' || ((SELECT pg_catalog.count(*) FROM parallel_guarantee.parallel_guarantee_runs) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM parallel_guarantee.parallel_guarantee_attempts) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM parallel_guarantee.parallel_guarantee_label_summary) OPERATOR(pg_catalog.>) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM parallel_guarantee.parallel_guarantee_activity) OPERATOR(pg_catalog.>=) 0)
+       || '|' || ((SELECT pg_catalog.count(*) FROM parallel_guarantee.parallel_guarantee_queue) OPERATOR(pg_catalog.>=) 0);"
 }
 LOG0=$(stat -c %s "$PC_LOG")
 A_OUT=$(hostile_session alice hostile-alice alice)
@@ -291,30 +402,44 @@ S_OUT=$(hostile_session postgres hostile-super public)
 check "the superuser with the same hostile search_path: the same results" \
   "run|target_met short|failed wait|target_met status|target_met cancel|false views|true|true|true|true|true" \
   "$(echo "$S_OUT" | sed -E 's/run [0-9]+ is/run X is/' | paste -sd' ')"
-check "the hostile functions and operators were never called (evil.hits untouched)" "never" \
+check "the hostile functions and operators (in evil and in public) were never called (evil.hits untouched)" "never" \
   "$(P -c "SELECT CASE WHEN is_called THEN last_value || ' calls' ELSE 'never' END FROM evil.hits" 2>&1)"
 check "no 'hijacked' WARNING and no history WARNING in the server log" "0|0" \
   "$(tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -c 'hijacked')|$(tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -c 'in the history')"
 tail -c +"$((LOG0 + 1))" "$PC_LOG" | grep -E 'hijacked|in the history' | head -5 | sed 's/^/#   /'
-# The trap works: the same hostile path makes alice's own unqualified now() call evil.now.
-R alice -c "$HOSTILE" -c "SELECT now() IS NOT NULL" >/dev/null 2>&1
-check "(the trap itself works: an unqualified now() in alice's own session calls evil.now)" "called" \
-  "$(P -c "SELECT CASE WHEN is_called THEN 'called' ELSE 'never' END FROM evil.hits" 2>&1)"
-check "the hostile look-alike tables stayed empty" "0|0|0" \
-  "$(P -c "SELECT (SELECT count(*) FROM evil.parallel_guarantee_run_history) || '|' || (SELECT count(*) FROM evil.parallel_guarantee_attempt_history) || '|' || (SELECT count(*) FROM evil.parallel_guarantee_runs)" 2>&1)"
+# The traps work: the hostile path makes alice's own unqualified now() call evil.now, and the
+# README's path makes her unqualified parallel_guarantee_visible() call public's look-alike.
+TRAPS=$( { R alice -c "$HOSTILE" -c "SELECT now() IS NOT NULL"; R alice -c "SELECT parallel_guarantee_visible(10)"; } 2>&1 >/dev/null | sed -n 's/^WARNING:  hijacked: //p' | paste -sd'|')
+check "(the traps themselves work: in alice's own session an unqualified now() calls evil.now, parallel_guarantee_visible() public's look-alike)" \
+  "now|public.parallel_guarantee_visible" "$TRAPS"
+check "the hostile look-alike tables and sequence (in evil and public) stayed empty (evil|public|public sequence)" "0|0|never" \
+  "$(P -c "SELECT (SELECT count(*) FROM evil.parallel_guarantee_run_history) + (SELECT count(*) FROM evil.parallel_guarantee_attempt_history) + (SELECT count(*) FROM evil.parallel_guarantee_runs)
+                 || '|' || (SELECT count(*) FROM public.parallel_guarantee_run_history) + (SELECT count(*) FROM public.parallel_guarantee_attempt_history)
+                         + (SELECT count(*) FROM public.parallel_guarantee_chunk_run_history) + (SELECT count(*) FROM public.parallel_guarantee_chunk_history)
+                         + (SELECT count(*) FROM public.parallel_guarantee_runs)
+                 || '|' || (SELECT CASE WHEN is_called THEN 'used' ELSE 'never' END FROM public.parallel_guarantee_run_id_seq)" 2>&1)"
+# (public's look-alikes come ahead of the extension on the postgres sessions' path too: the
+# queries below name the extension's views by their schema.)
 check "the history recorded the hostile-path runs correctly (as superuser: label|role|status|attempts recorded)" \
   "hostile-alice|alice|failed|2;hostile-alice|alice|target_met|1;hostile-alice|alice|target_met|1;hostile-super|postgres|failed|2;hostile-super|postgres|target_met|1;hostile-super|postgres|target_met|1" \
-  "$(P -c "SELECT string_agg(r.label || '|' || r.role || '|' || r.status || '|' || (SELECT count(*) FROM parallel_guarantee_attempts a WHERE a.run_id = r.run_id), ';' ORDER BY r.label, r.status)
-             FROM parallel_guarantee_runs r WHERE r.label LIKE 'hostile-%'" 2>&1)"
+  "$(P -c "SELECT string_agg(r.label || '|' || r.role || '|' || r.status || '|' || (SELECT count(*) FROM parallel_guarantee.parallel_guarantee_attempts a WHERE a.run_id = r.run_id), ';' ORDER BY r.label, r.status)
+             FROM parallel_guarantee.parallel_guarantee_runs r WHERE r.label LIKE 'hostile-%'" 2>&1)"
 check "the hostile-path runs' tables exist with the right count and owner" "100000|alice;100000|alice;100000|postgres;100000|postgres" \
   "$(P -c "SELECT (SELECT count FROM alice.hs_run) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'alice.hs_run'::regclass) || ';' ||
                  (SELECT count FROM alice.hs_sub) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'alice.hs_sub'::regclass) || ';' ||
                  (SELECT count FROM public.hs_run) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.hs_run'::regclass) || ';' ||
                  (SELECT count FROM public.hs_sub) || '|' || (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'public.hs_sub'::regclass)" 2>&1)"
+# public's look-alikes go, so that the checks below find the extension's objects on the path.
+P -q -c "SET client_min_messages = warning" -c "DROP TABLE public.parallel_guarantee_run_history, public.parallel_guarantee_attempt_history,
+           public.parallel_guarantee_chunk_run_history, public.parallel_guarantee_chunk_history, public.parallel_guarantee_runs" \
+  -c "DROP SEQUENCE public.parallel_guarantee_run_id_seq" \
+  -c "DROP FUNCTION public.parallel_guarantee_visible(oid), public.parallel_guarantee_lost(bigint, boolean), public.parallel_guarantee_cancel_run(bigint),
+           public.parallel_guarantee_wait_for(bigint, interval), public.parallel_guarantee_status(bigint), public.current_database()" \
+  -c "REVOKE CREATE ON SCHEMA public FROM alice"
 
 # ------------------------------------------------------------- 5. SET ROLE
 check "dave (NOINHERIT member of batch) cannot call the function or read batch_only as himself" "ERROR:  42501|ERROR:  42501" \
-  "$(err dave "SELECT run_with_parallel_guarantee('SELECT count(*) FROM public.batch_only')")|$(err dave "SELECT count(*) FROM public.batch_only")"
+  "$(err dave "SELECT parallel_guarantee.run_with_parallel_guarantee('SELECT count(*) FROM public.batch_only')")|$(err dave "SELECT count(*) FROM public.batch_only")"
 check "dave after SET ROLE batch: the run works and its table belongs to batch (status|owner|current_user|session_user)" "target_met|batch|batch|dave" \
   "$(R dave -c "SET ROLE batch" -c "$(Q "CREATE TABLE batch.setrole_out AS SELECT current_user::text AS cu, session_user::text AS su, count(*) FROM public.batch_only GROUP BY 1, 2")" 2>&1)|$(P -c "SELECT pg_get_userbyid(relowner) || '|' || cu || '|' || su FROM pg_class, batch.setrole_out WHERE oid = 'batch.setrole_out'::regclass" 2>&1)"
 check "dave after SET ROLE batch: RESET ROLE inside the statement falls back to dave, who may not read batch_only (42501)" "ERROR:  42501" \
@@ -339,7 +464,7 @@ check "the superuser after SET ROLE alice: a submitted run is alice's too (role|
 # ------------------------------------------------------------- 6. chunked runs
 # (run_in_chunks is part of every version this script tests: a missing function fails the
 # checks below, it does not skip them.)
-P -q -c "GRANT EXECUTE ON FUNCTION run_in_chunks, submit_chunks, resume_chunks TO alice, bob, auditor" >/dev/null
+# (The roles' USAGE on the schema covers run_in_chunks, submit_chunks and resume_chunks.)
 R alice -q -c "CREATE TABLE alice.keys AS SELECT generate_series(1, 100) AS id" -c "CREATE TABLE alice.loot (pw text)" -c "CREATE TABLE alice.touched (id int)" >/dev/null 2>&1
 CH() { echo "SET client_min_messages = warning; SELECT status FROM run_in_chunks(\$k\$$1\$k\$, \$a\$$2\$a\$, chunk_size => 50, max_retries => 0${3:-})"; }
 check "chunks: alice cannot read secret through the keys query (42501)" "ERROR:  42501" \
@@ -375,7 +500,7 @@ check "chunks: the superuser's resume refuses the action's RESET ROLE (42501) an
 # run: dave (SET ROLE batch) submits, erin (another member of batch) watches.  The running
 # chunk comes from the run's slot, not from pg_stat_activity, which hides dave's session
 # from erin.  Bob sees nothing of it.
-P -q -c "CREATE ROLE erin LOGIN IN ROLE batch" -c "GRANT EXECUTE ON FUNCTION submit_chunks TO batch" \
+P -q -c "CREATE ROLE erin LOGIN IN ROLE batch" \
   -c "CREATE TABLE batch.slow_keys AS SELECT g AS id FROM generate_series(1, 40) g" \
   -c "ALTER TABLE batch.slow_keys OWNER TO batch" >/dev/null
 SID=$(R dave -c "SET client_min_messages = warning" -c "SET ROLE batch" \
@@ -384,7 +509,7 @@ if [[ $SID =~ ^[0-9]+$ ]] && wait_for 1 "SELECT count(*) FROM parallel_guarantee
   check "chunks: erin (a member of batch) sees dave's batch run with one chunk running, by its worker (status|running|worker is the run's)" "running|1|t" \
     "$(R erin -c "SELECT status FROM parallel_guarantee_chunk_runs WHERE run_id = $SID")|$(R erin -c "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $SID AND state = 'running'")|$(R erin -c "SELECT bool_and(worker_pid IS NOT NULL AND started_at IS NOT NULL) FROM parallel_guarantee_chunks WHERE run_id = $SID AND state = 'running'")"
   check "chunks: bob sees no chunk of batch's run" "0" "$(R bob -c "SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = $SID")"
-  P -c "SELECT parallel_guarantee_chunk_cancel($SID)" >/dev/null 2>&1
+  P -c "SELECT parallel_guarantee_cancel($SID)" >/dev/null 2>&1
   wait_for 0 "SELECT count(*) FROM parallel_guarantee_activity" >/dev/null
 else
   check "chunks: dave's submitted batch run shows a running chunk" "a run with a running chunk" \

@@ -3,11 +3,15 @@
 # (mallory, alice, bob; the superuser is postgres) can do to the extension through the
 # code it hands it.  The extension's bookkeeping SQL runs as the owner of its tables (the
 # superuser) inside the very background worker where the caller's statement, cleanup, keys
-# query, action and their triggers run.
-#   A. pg_temp planting, through every path that runs the caller's code: domains named like
-#      every type and temporary views named like every relation the bookkeeping might name
-#      (data/security_setup.sql) must never run as anyone but mallory; mallory stays an
+# query, action and their triggers run.  The roles have USAGE on the schema
+# parallel_guarantee, which the database's search_path ends with (the README's way).
+#   A. pg_temp and public planting, through every path that runs the caller's code: domains
+#      named like every type and temporary views named like every relation the bookkeeping
+#      might name, and views and functions in public (ahead of parallel_guarantee on the
+#      search_path) named like the extension's relations and internal functions
+#      (data/security_setup.sql), must never run as anyone but mallory; mallory stays an
 #      ordinary role, the superuser-only table is not copied, and the run is recorded right;
+#      a role without USAGE on the schema reaches nothing of it (42501);
 #   B. a worker whose history write failed still obeys a cancel; concurrent serializable
 #      runs are all in the history; no worker outlives its caller's cancel by over a second;
 #   C. oversized statement, cleanup, keys query, action (over 1 MiB: 54000) and label (over
@@ -27,7 +31,7 @@ ROOT=$(pwd)
 PC_NAME=security
 PC_PORT=${SECURITY_PORT:-54361}
 . "$ROOT/test/integration/data/tap.sh"
-plan 44
+plan 45
 . "$ROOT/test/integration/data/private_cluster.sh"
 # SECURITY_PG_BIN: the bin directory of another (relocated) PostgreSQL installation, to run
 # these checks against another build of the extension than the one installed.
@@ -83,7 +87,29 @@ fi
 log_mark() { stat -c %s "$PC_LOG"; }
 log_since() { tail -c +"$(($1 + 1))" "$PC_LOG"; }   # log_since MARK: the server log written since
 
-# ------------------------------------------------------------- A. pg_temp planting
+# ------------------------------------------------------------- A. pg_temp and public planting
+# hog_start N: a session of postgres holds N parallel workers (bounded wait: 20 s) until
+# hog_stop (a shortage that lasts over several attempts: a session's max_parallel_workers
+# below the target would make a run of one attempt).
+hog_start() {
+  PGAPPNAME=sec_hog PGOPTIONS= pc_psql -d "$DB" -q -c "SET max_parallel_workers_per_gather = $1" -c "SET statement_timeout = '120s'" \
+    -c "SELECT count(*) FROM public.hog WHERE pg_sleep(3600 + id * 0) IS NOT NULL" >/dev/null 2>&1 &
+  HOG_PID=$!
+  poll "$1" "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_activity l ON l.pid = a.leader_pid
+              WHERE a.backend_type = 'parallel worker' AND l.application_name = 'sec_hog'" \
+    || echo "#   the hog did not get its $1 workers"
+}
+hog_stop() {
+  P -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'sec_hog' AND backend_type = 'client backend'" >/dev/null
+  wait "$HOG_PID" 2>/dev/null
+  poll 0 "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_activity l ON l.pid = a.leader_pid WHERE l.application_name = 'sec_hog'"
+}
+# mallory's look-alikes in public, for section A (public is writable there, as before
+# PostgreSQL 15).  The checks' own queries name the extension's objects by their schema.
+P -c "GRANT CREATE ON SCHEMA public TO mallory" >/dev/null
+R mallory -v ON_ERROR_STOP=1 -c "SELECT mallory.plant_public(true)" >/dev/null 2>"$WORK/plant_public.err" \
+  || echo "#   planting in public failed: $(head -2 "$WORK/plant_public.err")"
+echo "#   mallory's look-alikes in public: $(P -c "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname LIKE 'parallel_guarantee%'") relations, $(P -c "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname LIKE 'parallel_guarantee%'") functions"
 # Before each path: mallory an ordinary role again, the audit and loot empty.
 a_reset() {
   P -c "ALTER ROLE mallory NOSUPERUSER" -c "TRUNCATE mallory.audit, mallory.loot" \
@@ -114,23 +140,25 @@ plant_do() { echo "${PLANT_DO//PLACE/$1}"; }
 a_reset
 ID=$(R mallory -c "$(Q "SELECT run_id FROM run_with_parallel_guarantee(\$s\$$(plant_do statement)\$s\$, target_workers => 2, min_workers => 1)")" 2>&1)
 check "A1 statement of run_with_parallel_guarantee: traps planted in the worker never run as another role; mallory not superuser, secret not copied; run recorded target_met" \
-  "$(a_expect target_met)" "$(a_outcome "SELECT status FROM parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
+  "$(a_expect target_met)" "$(a_outcome "SELECT status FROM parallel_guarantee.parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
 
-# A2. The cleanup: every attempt is short (the session's max_parallel_workers is below the
-# target), so the cleanup runs after attempt 1 (abandoned) and attempt 2 (below minimum).
+# A2. The cleanup: every attempt is short (a hog holds 15 of the 16 parallel workers), so the
+# cleanup runs after attempt 1 (abandoned) and attempt 2 (below minimum).
 a_reset
-ID=$(R mallory -c "SET max_parallel_workers = 1" -c "$(Q "SELECT run_id FROM run_with_parallel_guarantee(\$s\$SELECT count(*) FROM public.big\$s\$,
+hog_start 15
+ID=$(R mallory -c "$(Q "SELECT run_id FROM run_with_parallel_guarantee(\$s\$SELECT count(*) FROM public.big\$s\$,
         cleanup => \$c\$$(plant_do cleanup)\$c\$, target_workers => 2, min_workers => 2, max_attempts => 2,
-        retry_delay => '0', raise_on_failure => false)")" 2>&1)
+        retry_delay => '0', wait_for_slots => false, raise_on_failure => false)")" 2>&1)
+hog_stop
 check "A2 cleanup of run_with_parallel_guarantee (attempts abandoned): traps never run as another role; run recorded failed after 2 attempts" \
-  "$(a_expect failed/2)" "$(a_outcome "SELECT status || '/' || attempts FROM parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
+  "$(a_expect failed/2)" "$(a_outcome "SELECT status || '/' || attempts FROM parallel_guarantee.parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
 
 # A3. submit_parallel_guarantee.
 a_reset
 ID=$(R mallory -c "$(Q "SELECT submit_parallel_guarantee(\$s\$$(plant_do submit)\$s\$, target_workers => 2, min_workers => 1)")" 2>&1)
 R mallory -c "SELECT status FROM parallel_guarantee_wait(${ID//[^0-9]/0}, '30 s')" >/dev/null 2>&1
 check "A3 submit_parallel_guarantee: traps never run as another role; run recorded target_met" \
-  "$(a_expect target_met)" "$(a_outcome "SELECT status FROM parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
+  "$(a_expect target_met)" "$(a_outcome "SELECT status FROM parallel_guarantee.parallel_guarantee_runs WHERE run_id = ${ID//[^0-9]/0}")"
 
 # Chunked runs: 100 keys.  mallory's session (whose settings the worker takes) plans
 # serially, so that the bookkeeping's queries do too: in a parallel plan the traps could not
@@ -139,7 +167,7 @@ export PGOPTIONS="-c max_parallel_workers_per_gather=0"
 chunks() {  # chunks KEYS ACTION MORE_ARGUMENTS: as mallory, the run's id
   R mallory -c "$(Q "SELECT run_id FROM run_in_chunks(\$k\$$1\$k\$, \$a\$$2\$a\$, max_retries => 0$3)")" 2>&1 | tail -1
 }
-CHUNK_STATUS="SELECT status || '/' || chunks_done || '/' || total_chunks FROM parallel_guarantee_chunk_runs WHERE run_id ="
+CHUNK_STATUS="SELECT status || '/' || chunks_done || '/' || chunks_total FROM parallel_guarantee.parallel_guarantee_chunk_runs WHERE run_id ="
 
 # A4. The keys query (a volatile function in it can create objects).
 a_reset
@@ -167,7 +195,7 @@ check "A7 action of run_in_chunks with workers => 2 (coordinator and helper): tr
 # A8. submit_chunks.
 a_reset
 ID=$(R mallory -c "$(Q "SELECT submit_chunks(\$k\$SELECT id FROM mallory.keys ORDER BY id\$k\$, \$a\$SELECT mallory.act_plant(\$1)\$a\$, chunk_size => 25)")" 2>&1)
-R mallory -c "SELECT status FROM parallel_guarantee_chunk_wait(${ID//[^0-9]/0}, '30 s')" >/dev/null 2>&1
+R mallory -c "SELECT status FROM parallel_guarantee_wait(${ID//[^0-9]/0}, '30 s')" >/dev/null 2>&1
 check "A8 submit_chunks: traps never run as another role; run recorded done, 4 of 4 chunks" \
   "$(a_expect done/4/4)" "$(a_outcome "$CHUNK_STATUS ${ID//[^0-9]/0}")"
 
@@ -177,7 +205,7 @@ for resumer in mallory postgres; do
   a_reset
   P -c "UPDATE mallory.flags SET fail_at = 55, plant = false" >/dev/null
   R mallory -c "$(Q "SELECT run_id FROM run_in_chunks(\$k\$SELECT id FROM mallory.keys ORDER BY id\$k\$, \$a\$SELECT mallory.act_flags(\$1)\$a\$, chunk_size => 10, max_retries => 0, label => 'resumable-$resumer')")" >/dev/null 2>&1
-  ID=$(P -c "SELECT max(run_id) FROM parallel_guarantee_chunk_runs WHERE label = 'resumable-$resumer'")
+  ID=$(P -c "SELECT max(run_id) FROM parallel_guarantee.parallel_guarantee_chunk_runs WHERE label = 'resumable-$resumer'")
   FIRST=$(P -c "$CHUNK_STATUS ${ID:-0}")
   a_reset
   P -c "UPDATE mallory.flags SET fail_at = 0, plant = true" >/dev/null
@@ -192,25 +220,25 @@ done
 # mallory planted there.  Two runs of hers are recorded running with no worker (copies of her
 # latest), so that the views ask whether they are lost.
 a_reset
-P -c "CREATE TEMP TABLE fake AS SELECT * FROM parallel_guarantee_run_history WHERE role_name = 'mallory' ORDER BY run_id DESC LIMIT 1" \
+P -c "CREATE TEMP TABLE fake AS SELECT * FROM parallel_guarantee.parallel_guarantee_run_history WHERE role_name = 'mallory' ORDER BY run_id DESC LIMIT 1" \
   -c "UPDATE fake SET run_id = 900000001, label = 'fake-running', status = 'running', finished_at = NULL" \
-  -c "INSERT INTO parallel_guarantee_run_history SELECT * FROM fake" \
-  -c "CREATE TEMP TABLE fake_chunks AS SELECT * FROM parallel_guarantee_chunk_run_history WHERE role_name = 'mallory' ORDER BY run_id DESC LIMIT 1" \
+  -c "INSERT INTO parallel_guarantee.parallel_guarantee_run_history SELECT * FROM fake" \
+  -c "CREATE TEMP TABLE fake_chunks AS SELECT * FROM parallel_guarantee.parallel_guarantee_chunk_run_history WHERE role_name = 'mallory' ORDER BY run_id DESC LIMIT 1" \
   -c "UPDATE fake_chunks SET run_id = 900000002, label = 'fake-running', status = 'running', finished_at = NULL" \
-  -c "INSERT INTO parallel_guarantee_chunk_run_history SELECT * FROM fake_chunks" >/dev/null
+  -c "INSERT INTO parallel_guarantee.parallel_guarantee_chunk_run_history SELECT * FROM fake_chunks" >/dev/null
 A11=$(R mallory -c "SET client_min_messages = warning" -c "SELECT mallory.plant('own session')" \
-  -c "SELECT count(*) FROM public.parallel_guarantee_runs" -c "SELECT count(*) FROM public.parallel_guarantee_attempts" \
-  -c "SELECT count(*) FROM public.parallel_guarantee_label_summary" -c "SELECT count(*) FROM public.parallel_guarantee_activity" \
-  -c "SELECT count(*) FROM public.parallel_guarantee_queue" -c "SELECT count(*) FROM public.parallel_guarantee_chunk_runs" \
-  -c "SELECT count(*) FROM public.parallel_guarantee_chunks" \
-  -c "SELECT (public.parallel_guarantee_status(900000001)).status" -c "SELECT (public.parallel_guarantee_chunk_status(900000002)).status" \
-  -c "SELECT (public.parallel_guarantee_wait(900000001, '0')).status" -c "SELECT (public.parallel_guarantee_chunk_wait(900000002, '0')).status" \
-  -c "SELECT public.parallel_guarantee_cancel(900000001)" -c "SELECT public.parallel_guarantee_chunk_cancel(900000002)" \
-  -c "SELECT public.parallel_guarantee_lost(900000001, false)" -c "SELECT public.parallel_guarantee_lost(900000002, true)" 2>&1 | tail -8 | paste -sd/)
-check "A11 mallory's own session, traps planted, reading every view and status function: traps never run as another role; her workerless runs read lost (status, chunk status, wait, chunk wait, cancel, chunk cancel, lost, lost)" \
+  -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_runs" -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_attempts" \
+  -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_label_summary" -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_activity" \
+  -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_queue" -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_chunk_runs" \
+  -c "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_chunks" \
+  -c "SELECT (parallel_guarantee.parallel_guarantee_status(900000001)).status" -c "SELECT (parallel_guarantee.parallel_guarantee_chunk_status(900000002)).status" \
+  -c "SELECT (parallel_guarantee.parallel_guarantee_wait(900000001, '0')).status" -c "SELECT (parallel_guarantee.parallel_guarantee_wait(900000002, '0')).status" \
+  -c "SELECT parallel_guarantee.parallel_guarantee_cancel(900000001)" -c "SELECT parallel_guarantee.parallel_guarantee_cancel(900000002)" \
+  -c "SELECT parallel_guarantee.parallel_guarantee_lost(900000001, false)" -c "SELECT parallel_guarantee.parallel_guarantee_lost(900000002, true)" 2>&1 | tail -8 | paste -sd/)
+check "A11 mallory's own session, traps planted, reading every view and status function: traps never run as another role; her workerless runs read lost (status, chunk status, wait, wait of the chunked run, cancel, cancel of the chunked run, lost, lost)" \
   "$(a_expect lost/lost/lost/lost/f/f/t/t)" \
   "$(a_outcome "" "$A11")"
-P -c "DELETE FROM parallel_guarantee_run_history WHERE run_id = 900000001" -c "DELETE FROM parallel_guarantee_chunk_run_history WHERE run_id = 900000002" >/dev/null
+P -c "DELETE FROM parallel_guarantee.parallel_guarantee_run_history WHERE run_id = 900000001" -c "DELETE FROM parallel_guarantee.parallel_guarantee_chunk_run_history WHERE run_id = 900000002" >/dev/null
 
 # The traps themselves work: the same SQL a bookkeeping statement would send -- a cast to
 # int4 and an unqualified relation, with search_path = 'pg_catalog' -- run by the superuser
@@ -219,11 +247,34 @@ P -c "DELETE FROM parallel_guarantee_run_history WHERE run_id = 900000001" -c "D
 a_reset
 P -c "SET ROLE mallory" -c "SELECT mallory.plant('trap test')" -c "RESET ROLE" -c "SET search_path = pg_catalog" -c "SET max_parallel_workers_per_gather = 0" \
   -c "SELECT count(*)::int4 FROM pg_catalog.pg_am" -c "SELECT count(*) FROM parallel_guarantee_chunk_history" >/dev/null 2>&1
-check "(the traps work: SQL with a cast to int4 and an unqualified relation, run by the superuser after mallory planted in its session, runs mallory's code as postgres: cast|relation|rolsuper|secret copied)" \
-  "true|true|t|t" \
-  "$(P -c "SELECT coalesce(bool_or(tag = 'domain int4'), false) || '|' || coalesce(bool_or(tag = 'view parallel_guarantee_chunk_history'), false) FROM mallory.audit WHERE cu = 'postgres'")|$(P -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")|$(P -c "SELECT count(*) > 0 FROM mallory.loot")"
+# And public's: an unqualified relation or internal function on the README's search_path.
+P -c "SELECT count(*) FROM parallel_guarantee_runs" -c "SELECT parallel_guarantee_visible(10)" >/dev/null 2>&1
+check "(the traps work: SQL with a cast to int4 and an unqualified relation, run by the superuser after mallory planted in its session, and an unqualified relation and function on the README's search_path, run mallory's code as postgres: cast|relation|public relation|public function|rolsuper|secret copied)" \
+  "true|true|true|true|t|t" \
+  "$(P -c "SELECT coalesce(bool_or(tag = 'domain int4'), false) || '|' || coalesce(bool_or(tag = 'view parallel_guarantee_chunk_history'), false)
+                 || '|' || coalesce(bool_or(tag = 'public view parallel_guarantee_runs'), false) || '|' || coalesce(bool_or(tag = 'public function parallel_guarantee_visible'), false)
+            FROM mallory.audit WHERE cu = 'postgres'")|$(P -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")|$(P -c "SELECT count(*) > 0 FROM mallory.loot")"
 a_reset
+R mallory -c "SELECT mallory.plant_public(false)" >/dev/null
+P -c "REVOKE CREATE ON SCHEMA public FROM mallory" >/dev/null
 unset PGOPTIONS
+
+# A12. The schema is the gate: eve, without USAGE on it, reaches nothing of the extension by
+# its qualified names (42501), and takes no run slot.
+P -c "CREATE ROLE eve LOGIN" -c "GRANT SELECT ON public.big TO eve" >/dev/null
+GATE=""
+for q in "SELECT parallel_guarantee.run_with_parallel_guarantee('SELECT count(*) FROM public.big')" \
+         "SELECT parallel_guarantee.submit_parallel_guarantee('SELECT count(*) FROM public.big')" \
+         "SELECT parallel_guarantee.run_in_chunks('SELECT id FROM public.big', 'SELECT \$1')" \
+         "SELECT parallel_guarantee.submit_chunks('SELECT id FROM public.big', 'SELECT \$1')" \
+         "SELECT parallel_guarantee.resume_chunks(1)" "SELECT parallel_guarantee.parallel_guarantee_cancel(1)" \
+         "SELECT * FROM parallel_guarantee.parallel_guarantee_cancel_runs(database => NULL)" \
+         "SELECT parallel_guarantee.parallel_guarantee_cancel_run(1)" "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_runs" \
+         "SELECT count(*) FROM parallel_guarantee.parallel_guarantee_activity"; do
+  GATE+="$(err eve "$q" | sed 's/^ERROR:  //') "
+done
+check "A12 eve, without USAGE on the schema: running, submitting, chunks, resume, cancel, cancel_runs, the internal cancel and the views all refused (42501 each)|run slots taken" \
+  "42501 42501 42501 42501 42501 42501 42501 42501 42501 42501 |0" "$GATE|$(P -c "SELECT count(*) FROM parallel_guarantee_activity")"
 echo "# A took ${SECONDS}s"
 
 # ------------------------------------------------------------- B. cancels and failed history writes
@@ -286,13 +337,14 @@ for how in caller worker; do
 done
 
 # B3. The same after a failed write of an abandoned attempt, mid-run: attempt 1 (short of
-# workers: the session allows 1 of the 2) sleeps 1 s before its Gather, meanwhile a history
-# row (a copy of the latest) takes its attempt number; attempt 2 (the last; min_workers 0)
-# runs on, degraded, for minutes; its caller is cancelled.
+# workers: a hog holds 15 of the 16) sleeps 1 s before its Gather, meanwhile a history row
+# (a copy of the latest) takes its attempt number; attempt 2 (the last; min_workers 0) runs
+# on, degraded, for minutes; its caller is cancelled.
 MARK=$(log_mark)
-PGAPPNAME=sec_b1_attempt bg pc_psql -U alice -d "$DB" -tA -q -v VERBOSITY=sqlstate -c "SET max_parallel_workers = 1" \
+hog_start 15
+PGAPPNAME=sec_b1_attempt bg pc_psql -U alice -d "$DB" -tA -q -v VERBOSITY=sqlstate \
   -c "SELECT status FROM run_with_parallel_guarantee(\$s\$DO \$d\$ BEGIN PERFORM pg_sleep(1); PERFORM count(*) FROM public.big WHERE pg_sleep(0.01 + id * 0) IS NOT NULL; END \$d\$\$s\$,
-        target_workers => 2, min_workers => 0, max_attempts => 2, retry_delay => '0', label => 'b1-attempt')" \
+        target_workers => 2, min_workers => 0, max_attempts => 2, retry_delay => '0', wait_for_slots => false, label => 'b1-attempt')" \
   >"$WORK/b1_attempt.out" 2>&1
 CALLER=${BG[-1]}
 OUTCOME="attempt 1 never ran"
@@ -312,6 +364,7 @@ fi
 echo "#   b1-attempt: the attempt's history write failed: $(log_since "$MARK" | grep -q 'could not record an attempt' && echo yes || echo no)"
 check "B3 a worker whose history write of an abandoned attempt failed obeys pg_cancel_backend of its caller in the next attempt (gone within 1 s, or the run stopped)" "obeys" "$OUTCOME"
 wait_bg "$CALLER"
+hog_stop
 echo "#   b1-attempt: the caller said: $(tr '\n' ' ' < "$WORK/b1_attempt.out" | head -c 200)"
 
 # B4. Runs started together under default_transaction_isolation = serializable (and a 3 s
@@ -611,7 +664,7 @@ RESUMER=${BG[-1]}
 poll 1 "SELECT count(*) FROM parallel_guarantee_activity WHERE run_id = ${FID:-0} AND worker_pid IS NOT NULL" 100
 F2_ROLE=$(P -c "SELECT role FROM parallel_guarantee_activity WHERE run_id = ${FID:-0}")
 F2_SEES=$(R alice -c "SELECT count(*) FROM parallel_guarantee_activity WHERE run_id = ${FID:-0}" 2>&1)
-F2_CANCEL=$(err alice "SELECT parallel_guarantee_chunk_cancel(${FID:-0})")
+F2_CANCEL=$(err alice "SELECT parallel_guarantee_cancel(${FID:-0})")
 [ -z "$F2_CANCEL" ] && F2_CANCEL="cancel accepted"
 wait_bg "$RESUMER"
 P -c "UPDATE alice.flags SET sleep_s = 0" >/dev/null

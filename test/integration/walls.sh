@@ -42,6 +42,8 @@ pc_psql -d postgres -q -c "CREATE DATABASE walls" >/dev/null
 if ! P -v ON_ERROR_STOP=1 >/dev/null 2>"$OUT/setup.err" <<'SQL'
 SET client_min_messages = warning;
 CREATE EXTENSION parallel_guarantee;
+-- The README's way to reach the extension's objects: its schema on the database's search_path.
+ALTER DATABASE walls SET search_path = "$user", public, parallel_guarantee;
 CREATE TABLE big (id int) WITH (parallel_workers = 2);
 INSERT INTO big SELECT generate_series(1, 10000);
 SQL

@@ -4,6 +4,9 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION parallel_guarantee;
+-- The README's way: the extension's schema on the database's search_path.
+ALTER DATABASE long SET search_path = "$user", public, parallel_guarantee;
+SET search_path = "$user", public, parallel_guarantee;
 
 -- Small, so that a call is fast; it plans 4 workers.
 CREATE TABLE small (id int, pad text) WITH (parallel_workers = 4);

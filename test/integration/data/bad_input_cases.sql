@@ -5,7 +5,10 @@
 @@# at the first error unless the SQL contains "-- continue": then the outcome is OK if it
 @@# printed FINAL-OK, else its last error).  Placeholders: {RUN} = SELECT status FROM
 @@# run_with_parallel_guarantee, {SUB} = SELECT 0 < submit_parallel_guarantee, {N} = the
-@@# case number, {FILES} = a directory the server may write to.
+@@# case number, {FILES} = a directory the server may write to.  A case that holds "-- hog N"
+@@# runs while another session holds N parallel workers of the 8 (a shortage that lasts over
+@@# several attempts; a SET max_parallel_workers below the target would make one attempt).
+@@# The extension's schema is on the database's search_path; the role plain has no USAGE on it.
 @@# The statement argument is dollar-quoted with $q$ ... $q$ throughout.
 @@# Chunked batches: {CHUNKS} = SELECT status FROM run_in_chunks, {SUBCHUNKS} = SELECT 0 <
 @@# submit_chunks, {KEYS} = a good keys query (the 1000 ids of tiny), {ACTION} = a good action
@@ -513,13 +516,13 @@ SET client_encoding = 'LATIN1';
 @@ cleanup-variants 57014|22012
 {RUN}($q$SELECT count(*) FROM big WHERE 1/(id - id) = 0$q$, cleanup => 'SELECT pg_cancel_backend(pg_backend_pid())')
 @@ cleanup-variants 53G01
-SET max_parallel_workers = 1;
+-- hog 7
 {RUN}($q$SELECT count(*) FROM big$q$, cleanup => 'INSERT INTO cleanup_log VALUES (1)', max_attempts => 3, retry_delay => '10 ms', wait_for_slots => false)
 @@ cleanup-variants 53G01
-SET max_parallel_workers = 1;
+-- hog 7
 {RUN}($q$SELECT count(*) FROM big$q$, cleanup => 'SELECT count(*) FROM big', max_attempts => 2, retry_delay => '0', wait_for_slots => false)
 @@ cleanup-variants 42P01
-SET max_parallel_workers = 1;
+-- hog 7
 {RUN}($q$SELECT count(*) FROM big$q$, cleanup => 'DROP TABLE no_such_table', max_attempts => 2, retry_delay => '0', wait_for_slots => false)
 
 @@ caller-context OK
@@ -591,12 +594,12 @@ SET force_parallel_mode = regress;
 {RUN}($q$SELECT 1$q$)
 @@ caller-context 42P01
 SET search_path = '';
-SELECT status FROM public.run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+SELECT status FROM parallel_guarantee.run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
 @@ caller-context 42883
 SET search_path = '';
 {RUN}($q$SELECT count(*) FROM big$q$)
 @@ caller-context OK
-SET search_path = pg_catalog, public;
+SET search_path = pg_catalog, public, parallel_guarantee;
 SET work_mem = '64kB';
 SET myapp.batch_id = 'x';
 SET default_transaction_isolation = 'serializable';
@@ -607,15 +610,32 @@ SET lock_timeout = '1ms';
 SET parallel_guarantee.log_attempts = off;
 SET parallel_guarantee.history_days = 0;
 {RUN}($q$SELECT count(*) FROM big$q$)
-@@ caller-context 42501
+@@# plain has no USAGE on the schema: qualified names are refused (42501), unqualified
+@@# ones are not found (the schema drops out of its search_path: 42883).
+@@ caller-context 42883
 SET SESSION AUTHORIZATION plain;
 {RUN}($q$SELECT count(*) FROM big$q$)
 @@ caller-context 42501
-SET ROLE plain;
-SELECT run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+SET SESSION AUTHORIZATION plain;
+SELECT status FROM parallel_guarantee.run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
 @@ caller-context 42501
 SET ROLE plain;
-SELECT submit_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+SELECT parallel_guarantee.run_with_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+@@ caller-context 42501
+SET ROLE plain;
+SELECT parallel_guarantee.submit_parallel_guarantee($q$SELECT count(*) FROM big$q$)
+@@ caller-context 42501
+SET ROLE plain;
+SELECT count(*) FROM parallel_guarantee.parallel_guarantee_runs
+@@ caller-context 42501
+SET ROLE plain;
+SELECT * FROM parallel_guarantee.parallel_guarantee_cancel_runs(NULL, NULL, NULL)
+@@ caller-context 42501
+SET ROLE plain;
+SELECT parallel_guarantee.parallel_guarantee_status(1)
+@@ caller-context 42883
+SET ROLE plain;
+SELECT parallel_guarantee_cancel(1)
 
 
 @@# ---------------------------------------------------------------- chunked batches
@@ -781,23 +801,23 @@ PREPARE p AS SELECT id FROM tiny;
 {CHUNKS}($q$SELECT pad || id FROM small$q$, $a$SELECT count(*) FROM small WHERE pad || id = ANY ($1)$a$)
 @@ chunk-keys-shape 22023
 SELECT submit_chunks($q$SELECT id, pad FROM small$q$, {ACTION}) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 @@ chunk-keys-shape 22004
 SELECT submit_chunks($q$SELECT NULL::int FROM tiny$q$, {ACTION}) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 @@ chunk-keys-shape 23505
 SELECT submit_chunks($q$SELECT id % 10 FROM tiny$q$, {ACTION}) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 @@ chunk-keys-shape 42804
 SELECT submit_chunks($q$SELECT pg_sleep(0)$q$, $a$SELECT $1$a$) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 @@ chunk-keys-shape 42P01
 SELECT submit_chunks($q$SELECT id FROM no_such_table$q$, {ACTION}) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 
 @@# Actions: without $1, with $2, several statements, transaction control, a missing table.
@@ -868,11 +888,11 @@ SET statement_timeout = '500ms';
 {CHUNKS}({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100)
 @@ chunk-action 42P01
 SELECT submit_chunks({KEYS}, $a$UPDATE no_such_table SET hits = 1 WHERE id = ANY ($1)$a$) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 @@ chunk-action 2D000
 SELECT submit_chunks({KEYS}, $a$CALL chunk_commit($1)$a$, max_retries => 0) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 
 @@# A chunked run inside a chunked or guaranteed one, and the other way round.
@@ -914,7 +934,7 @@ SET max_parallel_workers_per_gather = 2;
 SELECT count(*) FROM small WHERE lying_submit_chunks() IS NOT NULL
 @@ chunk-recursion 0A000
 SELECT submit_chunks({KEYS}, $a$SELECT run_in_chunks('SELECT id FROM tiny', 'SELECT $1') WHERE $1 IS NOT NULL$a$, max_retries => 0) AS id \gset
-SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_chunk_wait(:id, '20 s') \gset
+SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
 
 @@# Resuming, waiting on and cancelling runs in progress (run ids that do not exist are generated).
@@ -923,27 +943,32 @@ SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, ch
 SELECT status FROM resume_chunks(:id)
 @@ chunk-resume OK
 SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
-SELECT status = 'running' OR status IS NULL FROM parallel_guarantee_chunk_wait(:id, '100 ms')
+SELECT CASE WHEN status = 'running' THEN 1 ELSE 1 / (random() * 0)::int END FROM parallel_guarantee_wait(:id, '100 ms')
 @@ chunk-resume OK
 -- continue
 SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.2) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
 SELECT bi_chunks_started(:id);
-SELECT parallel_guarantee_chunk_cancel(:id);
-SELECT status FROM parallel_guarantee_chunk_wait(:id, '20 s');
+SELECT parallel_guarantee_cancel(:id);
+SELECT status FROM parallel_guarantee_wait(:id, '20 s');
 SELECT 'FINAL-' || CASE WHEN status = 'done' THEN 'OK' ELSE status END FROM resume_chunks(:id)
-@@ chunk-resume 55000
+@@# A done run: resume_chunks returns its row, and nothing runs (the run's finish time stays).
+@@ chunk-resume OK
 SELECT run_id FROM run_in_chunks({KEYS}, {ACTION}) \gset
-SELECT status FROM resume_chunks(:run_id)
-@@ chunk-resume 55000
+SELECT finished_at AS fin FROM parallel_guarantee_chunk_runs WHERE run_id = :run_id \gset
+SELECT status AS st, chunks_done AS cd, chunks_total AS ct, run_id AS rid FROM resume_chunks(:run_id) \gset
+SELECT CASE WHEN :'st' = 'done' AND :cd = :ct AND :ct = 1 AND :rid = :run_id AND finished_at = :'fin' THEN 1 ELSE 1 / (random() * 0)::int END
+  FROM parallel_guarantee_chunk_runs WHERE run_id = :run_id
+@@ chunk-resume OK
 SELECT submit_chunks({KEYS}, {ACTION}) AS id \gset
-SELECT status FROM parallel_guarantee_chunk_wait(:id, '20 s');
-SELECT status FROM resume_chunks(:id)
+SELECT status FROM parallel_guarantee_wait(:id, '20 s');
+SELECT CASE WHEN status = 'done' THEN 1 ELSE 1 / (random() * 0)::int END FROM resume_chunks(:id)
 @@ chunk-resume OK
 SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.1) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
 SELECT parallel_guarantee_cancel(:id)
-@@ chunk-resume 42704
+@@# wait and status answer for a chunked run in progress as for any run.
+@@ chunk-resume OK
 SELECT submit_chunks({KEYS}, $a$SELECT pg_sleep(0.1) WHERE $1 IS NOT NULL$a$, chunk_size => 100) AS id \gset
-SELECT status FROM parallel_guarantee_wait(:id, '1 s')
+SELECT CASE WHEN w.kind = 'chunked' AND w.status IN ('running', 'done') THEN 1 ELSE 1 / (random() * 0)::int END FROM parallel_guarantee_wait(:id, '1 s') w
 
 @@ chunk-caller-context OK
 BEGIN;
@@ -963,15 +988,21 @@ LOCK TABLE chunk_hits IN ACCESS EXCLUSIVE MODE;
 BEGIN;
 LOCK TABLE tiny IN ACCESS EXCLUSIVE MODE;
 {CHUNKS}({KEYS}, $a$SELECT $1$a$)
-@@ chunk-caller-context 42501
+@@ chunk-caller-context 42883
 SET ROLE plain;
 {CHUNKS}({KEYS}, {ACTION})
 @@ chunk-caller-context 42501
 SET ROLE plain;
-{SUBCHUNKS}({KEYS}, {ACTION})
+SELECT status FROM parallel_guarantee.run_in_chunks({KEYS}, {ACTION})
 @@ chunk-caller-context 42501
 SET ROLE plain;
-SELECT status FROM resume_chunks(1)
+SELECT parallel_guarantee.submit_chunks({KEYS}, {ACTION})
+@@ chunk-caller-context 42501
+SET ROLE plain;
+SELECT status FROM parallel_guarantee.resume_chunks(1)
+@@ chunk-caller-context 42501
+SET ROLE plain;
+SELECT count(*) FROM parallel_guarantee.parallel_guarantee_chunks
 @@ chunk-caller-context 42501
 CREATE MATERIALIZED VIEW mv_{N} AS SELECT (run_in_chunks({KEYS}, {ACTION})).status
 @@ chunk-caller-context 42501
@@ -989,7 +1020,7 @@ SELECT count(*) FROM (SELECT run_in_chunks({KEYS}, {ACTION}) FROM generate_serie
 @@ chunk-caller-context OK
 WITH r AS (SELECT * FROM run_in_chunks({KEYS}, {ACTION})) SELECT status FROM r
 @@ chunk-caller-context OK
-SET search_path = pg_catalog, public;
+SET search_path = pg_catalog, public, parallel_guarantee;
 SET DateStyle = 'SQL, DMY';
 SET extra_float_digits = -15;
 SET work_mem = '64kB';

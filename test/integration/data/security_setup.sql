@@ -1,7 +1,8 @@
 -- Fixture of test/integration/security.sh, run as the superuser in a fresh database with the
 -- extension installed.
 --
--- mallory is an ordinary role with EXECUTE on the run functions.  Its "plant" functions
+-- mallory is an ordinary role with the one grant, USAGE on the schema parallel_guarantee
+-- (which the database's search_path ends with, as the README shows).  Its "plant" functions
 -- fill the temporary schema of whatever process runs them -- the background worker of a
 -- run, when they are called from a statement, a cleanup, a keys query, an action or a
 -- trigger -- with traps for the extension's bookkeeping SQL, which runs in that same
@@ -15,6 +16,12 @@
 -- With search_path = 'pg_catalog' alone, pg_temp is searched FIRST for relations and types,
 -- so an unqualified relation or a type named in the bookkeeping's SQL finds these.
 --
+-- mallory.plant_public puts look-alikes of the extension's relations (views calling
+-- mallory.pwn, with INSTEAD OF triggers) and of its internal functions into public, which
+-- comes ahead of parallel_guarantee on that search_path: owner-context SQL that resolved
+-- names through the caller's search_path would find them (security.sh grants mallory CREATE
+-- on public for section A, as in a database whose public schema is writable).
+--
 -- mallory.pwn records who runs it (mallory.audit, and a LOG line "security.sh: planted code
 -- ran as ROLE" in the server log, which survives a read-only transaction) and, if it runs as
 -- anyone but mallory, tries to make mallory a superuser and to copy public.secret, which
@@ -22,6 +29,7 @@
 -- that fires does not make the run fail: the attack stays silent, as a real one would.
 SET client_min_messages = warning;
 CREATE EXTENSION parallel_guarantee;
+ALTER DATABASE secdb SET search_path = "$user", public, parallel_guarantee;
 
 CREATE ROLE mallory LOGIN;
 CREATE ROLE alice LOGIN;
@@ -29,8 +37,7 @@ CREATE ROLE bob LOGIN;
 CREATE SCHEMA mallory AUTHORIZATION mallory;
 CREATE SCHEMA alice AUTHORIZATION alice;
 CREATE SCHEMA bob AUTHORIZATION bob;
-GRANT EXECUTE ON FUNCTION run_with_parallel_guarantee, submit_parallel_guarantee,
-                          run_in_chunks, submit_chunks, resume_chunks TO mallory, alice, bob;
+GRANT USAGE ON SCHEMA parallel_guarantee TO mallory, alice, bob;
 
 -- Everyone may read this one; it is big enough for 4 parallel workers.
 CREATE TABLE public.big (id int, pad text) WITH (parallel_workers = 4);
@@ -40,6 +47,10 @@ GRANT SELECT ON public.big TO PUBLIC;
 CREATE TABLE public.secret (id int, pw text);
 INSERT INTO public.secret SELECT g, 'pw' || g FROM generate_series(1, 1000) g;
 VACUUM ANALYZE public.big, public.secret;
+-- One row per page: a session scanning it with max_parallel_workers_per_gather = N holds N
+-- parallel workers while it runs (a shortage that lasts over several attempts).
+CREATE TABLE public.hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 16);
+INSERT INTO public.hog SELECT g, repeat('h', 1500) FROM generate_series(1, 64) g;
 
 SET ROLE mallory;
 CREATE TABLE mallory.audit (tag text, cu text, su text, pid int, at timestamptz DEFAULT clock_timestamp());
@@ -186,6 +197,49 @@ BEGIN
   INSERT INTO mallory.audit (tag, cu, su, pid)
   VALUES (pg_catalog.concat('planted ', place, ' ', n), current_user, session_user, pg_catalog.pg_backend_pid());
   RETURN true;
+END $f$;
+
+-- plant_public(true) plants the look-alikes in public, plant_public(false) removes them.
+CREATE FUNCTION mallory.plant_public(plant boolean) RETURNS void
+LANGUAGE plpgsql SET max_parallel_workers_per_gather = 0 AS $f$
+DECLARE
+  ext oid;
+  rel record;
+  cols text;
+  f text[];
+BEGIN
+  SELECT e.extnamespace INTO ext FROM pg_catalog.pg_extension e
+   WHERE e.extname OPERATOR(pg_catalog.=) 'parallel_guarantee';
+  FOR rel IN SELECT c.oid, c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace OPERATOR(pg_catalog.=) ext AND c.relkind IN ('r', 'v', 'S', 'm', 'p')
+  LOOP
+    IF NOT plant THEN
+      EXECUTE pg_catalog.format('DROP VIEW IF EXISTS public.%I', rel.relname);
+      CONTINUE;
+    END IF;
+    SELECT pg_catalog.string_agg(pg_catalog.format('NULL::%s AS %I',
+                                   pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname),
+                                 ', ' ORDER BY a.attnum)
+      INTO cols
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) rel.oid AND a.attnum OPERATOR(pg_catalog.>) 0
+       AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('CREATE VIEW public.%I AS SELECT %s FROM (VALUES (1)) one WHERE mallory.pwn(%L, '''')',
+                              rel.relname, cols, pg_catalog.concat('public view ', rel.relname));
+    EXECUTE pg_catalog.format('CREATE TRIGGER pwn INSTEAD OF INSERT OR UPDATE OR DELETE ON public.%I '
+                              'FOR EACH ROW EXECUTE FUNCTION mallory.pwn_trigger()', rel.relname);
+    EXECUTE pg_catalog.format('GRANT ALL ON public.%I TO PUBLIC', rel.relname);
+  END LOOP;
+  FOREACH f SLICE 1 IN ARRAY ARRAY[['parallel_guarantee_visible', 'oid'], ['parallel_guarantee_lost', 'bigint, boolean'],
+                                   ['parallel_guarantee_cancel_run', 'bigint'], ['parallel_guarantee_wait_for', 'bigint, interval']]
+  LOOP
+    IF plant THEN
+      EXECUTE pg_catalog.format('CREATE FUNCTION public.%I(%s) RETURNS boolean LANGUAGE sql AS $b$ SELECT mallory.pwn(%L, '''') $b$',
+                                f[1], f[2], pg_catalog.concat('public function ', f[1]));
+    ELSE
+      EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS public.%I(%s)', f[1], f[2]);
+    END IF;
+  END LOOP;
 END $f$;
 
 -- Called by the actions: plant, then do the chunk's work.
