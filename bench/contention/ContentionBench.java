@@ -50,7 +50,7 @@ public class ContentionBench {
     static final int TARGET = 4, MIN = 2, ATTEMPTS = 5;
     static final String CALL =
         "SELECT status, workers_launched, attempts, run_id FROM run_with_parallel_guarantee(?, cleanup => ?, "
-        + "target_workers => 4, min_workers => 2, max_attempts => 5)";
+        + "target_workers => 4, min_workers => 2, max_attempts => 5, max_wait => '8 seconds')";
     static final String HOG_QUERY = "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id*0) IS NOT NULL";
 
     static String url;
@@ -157,8 +157,9 @@ public class ContentionBench {
                 }
             }
         }
-        /* Long shortages, alternately shorter and longer than the default max_wait (8 s at
-         * max_attempts 5, retry_delay 2 s) and all ending before the seed's 5th attempt (~12 s). */
+        /* Long shortages, alternately shorter and longer than the max_wait the calls pass (8 s:
+         * the default before 1.0 at max_attempts 5, retry_delay 2 s; 1.0's default is 30 minutes)
+         * and all ending before the client loop's 5th attempt (~12 s). */
         for (int i = 0; i < longOnes; i++, id++)
             out.add(new TraceSpec(id, "long", List.of(new HogSpec(6, 0,
                 i % 2 == 0 ? uniform(r, 5000, 8000) : uniform(r, 8500, 11500)))));
@@ -609,7 +610,7 @@ public class ContentionBench {
     }
 
     /* Part 2's call: the same arguments, with a queue wait long enough for the 4th run. */
-    static final String CALL_QUEUED = CALL.replace("max_attempts => 5)", "max_attempts => 5, max_wait => '60 seconds')");
+    static final String CALL_QUEUED = CALL.replace("max_wait => '8 seconds')", "max_wait => '60 seconds')");
 
     record Phase(Outcome[] runs, long[] endMs, long[] waited, long totalMs) { }
 
@@ -740,8 +741,8 @@ public class ContentionBench {
         System.out.printf(Locale.ROOT, "   total at once %d + %d ms vs one after another %d + %d ms: ratio %.3f (rounds: %.3f, %.3f), "
             + "target <= 1.10   %s%n", c1.totalMs(), c2.totalMs(), s1.totalMs(), s2.totalMs(), ratio,
             (double) c1.totalMs() / s1.totalMs(), (double) c2.totalMs() / s2.totalMs(), verdict(ratio <= 1.10));
-        System.out.printf(Locale.ROOT, "   longest queue wait %d ms (the default max_wait, 8 s at 5 attempts, would have made a run "
-            + "waiting longer start its last attempt short)%n", maxWaited);
+        System.out.printf(Locale.ROOT, "   longest queue wait %d ms (a max_wait of 8 s, the pre-1.0 default at 5 attempts, would have "
+            + "made a run waiting longer start its last attempt short)%n", maxWaited);
         if (!allFull(s1) || !allFull(s2)) System.out.println("   note: a run one after another did not meet its target (see above)");
     }
 }
