@@ -94,7 +94,7 @@ SELECT bool_and(c.first_key::bigint = e.first_id AND c.last_key::bigint = e.last
           FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM ck_expected) x GROUP BY 1) e
     USING (chunk_no)
  WHERE c.run_id = 601;
-SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
+SELECT run_id, label, status, keys_total, chunks_total, chunks_done, chunks_skipped, rows_changed,
        sqlstate, message, chunk_size, max_retries, max_skipped, workers, key_type,
        finished_at >= started_at AS finished
   FROM parallel_guarantee_chunk_runs WHERE run_id = 601;
@@ -125,11 +125,10 @@ SELECT ck_try($$SELECT run_in_chunks($k$UPDATE passes SET status = 'EXPIRED' RET
 SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM no_such_table', $a$UPDATE passes SET status = 'EXPIRED' WHERE id = ANY ($1)$a$)$$);
 SELECT ck_try($$SELECT resume_chunks(NULL)$$);
 SELECT ck_try($$SELECT resume_chunks(999999)$$);
-SELECT ck_try($$SELECT resume_chunks(601)$$);
 SELECT * FROM ck_verdict;
 SELECT count(*) AS passes_touched FROM passes WHERE touched <> 0 OR status <> orig_status;
 -- The errors the worker saw are in the history, with no chunk stored.
-SELECT r.run_id, r.status, r.sqlstate, r.message, r.total_keys, r.total_chunks,
+SELECT r.run_id, r.status, r.sqlstate, r.message, r.keys_total, r.chunks_total,
        (SELECT count(*) FROM parallel_guarantee_chunks c WHERE c.run_id = r.run_id) AS chunks_stored
   FROM parallel_guarantee_chunk_runs r WHERE r.run_id > 601 ORDER BY r.run_id;
 
@@ -159,7 +158,7 @@ SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
 SELECT * FROM ck_verdict;
 SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
   FROM ck_chunk_summary WHERE run_id = 611 ORDER BY first_chunk;
-SELECT chunk_no, state, attempts, rows, sqlstate, error FROM parallel_guarantee_chunks
+SELECT chunk_no, state, attempts, rows, sqlstate, message FROM parallel_guarantee_chunks
  WHERE run_id = 611 AND state <> 'done';
 -- Exactly the skipped chunk's rows are left as they were.
 SELECT count(*) AS left_alone, bool_and(p.status = 'IN_PROGRESS' AND p.touched = 0) AS untouched
@@ -176,7 +175,7 @@ SELECT * FROM ck_try_full(format('SELECT run_in_chunks(%L, %L, max_retries => 1)
 SELECT * FROM ck_verdict;
 SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
   FROM ck_chunk_summary WHERE run_id = 612 ORDER BY first_chunk;
-SELECT chunk_no, state, attempts, sqlstate, error FROM parallel_guarantee_chunks
+SELECT chunk_no, state, attempts, sqlstate, message FROM parallel_guarantee_chunks
  WHERE run_id = 612 AND state = 'failed';
 SELECT status, chunks_done, chunks_skipped, rows_changed, sqlstate, message
   FROM parallel_guarantee_chunk_runs WHERE run_id = 612;
@@ -193,7 +192,12 @@ SELECT * FROM ck_verdict;
 CREATE TABLE ck_before_resume AS
 SELECT chunk_no, started_at, finished_at, worker_pid FROM parallel_guarantee_chunks WHERE run_id = 612 AND state = 'done';
 DROP TRIGGER ck_refuse ON passes;
-SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed FROM resume_chunks(612);
+-- Its progress NOTICEs count the chunks done before it: the first, once this call has
+-- committed chunk 5 (one chunk), says 5 of 33.
+SET client_min_messages = notice;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM resume_chunks(612, notice_every => 5);
+SET client_min_messages = warning;
 -- The end state equals an uninterrupted run.
 SELECT * FROM ck_verdict;
 SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys, rows
@@ -201,9 +205,29 @@ SELECT state, chunks, first_chunk, last_chunk, min_attempts, max_attempts, keys,
 SELECT count(*) AS kept, bool_and(c.started_at = b.started_at AND c.finished_at = b.finished_at
                                   AND c.worker_pid = b.worker_pid) AS unchanged
   FROM ck_before_resume b JOIN parallel_guarantee_chunks c USING (chunk_no) WHERE c.run_id = 612;
-SELECT status, total_keys, chunks_done, chunks_skipped, rows_changed, sqlstate, message
+SELECT status, keys_total, chunks_done, chunks_skipped, rows_changed, sqlstate, message
   FROM parallel_guarantee_chunk_runs WHERE run_id = 612;
-SELECT * FROM ck_try_full('SELECT resume_chunks(612)');   -- done: nothing to resume
+-- Resuming a run that is done returns its row and says so; no worker takes the run up: no
+-- chunk is tried again, the run's row is unchanged, and the call returns while this
+-- transaction holds that row locked (a worker taking the run up would wait for it; the
+-- statement_timeout bounds that wait, should it happen).
+CREATE TABLE ck_chunks_before AS
+SELECT chunk_no, attempts, started_at, finished_at FROM parallel_guarantee_chunks WHERE run_id = 612;
+CREATE TABLE ck_run_before AS
+SELECT status, started_at, finished_at FROM parallel_guarantee_chunk_runs WHERE run_id = 612;
+SET client_min_messages = notice;
+BEGIN;
+SET LOCAL statement_timeout = '30 s';
+SELECT run_id FROM parallel_guarantee_chunk_run_history WHERE run_id = 612 FOR UPDATE;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed FROM resume_chunks(612);
+COMMIT;
+SET client_min_messages = warning;
+SELECT count(*) AS chunks, bool_and(c.attempts = b.attempts AND c.started_at = b.started_at
+                                    AND c.finished_at = b.finished_at) AS chunks_unchanged
+  FROM ck_chunks_before b JOIN parallel_guarantee_chunks c USING (chunk_no) WHERE c.run_id = 612;
+SELECT r.status, r.started_at = b.started_at AND r.finished_at = b.finished_at AS run_row_unchanged
+  FROM parallel_guarantee_chunk_runs r, ck_run_before b WHERE r.run_id = 612;
+SELECT count(*) AS runs_in_progress FROM parallel_guarantee_activity;
 SELECT * FROM ck_verdict;
 
 -- 4. Two workers: every chunk claimed and done exactly once.  A statement trigger makes
@@ -242,7 +266,7 @@ SELECT run_id, status, chunks_total, chunks_done, rows_changed
   FROM run_in_chunks('SELECT code FROM ck_codes ORDER BY code COLLATE "C"',
                      'UPDATE ck_codes SET hits = hits + 1 WHERE code = ANY ($1)', chunk_size => 7);
 SELECT count(*) AS codes, count(*) FILTER (WHERE hits = 1) AS hit_once FROM ck_codes;
-SELECT key_type, total_keys, total_chunks FROM parallel_guarantee_chunk_runs WHERE run_id = 641;
+SELECT key_type, keys_total, chunks_total FROM parallel_guarantee_chunk_runs WHERE run_id = 641;
 SELECT chunk_no, first_key, last_key, key_count FROM parallel_guarantee_chunks
  WHERE run_id = 641 AND chunk_no <= 3 ORDER BY chunk_no;
 
@@ -252,7 +276,7 @@ SELECT run_id, status, chunks_total, chunks_done, rows_changed
   FROM run_in_chunks('SELECT id FROM ck_devices WHERE active',
                      'UPDATE ck_devices SET seen = seen + 1 WHERE id = ANY ($1)', chunk_size => 1000);
 SELECT active, seen, count(*) FROM ck_devices GROUP BY 1, 2 ORDER BY 1, 2;
-SELECT key_type, total_keys, total_chunks FROM parallel_guarantee_chunk_runs WHERE run_id = 642;
+SELECT key_type, keys_total, chunks_total FROM parallel_guarantee_chunk_runs WHERE run_id = 642;
 -- $1 really is a uuid[] (not text[]): the action may use uuid functions on its elements.
 CREATE TABLE ck_uuid_seen (id uuid, elem_type regtype);
 SELECT run_id, status, rows_changed
@@ -264,14 +288,21 @@ SELECT elem_type, count(*) FROM ck_uuid_seen GROUP BY 1;
 SELECT run_id, status, chunks_total, chunks_done, rows_changed
   FROM run_in_chunks('SELECT id FROM passes WHERE false', :'action');
 
--- 6. EXECUTE is revoked from PUBLIC.
+-- 6. A role without USAGE on the schema parallel_guarantee can neither start nor resume a
+-- run nor read the views (42501); with it, it sees no run of another role.
 CREATE ROLE ck_nobody;
 GRANT SELECT, UPDATE ON passes TO ck_nobody;
 SET ROLE ck_nobody;
-SELECT ck_try($$SELECT run_in_chunks('SELECT id FROM passes', 'UPDATE passes SET status = ''X'' WHERE id = ANY ($1)')$$);
+SELECT ck_try($$SELECT parallel_guarantee.run_in_chunks('SELECT id FROM passes', 'UPDATE passes SET status = ''X'' WHERE id = ANY ($1)')$$);
+SELECT ck_try($$SELECT parallel_guarantee.resume_chunks(612)$$);
+SELECT ck_try($$SELECT count(*) FROM parallel_guarantee.parallel_guarantee_chunk_runs$$);
+RESET ROLE;
+GRANT USAGE ON SCHEMA parallel_guarantee TO ck_nobody;
+SET ROLE ck_nobody;
 SELECT ck_try($$SELECT resume_chunks(612)$$);
 SELECT count(*) AS runs_visible FROM parallel_guarantee_chunk_runs;
 RESET ROLE;
+REVOKE USAGE ON SCHEMA parallel_guarantee FROM ck_nobody;
 REVOKE ALL ON passes FROM ck_nobody;
 DROP ROLE ck_nobody;
 
@@ -347,13 +378,56 @@ SELECT ck_try(format('SELECT run_in_chunks(%L, %L)',
                      'UNION ALL SELECT min(id) FROM ck_expected', :'action'));
 SELECT * FROM ck_verdict;
 SET max_parallel_workers_per_gather = 0;
-SELECT r.run_id, r.status, r.sqlstate, r.total_keys, r.total_chunks,
+SELECT r.run_id, r.status, r.sqlstate, r.keys_total, r.chunks_total,
        (SELECT count(*) FROM parallel_guarantee_chunks c WHERE c.run_id = r.run_id) AS chunks_stored
   FROM parallel_guarantee_chunk_runs r WHERE r.run_id BETWEEN 661 AND 669 ORDER BY r.run_id;
 
 -- All the runs of this file.
-SELECT run_id, label, status, total_keys, total_chunks, chunks_done, chunks_skipped, rows_changed,
+SELECT run_id, label, status, keys_total, chunks_total, chunks_done, chunks_skipped, rows_changed,
        sqlstate, key_type
   FROM parallel_guarantee_chunk_runs WHERE run_id >= 601 ORDER BY run_id;
 RESET client_min_messages;
 RESET max_parallel_workers_per_gather;
+
+-- 9. One set of verbs for both kinds of run.  A submitted chunked run blocks on chunk 4 (an
+-- advisory lock this session holds) after committing chunks 1-3; parallel_guarantee_cancel
+-- stops it, parallel_guarantee_wait and parallel_guarantee_status return its
+-- parallel_guarantee_runs row (kind chunked); resumed, its progress counts the 3 chunks done
+-- before; a cancel once it is done answers false and says why.
+SELECT setval('parallel_guarantee_run_id_seq', 671, false) IS NOT NULL AS numbered;
+SELECT pg_advisory_lock(4711) IS NOT NULL AS holding_chunk_4;
+SELECT submit_chunks('SELECT g FROM generate_series(1, 6) g',
+                     'SELECT pg_advisory_xact_lock(4711) FROM unnest($1) k WHERE k = 4',
+                     chunk_size => 1, label => 'verbs') AS chunked \gset
+-- Polls (at most 60 s) until chunks 1-3 are done and chunk 4 is running.
+DO $$ BEGIN
+  FOR i IN 1 .. 6000 LOOP
+    EXIT WHEN (SELECT count(*) FROM parallel_guarantee_chunks WHERE run_id = 671 AND state = 'done') = 3
+          AND EXISTS (SELECT FROM parallel_guarantee_chunks WHERE run_id = 671 AND chunk_no = 4 AND state = 'running');
+    PERFORM pg_sleep(0.01);  -- poll
+  END LOOP;
+END $$;
+SELECT run_id, kind, label, state FROM parallel_guarantee_activity WHERE run_id = :chunked;
+SELECT run_id, kind, status, rows, statement, target_workers FROM parallel_guarantee_status(:chunked);
+SELECT parallel_guarantee_cancel(:chunked) AS cancelled;
+SELECT run_id, kind, status, rows, finished_at IS NOT NULL AS finished
+  FROM parallel_guarantee_wait(:chunked, '60 s');
+SELECT chunk_no, state FROM parallel_guarantee_chunks WHERE run_id = :chunked ORDER BY chunk_no;
+SELECT pg_advisory_unlock(4711) AS released;
+SET client_min_messages = notice;
+SELECT run_id, status, chunks_total, chunks_done, chunks_skipped, rows_changed
+  FROM resume_chunks(:chunked, notice_every => 1);
+SELECT parallel_guarantee_cancel(:chunked) AS cancelled;
+SET client_min_messages = warning;
+SELECT run_id, kind, status, rows FROM parallel_guarantee_status(:chunked);
+SELECT run_id, kind, status FROM parallel_guarantee_wait(:chunked);
+-- parallel_guarantee_runs lists the chunked runs too, with kind and the action as statement;
+-- the guaranteed-only columns are NULL for them.
+SELECT run_id, kind, label, status, rows, statement, target_workers,
+       num_nulls(cleanup, workers_planned, workers_launched, attempts, min_workers, max_attempts,
+                 retry_delay, force_workers, wait_for_slots, max_wait, priority, async, caller_pid,
+                 worker_pid) AS guaranteed_only_nulls
+  FROM parallel_guarantee_runs WHERE run_id IN (611, 612, :chunked) ORDER BY run_id;
+SELECT count(*) = (SELECT count(*) FROM parallel_guarantee_chunk_runs) AS every_chunked_run_listed
+  FROM parallel_guarantee_runs WHERE kind = 'chunked';
+RESET client_min_messages;

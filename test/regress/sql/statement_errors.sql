@@ -31,11 +31,32 @@ SELECT run_with_parallel_guarantee('SELECT count(*) / 0 FROM err_big');
 SELECT run_with_parallel_guarantee('DO $$ BEGIN INSERT INTO err_unique VALUES (1); END $$');
 \set VERBOSITY default
 
--- A failing cleanup stops the run and says so.
-SET max_parallel_workers = 1;
+-- A failing cleanup stops the run and says so: after the first abandoned attempt, no
+-- other attempt.  The shortage comes from another run (the hog) holding 7 of the 8 parallel
+-- workers (test/pg.conf), on a table where every row sleeps an hour (one row per page:
+-- none of its processes finishes early).
+CREATE TABLE err_hog_rows (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
+INSERT INTO err_hog_rows SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g;
+SELECT submit_parallel_guarantee('SELECT count(*) FROM err_hog_rows WHERE pg_sleep(3600 + id * 0) IS NOT NULL',
+                                 target_workers => 7, min_workers => 7, label => 'hog') AS hog \gset
+-- Polls (at most 60 s) until the hog runs with its 7 parallel workers.
+DO $$ BEGIN
+  FOR i IN 1 .. 6000 LOOP
+    PERFORM pg_stat_clear_snapshot();
+    EXIT WHEN EXISTS (SELECT FROM parallel_guarantee_activity a
+                       WHERE a.label = 'hog' AND a.state = 'running' AND a.workers_launched = 7
+                         AND (SELECT count(*) FROM pg_stat_activity s
+                               WHERE s.backend_type = 'parallel worker' AND s.leader_pid = a.worker_pid) = 7);
+    PERFORM pg_sleep(0.01);  -- poll
+  END LOOP;
+END $$;
+SELECT workers_launched AS hog_holds FROM parallel_guarantee_activity WHERE run_id = :hog;
 SELECT run_with_parallel_guarantee('SELECT count(*) FROM err_big', cleanup => 'SELECT 1 / 0',
-                                   retry_delay => '0');
-RESET max_parallel_workers;
+                                   retry_delay => '0', wait_for_slots => false);
+SELECT status, attempts, sqlstate FROM parallel_guarantee_runs
+ WHERE run_id = (SELECT max(run_id) FROM parallel_guarantee_runs);
+SELECT parallel_guarantee_cancel(:hog) AS hog_cancelled;
+SELECT status FROM parallel_guarantee_wait(:hog, '60 s');
 
 -- NOTICEs raised by the statement reach the caller as they happen.
 SET client_min_messages = notice;
