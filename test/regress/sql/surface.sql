@@ -4,11 +4,17 @@
 -- Every object lives in the schema parallel_guarantee, which the extension is recorded in.
 SELECT extnamespace::regnamespace AS schema, extversion FROM pg_extension
  WHERE extname = 'parallel_guarantee';
+-- (PostgreSQL 17 also records the implicit types, arrays and the row types of tables and
+-- views, as members: they are left out, so that every version lists the same members.)
 CREATE VIEW sf_members AS
 SELECT d.classid, d.objid
   FROM pg_depend d
  WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
-   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guarantee');
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'parallel_guarantee')
+   AND NOT EXISTS (SELECT 1 FROM pg_type t
+                    WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+                      AND (t.typcategory = 'A'
+                           OR (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) <> 'c'));
 SELECT count(*) AS members_elsewhere
   FROM sf_members m
   LEFT JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
