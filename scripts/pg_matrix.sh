@@ -52,14 +52,15 @@ MAJORS=("$@")
 # The plan (the first line, as test/integration/data/tap.sh has it): per major, the server
 # and headers ready, built, installed, one check per pg_regress file and isolation spec, the
 # shortage cluster running that major with the module preloaded, the queue and the retries
-# under a real shortage, and on 18 pg_get_loaded_modules().
+# under a real shortage with the queued run's named wait event, and on 18
+# pg_get_loaded_modules().
 n_regress=$(sed -n 's/^REGRESS *= *//p' "$(dirname "$0")/../Makefile" | wc -w)
 n_isolation=$(find "$(dirname "$0")/../test/isolation/specs" -name '*.spec' | wc -l)
 planned=0
 for major in "${MAJORS[@]}"; do
   extra=0
   [ "$major" = 18 ] && extra=1
-  planned=$((planned + 6 + n_regress + n_isolation + extra))
+  planned=$((planned + 7 + n_regress + n_isolation + extra))
 done
 echo "1..$planned"
 
@@ -399,11 +400,14 @@ SQL
             cleanup => 'DROP TABLE IF EXISTS matrix_$mode',
             target_workers => 4, min_workers => 4, label => '$label', $call)" >"$run/call-$mode.out" 2>&1 &
     BACKGROUND+=($!)
-    local call_pid=$! seen=""
+    local call_pid=$! seen="" event=""
     # Seen waiting: queued for free workers (wait), or an attempt abandoned short (retry).
     for i in $(seq 1 300); do
       if [ $mode = wait ]; then
         seen=$(q -tA -c "SELECT state FROM parallel_guarantee_activity WHERE label = '$label' AND state = 'waiting for slots'" 2>>"$run/poll.log")
+        [ -n "$seen" ] && event=$(q -tA -c "SELECT s.wait_event_type || '/' || s.wait_event FROM parallel_guarantee_activity a
+                                              JOIN pg_stat_activity s ON s.pid = a.worker_pid
+                                             WHERE a.label = '$label' AND a.state = 'waiting for slots'" 2>>"$run/poll.log")
       else
         seen=$(q -tA -c "SELECT attempt FROM parallel_guarantee_activity WHERE label = '$label' AND attempt >= 2" 2>>"$run/poll.log")
       fi
@@ -421,6 +425,12 @@ SQL
         ok "$major" "while another session held 6 of 8 parallel workers the run waited in the queue, then got its 4 workers on its first attempt"
       else
         not_ok "$major" "queue under a real shortage: seen '${seen:-nothing}', result '$result' (wanted waiting for slots, then target_met 4 1)"
+      fi
+      # PostgreSQL 17 and later name custom wait events of the Extension class.
+      if [ "$event" = "Extension/ParallelGuaranteeQueue" ]; then
+        ok "$major" "the queued run's worker waits on the named wait event Extension/ParallelGuaranteeQueue"
+      else
+        not_ok "$major" "the queued run's worker's wait event: '${event:-none seen}' (wanted Extension/ParallelGuaranteeQueue)"
       fi
     else
       local short
