@@ -18,6 +18,7 @@ PC_NAME=bench_downgrades
 PC_PORT=${BENCH_PORT:-54391}
 . "$ROOT/test/integration/data/private_cluster.sh"
 mkdir -p "$OUT"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 trap 'pc_stop fast' EXIT
 
 # The cluster, first with the extension loaded to create it and the data.
@@ -68,4 +69,4 @@ printf '| %-34s | %-22s | %-22s | %-6s |\n' "measure" "extension not loaded" "lo
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "------------------------" "------------------------" "--------"
 printf '| %-34s | %-22s | %-22s | %-6s |\n' "throughput, median tps" "$off" "$on" "$ratio"
 printf '| %-34s | %-22s | %-22s | %-6s |\n' "each round, tps" "${tps_off[*]}" "${tps_on[*]}" ""
-echo "target: ratio >= 0.99 (machine: $(nproc) cores, $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "target: ratio >= 0.99 (machine: $(nproc) cores, $(uname -r); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg))"
