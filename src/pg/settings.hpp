@@ -19,6 +19,7 @@ extern bool g_track_downgrades;        /* parallel_guarantee.track_downgrades */
 extern int g_max_downgrade_entries;    /* parallel_guarantee.max_downgrade_entries */
 extern char *g_notify_channel;         /* parallel_guarantee.notify_channel */
 extern bool g_trace_phases;            /* parallel_guarantee.trace_phases */
+extern bool g_preload_jit;             /* parallel_guarantee.preload_jit */
 
 /* Defines the settings; the PGC_POSTMASTER one only while the server starts. */
 void DefineSettings();

@@ -18,7 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 30
+plan 31
 PC_NAME=observability
 PC_PORT=${OBS_PORT:-54381}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -74,6 +74,12 @@ start_hog() {
   done
   return 1
 }
+
+# 0. parallel_guarantee.preload_jit (on by default): with jit on, the postmaster has loaded the
+#    JIT provider, so that the processes it forks do not each load LLVM.
+PM_PID=$(head -1 "$PC_DATA/postmaster.pid")
+check "with jit on, the postmaster has the JIT provider loaded (parallel_guarantee.preload_jit)" "on|on|1" \
+  "$(P obs -c "SELECT current_setting('jit'), current_setting('parallel_guarantee.preload_jit')")|$(grep -c "/llvmjit\.so" /proc/"$PM_PID"/maps | awk '{print ($1 > 0)}')"
 
 # 1. Downgrade statistics.
 check "the reset of the downgrade statistics answers" "t" "$(P obs -c "SELECT parallel_guarantee_downgrades_reset() >= 0")"
