@@ -19,6 +19,10 @@ CREATE EXTENSION parallel_guarantee;
 CREATE TABLE t (id int) WITH (parallel_workers = 2);
 INSERT INTO t SELECT generate_series(1, 100000);
 VACUUM ANALYZE t;
+-- One row per page, so that each of the hog's workers sleeps on its own row.
+CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
+INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g;
+VACUUM ANALYZE hog;
 SQL
 
 measure() {  # name, session settings
@@ -72,3 +76,29 @@ for name in jit_off jit_on; do
   through=$(block_times "$OUT/$name.out" guaranteed | median)
   echo "$name: the statement sent directly $direct ms, through the function $through ms (psql's \\timing, medians; difference $(awk -v a="$through" -v b="$direct" 'BEGIN { printf "%.2f", a - b }') ms)"
 done
+
+# Abandoned attempts while another session holds the workers: a hog holds 6 of the 8 for
+# 2 s; a run with target 4, attempts left and no queue (wait_for_slots => false, retry every
+# 100 ms) abandons its attempts until the hog is gone.  The attempts' durations come from
+# parallel_guarantee_attempts (attempt start to rolled back), JIT on at jit_above_cost = 0.
+abandoned() {  # jit settings
+  PGOPTIONS="-c statement_timeout=2000 -c max_parallel_workers_per_gather=6 -c parallel_setup_cost=0 -c parallel_tuple_cost=0" \
+    psql_ -d "$DB" -qAt -c "SELECT count(*) FROM hog WHERE pg_sleep(3600 + id * 0) IS NOT NULL" >/dev/null 2>&1 &
+  local hog=$!
+  for _ in $(seq 1 200); do
+    [ "$(psql_ -d "$DB" -qAt -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'")" -ge 6 ] && break
+    sleep 0.01
+  done
+  psql_ -d "$DB" -qAt -c "SET search_path = public, parallel_guarantee" -c "$1" \
+    -c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0" -c "SET client_min_messages = warning" \
+    -c "SELECT status FROM run_with_parallel_guarantee('SELECT count(*) FROM t', target_workers => 4, min_workers => 4,
+          max_attempts => 50, retry_delay => '100 ms', wait_for_slots => false, force_workers => true, label => 'bench-abandoned')" >/dev/null
+  wait $hog 2>/dev/null || true
+  psql_ -d "$DB" -qAt -c "SELECT extract(epoch FROM a.duration) * 1000 FROM parallel_guarantee.parallel_guarantee_attempts a
+                            WHERE a.outcome = 'abandoned' AND a.run_id = (SELECT max(run_id) FROM parallel_guarantee.parallel_guarantee_runs
+                                                                           WHERE label = 'bench-abandoned')"
+}
+off=$(abandoned "SET jit = off" | tee "$OUT/abandoned_jit_off.txt" | median)
+on=$(abandoned "SET jit = on; SET jit_above_cost = 0" | tee "$OUT/abandoned_jit_on.txt" | median)
+echo
+echo "Abandoned attempts while another session holds 6 of the 8 workers (target 4, judged before any worker starts): median $off ms (jit off, $(wc -l < "$OUT/abandoned_jit_off.txt") attempts), $on ms (jit on, $(wc -l < "$OUT/abandoned_jit_on.txt") attempts); the client-side retry loop: >= 1000 ms each"
