@@ -15,6 +15,20 @@ namespace {
 
 /* What the detach callback needs when the caller stops waiting. */
 BackgroundWorkerHandle *g_handle = nullptr;
+/*
+ * The worker of this session's last synchronous run, which may still be exiting: the call
+ * returned as soon as the worker had delivered its result and left its run slot, without
+ * waiting for the postmaster to reap it (2-8 ms).  Its background-worker slot is freed only
+ * then, so the session's next run waits for it first.
+ */
+BackgroundWorkerHandle *g_exiting = nullptr;
+
+void WaitForExitingWorker() {
+    if (g_exiting == nullptr) return;
+    (void) WaitForBackgroundWorkerShutdown(g_exiting);
+    pfree(g_exiting);
+    g_exiting = nullptr;
+}
 
 /*
  * Stops a run nobody will wait for: its worker is asked to cancel (it records the run as
@@ -213,6 +227,16 @@ Launched LaunchWorker(int64 run_id, int slot, const RunRequest &r, Oid extension
     snprintf(name, sizeof name, "parallel_guarantee run %lld for PID %d", static_cast<long long>(run_id),
              MyProcPid);
     bool registered = RegisterRunWorker(seg, name, 0, &g_handle);
+    /*
+     * A slot held by another session's worker that has just delivered its run (the
+     * postmaster frees it a few ms later) is worth a short wait: up to 100 ms.
+     */
+    for (int tries = 0; !registered && tries < 20; tries++) {
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 5, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        registered = RegisterRunWorker(seg, name, 0, &g_handle);
+    }
     if (!registered) {
         g_handle = nullptr;
         ReleaseSlot(slot, run_id);
@@ -379,6 +403,7 @@ bool ResumeOfDoneRun(FunctionCallInfo fcinfo, int64 run_id, RunRow *row) {
 
 /* Takes a run id and a run slot, and starts the worker. */
 Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run_id_out) {
+    WaitForExitingWorker();
     Oid namespace_oid = get_func_namespace(fcinfo->flinfo->fn_oid);
     Oid sequence = get_relname_relid("parallel_guarantee_run_id_seq", namespace_oid);
     if (!OidIsValid(sequence))
@@ -456,11 +481,15 @@ Launched StartRun(FunctionCallInfo fcinfo, RunRequest &r, bool async, int64 *run
 RunShared *AwaitWorker(const Launched &launched, int64 run_id, const char *worker_name) {
     ErrorData *error = WaitForWorker(launched.mqh, launched.run);
     launched.run->phase_at[kPhaseResultReceived] = GetCurrentTimestamp();
-    (void) WaitForBackgroundWorkerShutdown(g_handle);
+    /*
+     * The worker's queue detached as it exits, after it had recorded the run, left its run
+     * slot and its pg_stat_activity entry: its result is final.  The postmaster reaps it a
+     * few ms later; the session's next run waits for that (WaitForExitingWorker).
+     */
     RunShared *run = launched.run;
     run->phase_at[kPhaseReturned] = GetCurrentTimestamp();
     run->caller_finished = true;
-    pfree(g_handle);
+    g_exiting = g_handle;
     g_handle = nullptr;
     if (error != nullptr) {
         dsm_detach(launched.seg);

@@ -38,7 +38,8 @@ bool ResumeOfDoneRun(FunctionCallInfo fcinfo, int64 run_id, RunRow *row);
 
 /*
  * Waits for the worker of a synchronous run and re-raises its error, if any, with a context
- * line naming it.  On return the worker has exited and the caller still has the segment
+ * line naming it.  On return the worker has recorded the run, left its run slot and is
+ * exiting (the session's next run waits until it is gone); the caller still has the segment
  * mapped (detach it after reading the result).
  */
 RunShared *AwaitWorker(const Launched &launched, int64 run_id, const char *worker_name);
