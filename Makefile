@@ -23,7 +23,7 @@ PG_CONFIG  ?= pg_config
 # Tests against throwaway instances started with test/pg.conf (shared_preload_libraries).
 # pg_regress: test/regress/sql/<test>.sql with test/regress/expected/<test>.out; isolation:
 # test/isolation/specs.
-REGRESS        = guarantee arguments statement_errors identity history chunks surface
+REGRESS        = guarantee arguments statement_errors identity history chunks surface maintenance
 REGRESS_OPTS   = --inputdir=test/regress --outputdir=test/out/regress --temp-instance=$(CURDIR)/test/out/tmp_regress \
                  --temp-config=$(CURDIR)/test/pg.conf --load-extension=$(EXTENSION)
 ISOLATION      = $(basename $(notdir $(wildcard test/isolation/specs/*.spec)))

@@ -23,8 +23,10 @@ void RaiseRunsNoQuery() {
              errmsg("the statement runs no query, so it cannot use parallel workers"),
              errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
                        "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
-                       "procedures and EXPLAIN ANALYZE) can launch parallel workers through "
-                       "a Gather node."),
+                       "procedures and EXPLAIN ANALYZE) launch parallel workers through "
+                       "a Gather node, and index builds (CREATE INDEX, REINDEX INDEX or TABLE) "
+                       "launch their own; other commands (CLUSTER, ANALYZE, ALTER TABLE, ...) "
+                       "run in one process."),
              errhint("Run this statement directly, without run_with_parallel_guarantee.")));
 }
 

@@ -12,6 +12,7 @@
 #include "pg/settings.hpp"
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/run_slots.hpp"
+#include "pg/worker/maintenance.hpp"
 #include "pg/worker/monitor.hpp"
 
 #include <sys/stat.h>
@@ -76,6 +77,7 @@ void InitModule() {
     prev_shmem_startup_hook = shmem_startup_hook;
     shmem_startup_hook = StartSharedMemory;
     InstallMonitorHooks();
+    InstallMaintenanceHooks();
     InstallDropGuard();
 }
 

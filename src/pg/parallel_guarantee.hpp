@@ -54,6 +54,7 @@ enum class StatementKind : int32 {
     kModifying,     /* INSERT/UPDATE/DELETE/MERGE: never parallel on PostgreSQL <= 17 */
     kOther,         /* DO, CALL, EXPLAIN, COPY (query): they may run queries */
     kUtility,       /* other utility statements: they run no query, so no Gather */
+    kMaintenance,   /* CREATE INDEX, REINDEX INDEX|TABLE: a parallel index build, no Gather */
 };
 
 /* What a worker does. */

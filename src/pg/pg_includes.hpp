@@ -30,6 +30,7 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/spi.h"

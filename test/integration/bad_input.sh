@@ -613,9 +613,10 @@ awk -F'\t' '$6 ~ /\.cpp/ {print $4 " " $6}' "$RESULTS" | sed -E 's/:[0-9]+$//' |
 # The cleanup runs after every attempt that did not succeed (3 short attempts: 3 times).
 check "the cleanup ran once after each of the 3 short attempts" "3" "$(P -c "SELECT count(*) FROM cleanup_log" 2>&1)"
 
-# README: statements that run no query "fail at once, before any attempt is wasted" (53G04).
-# Does the statement run first?  A COPY to a file and to a program, and a CREATE INDEX whose
-# (falsely IMMUTABLE) expression counts its calls in a sequence.
+# README: statements that run no query "fail at once, before any attempt is wasted" (53G04),
+# and an index build planned below the target fails before it builds (53G03).  Does the
+# statement run first?  A COPY to a file and to a program, and a CREATE INDEX whose (falsely
+# IMMUTABLE, not PARALLEL SAFE) expression counts its calls in a sequence.
 P >/dev/null 2>&1 <<SQL
 CREATE SEQUENCE probe_calls;
 CREATE FUNCTION probe(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS
@@ -628,7 +629,7 @@ t1=$(date +%s%3N)
 ONCE+=" | $(P -v VERBOSITY=sqlstate -c "SET client_min_messages = warning" \
   -c "SELECT run_with_parallel_guarantee(\$q\$COPY big TO PROGRAM 'cat > $FILES/program_ran.csv'\$q\$)" 2>&1 | grep -m1 '^ERROR')"
 echo "#   CREATE INDEX and COPY TO PROGRAM through the function: $ONCE (CREATE INDEX took $((t1 - t0)) ms)"
-check "53G04 'runs no query' comes before the statement runs: the index expression was not evaluated" "0 calls" \
+check "an index build refused for its planned degree (53G03: the expression is not PARALLEL SAFE) evaluated no index expression" "0 calls" \
   "$(P -c "SELECT CASE WHEN is_called THEN last_value ELSE 0 END || ' calls' FROM probe_calls" 2>&1)"
 check "53G04 'runs no query' comes before the statement runs: COPY wrote no file and ran no program" "no file" \
   "$(ls "$FILES"/big_*.csv "$FILES"/program_ran.csv 2>/dev/null | xargs -r -n1 basename | paste -sd' ' | sed 's/^$/no file/')"

@@ -143,6 +143,40 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
         case T_CreateSeqStmt:
             RejectTemp(argument, castNode(CreateSeqStmt, stmt)->sequence);
             return StatementKind::kUtility;
+        case T_IndexStmt: {
+            auto *index = castNode(IndexStmt, stmt);
+            if (index->concurrent)
+                RejectStatement(argument, "CREATE INDEX CONCURRENTLY",
+                                "It cannot run inside a transaction, and a run's statement runs in one "
+                                "(abandoned attempts roll back). Use CREATE INDEX, which blocks writes to the "
+                                "table while it builds, or run CREATE INDEX CONCURRENTLY directly.");
+            RejectTemp(argument, index->relation);
+            return StatementKind::kMaintenance;
+        }
+        case T_ReindexStmt: {
+            auto *reindex = castNode(ReindexStmt, stmt);
+            ListCell *lc;
+            foreach (lc, reindex->params) {
+                auto *opt = lfirst_node(DefElem, lc);
+                if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
+                    RejectStatement(argument, "REINDEX CONCURRENTLY",
+                                    "It cannot run inside a transaction, and a run's statement runs in one "
+                                    "(abandoned attempts roll back). Use REINDEX INDEX or REINDEX TABLE, or run "
+                                    "REINDEX CONCURRENTLY directly.");
+            }
+            if (reindex->kind != REINDEX_OBJECT_INDEX && reindex->kind != REINDEX_OBJECT_TABLE)
+                RejectStatement(argument, "REINDEX SCHEMA, DATABASE or SYSTEM",
+                                "They commit table by table, so they cannot run inside a run's transaction. "
+                                "Reindex each table with REINDEX TABLE, one call per table.");
+            return StatementKind::kMaintenance;
+        }
+        case T_VacuumStmt:
+            if (castNode(VacuumStmt, stmt)->is_vacuumcmd)
+                RejectStatement(argument, "VACUUM",
+                                "VACUUM cannot run inside a transaction, and a run's statement runs in one "
+                                "(abandoned attempts roll back); its parallel index passes are not guaranteed. "
+                                "Run VACUUM (PARALLEL n) directly.");
+            return StatementKind::kUtility;
         case T_DoStmt:
         case T_CallStmt:
         case T_ExplainStmt:

@@ -70,6 +70,29 @@ WorkerPool CountByProcess() {
 
 }  // namespace
 
+bool PoolMirrorReady() {
+    return LookUpArray() != nullptr;
+}
+
+bool CountLeaderWorkers(int leader_pid, int *registered, bool *pool_full) {
+    MirrorArray *array = g_array;   /* looked up by PoolMirrorReady, never here */
+    if (array == nullptr) return false;
+    int used = 0, mine = 0;
+    for (int i = 0; i < array->total_slots; i++) {
+        const volatile MirrorSlot &slot = array->slot[i];
+        if (!slot.in_use) continue;
+        used++;
+        /* Registered (pid InvalidPid) or running; 0 once the worker has exited. */
+        if (slot.worker.bgw_notify_pid == leader_pid && slot.pid != 0 &&
+            strcmp(const_cast<const char *>(slot.worker.bgw_function_name), "ParallelWorkerMain") == 0)
+            mine++;
+    }
+    int active = static_cast<int>(array->parallel_register_count - array->parallel_terminate_count);
+    *registered = mine;
+    *pool_full = used >= array->total_slots || active >= max_parallel_workers;
+    return true;
+}
+
 WorkerPool ReadWorkerPool() {
     MirrorArray *array = LookUpArray();
     if (array == nullptr) return CountByProcess();

@@ -17,6 +17,17 @@ struct WorkerPool {
 /* Reads the pool; the same counts RegisterDynamicBackgroundWorker checks. */
 WorkerPool ReadWorkerPool();
 
+/* Looks the slot array up (once per process); false when its layout is not the one we know. */
+bool PoolMirrorReady();
+
+/*
+ * How many parallel workers the process leader_pid has registered and not yet seen exit,
+ * and whether the pool can take no more of them (slots all used, or max_parallel_workers
+ * reached as this process counts it).  Reads without a lock, so it may be called from a
+ * signal handler; PoolMirrorReady must have been called first.  False: cannot tell.
+ */
+bool CountLeaderWorkers(int leader_pid, int *registered, bool *pool_full);
+
 /*
  * Background workers holding a slot that are neither parallel workers nor ours: the ones
  * that stay.  Our own come and go with the runs, from registration until the postmaster

@@ -21,6 +21,7 @@
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/shmem/run_slots.hpp"
+#include "pg/worker/maintenance.hpp"
 
 #include <climits>
 
@@ -418,6 +419,9 @@ void GuaranteeRelationInfoBody(PlannerInfo *root, Oid relation_id, bool inhparen
     /* force_workers: plan the target degree for every scanned table, like a "hard" hint. */
     if (g_monitor.active && g_monitor.force_workers)
         rel->rel_parallel_workers = Max(rel->rel_parallel_workers, g_monitor.options.target_workers);
+    /* An index build about to be planned (plan_create_index_workers): watched by maintenance.cpp. */
+    if (g_monitor.active && g_monitor.kind == StatementKind::kMaintenance && IsIndexBuildPlanning(root))
+        MaintenancePlanning(relation_id);
 }
 
 
@@ -478,9 +482,11 @@ void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &o
     g_monitor.abandon = AttemptOutcome::kNone;
     g_nwrapped = 0;
     g_monitor.active = true;
+    if (kind == StatementKind::kMaintenance) MaintenanceBegin();
 }
 
 void MonitorCheckBeforeCommit() {
+    if (g_monitor.kind == StatementKind::kMaintenance) MaintenanceCheckBeforeCommit();
     /* The statement caught our error (a PL/pgSQL handler naming it): raise it again. */
     if (g_monitor.abandon == AttemptOutcome::kNoParallelPlan) RaiseNoParallelPlan();
     if (g_monitor.abandon == AttemptOutcome::kPlannedFewer)
@@ -497,6 +503,7 @@ void MonitorCheckBeforeCommit() {
 }
 
 void MonitorEnd() {
+    if (g_monitor.kind == StatementKind::kMaintenance) MaintenanceEnd();
     g_monitor.active = false;
     g_nwrapped = 0;
     RestoreParticipation();

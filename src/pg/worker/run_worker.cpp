@@ -13,6 +13,7 @@
 #include "pg/compat.hpp"
 #include "pg/errors.hpp"
 #include "pg/history.hpp"
+#include "pg/worker/maintenance.hpp"
 #include "pg/worker/monitor.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/settings.hpp"
@@ -143,6 +144,8 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     PG_END_TRY();
     MemoryContextSwitchTo(outer);
     pgstat_report_activity(STATE_IDLE, nullptr);
+    /* An index build's launch that the attempt's end came before saying. */
+    MaintenanceReportAfterAttempt();
 
     if (ok) {
         result.rows = rows;
@@ -595,6 +598,10 @@ void RunGuarantee(const char *label) {
     snprintf(target, sizeof target, "%d", g_run->options.target_workers);
     (void) set_config_option("max_parallel_workers_per_gather", target, PGC_USERSET,
                              PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+    /* An index build plans up to max_parallel_maintenance_workers: the target, for this command only. */
+    if (g_run->kind == StatementKind::kMaintenance)
+        (void) set_config_option("max_parallel_maintenance_workers", target, PGC_USERSET, PGC_S_SESSION,
+                                 GUC_ACTION_SET, true, 0, false);
     if (g_run->force_workers) {
         const char *zero_settings[] = {"parallel_setup_cost", "parallel_tuple_cost",
                                        "min_parallel_table_scan_size", "min_parallel_index_scan_size"};

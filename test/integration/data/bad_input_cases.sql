@@ -327,17 +327,17 @@ SELECT count(*) FROM big WHERE lying_submit() IS NOT NULL
 @@ recursion OK
 {SUB}($q$DO $$ BEGIN PERFORM count(*) FROM big; PERFORM run_with_parallel_guarantee('SELECT 1'); END $$$q$)
 
-@@ utility 53G04
+@@ utility 0A000
 {RUN}($q$VACUUM big$q$)
-@@ utility 53G04
+@@ utility 0A000
 {RUN}($q$VACUUM$q$)
-@@ utility 53G04
+@@ utility 0A000
 {RUN}($q$VACUUM (ANALYZE) small$q$)
 @@ utility 53G04
 {RUN}($q$ANALYZE small$q$)
-@@ utility 53G04
+@@ utility 0A000
 {RUN}($q$CREATE INDEX CONCURRENTLY cic_{N} ON big (id)$q$)
-@@ utility 53G04
+@@ utility 0A000
 {RUN}($q$REINDEX TABLE CONCURRENTLY small$q$)
 @@ utility 53G04
 {RUN}($q$DROP INDEX CONCURRENTLY IF EXISTS nothing_{N}$q$)
@@ -359,10 +359,16 @@ SELECT count(*) FROM big WHERE lying_submit() IS NOT NULL
 SELECT submit_parallel_guarantee($q$DO $$ BEGIN PERFORM count(*) FROM big; EXECUTE 'VACUUM big'; END $$$q$) AS id \gset
 SELECT coalesce(sqlstate, status) AS sqlstate FROM parallel_guarantee_wait(:id, '20 s') \gset
 SELECT raise_state(:'sqlstate')
-@@ utility 25001
+@@ utility 0A000
 {RUN}($q$SELECT count(*) FROM big WHERE 1/(id - id) = 0$q$, cleanup => $q$VACUUM big$q$)
-@@ utility 53G04
+@@ utility OK
 {RUN}($q$CREATE INDEX ci_{N} ON small (id)$q$)
+@@ utility 53G03
+{RUN}($q$CREATE INDEX ci_{N} ON tiny (id)$q$)
+@@ utility 53G04
+{RUN}($q$CREATE INDEX ci_{N} ON small USING hash (id)$q$)
+@@ utility 0A000
+{RUN}($q$REINDEX DATABASE postgres$q$)
 @@ utility 53G04
 {RUN}($q$TRUNCATE small$q$)
 @@ utility 53G04

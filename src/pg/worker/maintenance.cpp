@@ -1,0 +1,343 @@
+/*
+ * maintenance.cpp: see maintenance.hpp.
+ *
+ * The timer's handler runs in a signal handler: it reads the slot array without a lock
+ * (shmem/pool.hpp), judges with pure functions of the core, and, to abandon, asks for a
+ * cancel the way statement_timeout does (QueryCancelPending and the latch).  The build's
+ * next CHECK_FOR_INTERRUPTS raises the cancel; the attempt's rollback removes the half-built
+ * index and DestroyParallelContext waits for its workers to exit.  Everything else (the
+ * NOTICE, the activity view, the statistics) waits for a point where ereport is allowed.
+ */
+#include "pg/worker/maintenance.hpp"
+
+#include "core/maintenance.hpp"
+#include "pg/parallel_guarantee.hpp"
+#include "pg/shmem/downgrades.hpp"
+#include "pg/shmem/pool.hpp"
+#include "pg/shmem/run_slots.hpp"
+#include "pg/worker/monitor.hpp"
+
+#include <climits>
+#include <csignal>
+
+extern "C" {
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/objectaccess.h"
+#include "commands/progress.h"
+#include "utils/backend_status.h"
+#include "utils/rel.h"
+#include "utils/timeout.h"
+}
+
+namespace pgguarantee {
+
+namespace {
+
+/* One launch, from its planning until it is reported.  The handler writes the volatile part. */
+struct Watch {
+    volatile sig_atomic_t watching;    /* planned, not yet reported */
+    volatile sig_atomic_t verdict;     /* LaunchWatch */
+    volatile sig_atomic_t launched;    /* registered when judged */
+    volatile sig_atomic_t judgement;   /* LaunchVerdict, when judged */
+    volatile sig_atomic_t cancelled;   /* the handler asked for the cancel */
+    volatile sig_atomic_t most_seen;
+    volatile sig_atomic_t last_count;
+    volatile sig_atomic_t same_looks;
+    volatile sig_atomic_t full_looks;
+    volatile int64 judged_at;
+    int64 planned_at;
+    int planned;     /* -1: could not be computed */
+    Oid table_id;
+    RunOptions options;
+    int attempt;
+};
+
+Watch g_watch;
+
+void ResetWatch() {
+    Watch &w = g_watch;
+    w.watching = 0;
+    w.verdict = static_cast<int>(LaunchWatch::kWaiting);
+    w.launched = 0;
+    w.judgement = 0;
+    w.cancelled = 0;
+    w.most_seen = 0;
+    w.last_count = -1;
+    w.same_looks = 0;
+    w.full_looks = 0;
+    w.judged_at = 0;
+    w.planned_at = 0;
+    w.planned = -1;
+    w.table_id = InvalidOid;
+    w.options = RunOptions{};
+    w.attempt = 0;
+}
+TimeoutId g_timeout = MAX_TIMEOUTS;
+bool g_timer_on = false;
+bool g_in_planning = false;       /* our own call of plan_create_index_workers */
+Oid g_last_created = InvalidOid;  /* the last relation created during the attempt */
+int g_plannings = 0;              /* index builds planned during the attempt */
+object_access_hook_type prev_object_access_hook = nullptr;
+
+bool Active() {
+    return g_monitor.active && g_monitor.kind == StatementKind::kMaintenance;
+}
+
+/* The timer: one look at the launch being watched. */
+void LookAtLaunch(void) {
+    Watch &w = g_watch;
+    if (!w.watching || w.verdict != static_cast<int>(LaunchWatch::kWaiting)) return;
+    int count = 0;
+    bool full = false;
+    if (!CountLeaderWorkers(MyProcPid, &count, &full)) return;
+    if (count > w.most_seen) w.most_seen = count;
+    if (count == w.last_count) {
+        w.same_looks = w.same_looks + 1;
+    } else {
+        w.last_count = count;
+        w.same_looks = 1;
+    }
+    w.full_looks = full ? w.full_looks + 1 : 0;
+    LaunchWatch seen = WatchLaunch(count, w.options.target_workers, full, w.same_looks, w.full_looks);
+    if (seen == LaunchWatch::kWaiting) return;
+    LaunchVerdict verdict = JudgeLaunch(w.options, w.attempt, count);
+    w.launched = count;
+    w.judgement = static_cast<int>(verdict);
+    w.judged_at = GetCurrentTimestamp();
+    w.verdict = static_cast<int>(seen);
+    if (verdict == LaunchVerdict::kAbandonAndRetry || verdict == LaunchVerdict::kAbandonAndFail) {
+        w.cancelled = 1;
+        QueryCancelPending = true;
+        InterruptPending = true;
+        SetLatch(MyLatch);
+    }
+}
+
+void StopTimer() {
+    if (g_timer_on) {
+        disable_timeout(g_timeout, false);
+        g_timer_on = false;
+    }
+}
+
+AttemptOutcome AbandonOutcome(LaunchVerdict verdict) {
+    return verdict == LaunchVerdict::kAbandonAndFail ? AttemptOutcome::kFailedShort : AttemptOutcome::kAbandoned;
+}
+
+/* Publishes and says a launch, as JudgeLaunchOf does for a Gather. */
+void ReportLaunch(int planned, int launched, LaunchVerdict verdict, TimestampTz at) {
+    RecordLaunch(0, planned, launched);
+    if (g_monitor.launches++ == 0) g_monitor.first_launch_at = at;
+    g_monitor.min_launched = Min(g_monitor.min_launched, launched);
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
+    RunOptions shown = g_monitor.options;
+    shown.max_attempts = g_monitor.shown_max_attempts;
+    char *message = CoreText([&] { return LaunchMessage(g_monitor.run_id, g_monitor.attempt, shown, planned,
+                                                        launched, verdict); });
+    if (verdict != LaunchVerdict::kTargetMet || g_monitor.launches == 1)
+        SayProgress(message, verdict != LaunchVerdict::kTargetMet);
+    if (verdict == LaunchVerdict::kAcceptDegraded) g_monitor.degraded = true;
+}
+
+/*
+ * Reports the launch being watched.  One the timer did not judge (the build ended first, or
+ * never launched) is judged here on the most workers it was seen with; may_raise: abandon
+ * it now, otherwise the attempt is already ending.
+ */
+void Flush(bool may_raise) {
+    Watch &w = g_watch;
+    if (!w.watching) return;
+    StopTimer();
+    w.watching = 0;
+    int planned = w.planned >= 0 ? w.planned : w.options.target_workers;
+    bool judged = w.verdict != static_cast<int>(LaunchWatch::kWaiting);
+    int launched = judged ? w.launched : w.most_seen;
+    LaunchVerdict verdict = judged ? static_cast<LaunchVerdict>(static_cast<int>(w.judgement))
+                                   : JudgeLaunch(w.options, w.attempt, launched);
+    ReportLaunch(planned, launched, verdict, judged ? w.judged_at : GetCurrentTimestamp());
+    if (verdict != LaunchVerdict::kAbandonAndRetry && verdict != LaunchVerdict::kAbandonAndFail) return;
+    g_monitor.abandon = AbandonOutcome(verdict);
+    if (may_raise && !w.cancelled)
+        ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                        errmsg("parallel_guarantee: attempt %d abandoned with %d of %d workers", w.attempt, launched,
+                               w.options.target_workers)));
+}
+
+/* The index whose build plan_create_index_workers is planning for table_id. */
+Oid IndexBeingBuilt(Oid table_id) {
+    auto builds = [&](Oid index_id) {
+        return OidIsValid(index_id) && get_rel_relkind(index_id) == RELKIND_INDEX &&
+               IndexGetRelation(index_id, true) == table_id;
+    };
+    /* CREATE INDEX: the index just created (in the catalog since the command counter moved). */
+    if (builds(g_last_created)) return g_last_created;
+    /* REINDEX: the index it reports in pg_stat_progress_create_index. */
+    if (MyBEEntry != nullptr && MyBEEntry->st_progress_command == PROGRESS_COMMAND_CREATE_INDEX) {
+        Oid index_id = static_cast<Oid>(MyBEEntry->st_progress_param[PROGRESS_CREATEIDX_INDEX_OID]);
+        if (builds(index_id)) return index_id;
+    }
+    return InvalidOid;
+}
+
+/* PostgreSQL plans fewer workers for the build than the target: 53G03, with the way out. */
+void RaisePlannedFewerBuild(Oid table_id, Oid index_id, int planned) {
+    int target = g_monitor.options.target_workers;
+    g_monitor.abandon = AttemptOutcome::kPlannedFewer;
+    const char *table = quote_identifier(get_rel_name(table_id));
+    Relation rel = table_open(table_id, NoLock);
+    int table_setting = RelationGetParallelWorkers(rel, -1);
+    bool temp = rel->rd_rel->relpersistence == RELPERSISTENCE_TEMP;
+    table_close(rel, NoLock);
+    /* Each participant, the leader included, needs 32 MB of maintenance_work_mem (in kB). */
+    int memory_allows = maintenance_work_mem / 32768 - 1;
+    const char *hint;
+    if (temp)
+        hint = "Parallel workers cannot read a temporary table: build the index directly.";
+    else if (table_setting < 0 && memory_allows < target && planned >= memory_allows)
+        hint = psprintf("maintenance_work_mem (%d MB) holds %d of the %d workers at 32 MB per process, the leader "
+                        "included: SET maintenance_work_mem = '%dMB' before the call, ALTER TABLE %s SET "
+                        "(parallel_workers = %d), or pass force_workers => true.",
+                        maintenance_work_mem / 1024, Max(memory_allows, 0), target, (target + 1) * 32, table, target);
+    else if (planned == 0 && (table_setting >= target || g_monitor.force_workers))
+        hint = "The index's expressions or predicate call a function not marked PARALLEL SAFE, and PostgreSQL "
+               "builds such an index serially: mark the functions PARALLEL SAFE where they are, or build the "
+               "index directly.";
+    else if (table_setting >= 0 && table_setting < target)
+        hint = psprintf("The table's parallel_workers is %d: ALTER TABLE %s SET (parallel_workers = %d), lower "
+                        "target_workers to %d, or pass force_workers => true.",
+                        table_setting, table, target, planned);
+    else
+        hint = psprintf("ALTER TABLE %s SET (parallel_workers = %d)%s, or pass force_workers => true.", table, target,
+                        planned > 0 ? psprintf(", lower target_workers to %d", planned) : "");
+    ereport(ERROR,
+            (errcode(ERRCODE_PG_PLANNED_FEWER),
+             errmsg("PostgreSQL plans only %d of the %d parallel workers for building index \"%s\" on table "
+                    "\"%s\", so retrying cannot help",
+                    planned, target, get_rel_name(index_id), get_rel_name(table_id)),
+             errdetail("An index build gets the table's parallel_workers setting when it has one; otherwise one "
+                       "worker for its first min_parallel_table_scan_size and one more each time the table "
+                       "triples, as many as maintenance_work_mem holds at 32 MB per process."),
+             errhint("%s", hint)));
+}
+
+/*
+ * The pool is judged before the launch, as for a Gather: when the free workers cannot make
+ * the target and attempts are left, the attempt is abandoned before any worker starts.
+ */
+void JudgePoolBeforeBuild(int planned) {
+    int want = planned >= 0 ? planned : g_monitor.options.target_workers;
+    WorkerPool pool = ReadWorkerPool();
+    int free_workers = Max(0, Min(max_parallel_workers - pool.active_parallel, pool.total_slots - pool.used_slots));
+    int can_get = Min(want, free_workers);
+    if (can_get >= g_monitor.options.target_workers ||
+        JudgeLaunch(g_monitor.options, g_monitor.attempt, can_get) != LaunchVerdict::kAbandonAndRetry)
+        return;
+    g_monitor.launches++;
+    g_monitor.min_launched = Min(g_monitor.min_launched, can_get);
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, want, can_get);
+    char *message = psprintf("run %lld: attempt %d/%d: only %d of %d planned workers free (target %d), "
+                             "short of target: abandoned before launching, will retry",
+                             static_cast<long long>(g_monitor.run_id), g_monitor.attempt,
+                             g_monitor.shown_max_attempts, can_get, want, g_monitor.options.target_workers);
+    SayProgress(message, true);
+    g_monitor.abandon = AttemptOutcome::kAbandoned;
+    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                    errmsg("parallel_guarantee: attempt %d abandoned before launching: %d of %d workers free",
+                           g_monitor.attempt, can_get, g_monitor.options.target_workers)));
+}
+
+void MaintenanceObjectAccessBody(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg) {
+    if (prev_object_access_hook) prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+    if (access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0 && Active())
+        g_last_created = object_id;
+}
+
+void MaintenanceObjectAccess(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg) {
+    CatchingCall([&] { MaintenanceObjectAccessBody(access, class_id, object_id, sub_id, arg); });
+}
+
+}  // namespace
+
+void InstallMaintenanceHooks() {
+    prev_object_access_hook = object_access_hook;
+    object_access_hook = MaintenanceObjectAccess;
+}
+
+void MaintenanceBegin() {
+    if (g_timeout == MAX_TIMEOUTS) g_timeout = RegisterTimeout(USER_TIMEOUT, LookAtLaunch);
+    if (!PoolMirrorReady())
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("this server's background-worker slots are not laid out as parallel_guarantee "
+                               "expects, so it cannot see an index build's workers"),
+                        errhint("Run the index build directly.")));
+    ResetWatch();
+    g_last_created = InvalidOid;
+    g_plannings = 0;
+    g_in_planning = false;
+}
+
+void MaintenanceEnd() {
+    StopTimer();
+    g_in_planning = false;
+    if (g_watch.watching && g_watch.cancelled && g_monitor.abandon == AttemptOutcome::kNone)
+        g_monitor.abandon = AbandonOutcome(static_cast<LaunchVerdict>(static_cast<int>(g_watch.judgement)));
+}
+
+bool IsIndexBuildPlanning(PlannerInfo *root) {
+    return root != nullptr && root->parse != nullptr && root->parse->jointree == nullptr &&
+           root->parse->commandType == CMD_SELECT && list_length(root->parse->rtable) == 1;
+}
+
+void MaintenancePlanning(Oid table_id) {
+    if (!Active() || g_in_planning) return;
+    /*
+     * A TOAST table's index (REINDEX TABLE rebuilds it too) is built as PostgreSQL plans it,
+     * serially as a rule: the guarantee is for the table's own indexes.
+     */
+    if (get_rel_relkind(table_id) == RELKIND_TOASTVALUE) return;
+    /* A REINDEX TABLE builds its indexes one after another: the last one's launch first. */
+    Flush(true);
+    g_plannings++;
+    Oid index_id = IndexBeingBuilt(table_id);
+    int planned = -1;
+    if (OidIsValid(index_id)) {
+        /* PostgreSQL's own planning of this build, with this session's settings (our hook applies force_workers). */
+        g_in_planning = true;
+        planned = plan_create_index_workers(table_id, index_id);
+        g_in_planning = false;
+        if (planned < g_monitor.options.target_workers) RaisePlannedFewerBuild(table_id, index_id, planned);
+    }
+    g_monitor.min_planned = Min(g_monitor.min_planned, planned >= 0 ? planned : g_monitor.options.target_workers);
+    JudgePoolBeforeBuild(planned);
+
+    ResetWatch();
+    g_watch.planned = planned;
+    g_watch.table_id = table_id;
+    g_watch.options = g_monitor.options;
+    g_watch.attempt = g_monitor.attempt;
+    g_watch.planned_at = GetCurrentTimestamp();
+    g_watch.watching = 1;
+    enable_timeout_every(g_timeout, TimestampTzPlusMilliseconds(g_watch.planned_at, 1), 1);
+    g_timer_on = true;
+}
+
+void MaintenanceCheckBeforeCommit() {
+    Flush(true);
+    if (g_plannings > 0) return;
+    g_monitor.abandon = AttemptOutcome::kNoParallelPlan;
+    ereport(ERROR,
+            (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
+             errmsg("PostgreSQL built no index in parallel for this statement, so no number of attempts can give "
+                    "it parallel workers"),
+             errdetail("Only some access methods build in parallel: btree, BRIN from PostgreSQL 17 and GIN from "
+                       "18, and extension access methods that say they can; a REINDEX of a table without such "
+                       "an index builds nothing in parallel either."),
+             errhint("Run the statement directly, without run_with_parallel_guarantee.")));
+}
+
+void MaintenanceReportAfterAttempt() {
+    if (g_watch.watching) Flush(false);
+}
+
+}  // namespace pgguarantee

@@ -1,0 +1,39 @@
+/*
+ * maintenance.hpp: the guarantee for parallel index builds (CREATE INDEX, REINDEX INDEX|TABLE)
+ * inside the worker that runs them.
+ *
+ * An index build has no Gather: PostgreSQL plans its degree in plan_create_index_workers
+ * (which builds a small planner state, and so calls the get_relation_info hook for the
+ * table) and the access method launches the workers itself.  At that planning call, where
+ * the new index is already in the catalog, we compute the same degree PostgreSQL is about
+ * to use and refuse a degree below the target (53G03), judge the pool before the launch,
+ * and start a 1 ms timer; the timer counts the leader's registered parallel workers in the
+ * background-worker slots (core/maintenance.hpp says when a count is final) and cancels the
+ * build the moment a launch is short and attempts are left.  The launch's NOTICE, the
+ * activity view and the statistics are updated at the next point where it is safe to: the
+ * next index's planning, the end of the command, or the abandoned attempt's rollback.
+ */
+#pragma once
+
+#include "pg/pg_includes.hpp"
+
+namespace pgguarantee {
+
+void InstallMaintenanceHooks();
+
+/* An attempt of a maintenance run begins / ends (the end also after an error: no ereport). */
+void MaintenanceBegin();
+void MaintenanceEnd();
+
+/* True when this get_relation_info call is plan_create_index_workers' (no join tree). */
+bool IsIndexBuildPlanning(PlannerInfo *root);
+/* In plan_create_index_workers, for the table about to get an index built. */
+void MaintenancePlanning(Oid table_id);
+
+/* At the end of the command, before commit: the last launch judged, a build that never planned refused. */
+void MaintenanceCheckBeforeCommit();
+
+/* After an attempt ended: says the launch the timer judged, if the attempt ended before it could. */
+void MaintenanceReportAfterAttempt();
+
+}  // namespace pgguarantee

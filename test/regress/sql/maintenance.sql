@@ -1,0 +1,117 @@
+-- Index builds: CREATE INDEX and REINDEX get the guarantee (the leader's launch watched
+-- without a Gather), the planned degree is checked before the build, and what cannot be
+-- guaranteed is refused with a sentence.
+-- Run ids are numbered from 901 in this file, whatever ran before it.
+DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 901, false); END $$;
+-- parallel_workers = 4: PostgreSQL plans 4 workers for an index build on the table,
+-- whatever its size and maintenance_work_mem (capped by max_parallel_maintenance_workers,
+-- which the run raises to the target).
+CREATE TABLE items (id int, name text) WITH (parallel_workers = 4);
+INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 50000) g;
+ANALYZE items;
+CREATE TABLE cleanup_log (at timestamptz DEFAULT now());
+CREATE FUNCTION try_detail(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text; h text;
+BEGIN
+  EXECUTE stmt;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+  RETURN sqlstate || ': ' || sqlerrm || E'\ndetail: ' || regexp_replace(d, '[0-9.]+ ms', 'N ms', 'g')
+         || E'\nhint: ' || h;
+END $$;
+CREATE FUNCTION index_count(idx text) RETURNS bigint LANGUAGE sql AS
+  $$ SELECT count(*) FROM pg_class WHERE relname = idx AND relkind = 'i' $$;
+
+-- 1. A btree build with its target: 4 of 4, one NOTICE, the index is there and valid.
+SELECT status, workers_planned, workers_launched, attempts
+  FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                                   'DROP INDEX IF EXISTS items_name', 4, 2, 3);
+SELECT indisvalid, indisready FROM pg_index WHERE indexrelid = 'items_name'::regclass;
+SELECT count(*) FROM items WHERE name = md5('42');
+-- Recorded as any run: the attempt's planned and launched workers.
+SELECT attempt, workers_planned, workers_launched, outcome
+  FROM parallel_guarantee_attempts WHERE run_id = 901;
+SELECT kind, status, workers_planned, workers_launched, statement
+  FROM parallel_guarantee_runs WHERE run_id = 901;
+
+-- 2. REINDEX INDEX and REINDEX TABLE (every index of the table is built in turn, each
+-- launch held to the target).
+CREATE INDEX items_id ON items (id);
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('REINDEX INDEX items_name', NULL, 4, 4, 1);
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('REINDEX TABLE items', NULL, 4, 4, 1);
+DROP INDEX items_id;
+
+-- 3. This session's max_parallel_workers below the target: one attempt, judged against the
+-- minimum: degraded with 3 of 4, the index built once.
+DROP INDEX items_name;
+SET max_parallel_workers = 3;
+SELECT status, workers_planned, workers_launched, attempts
+  FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                                   'INSERT INTO cleanup_log DEFAULT VALUES', 4, 2, 3);
+SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM cleanup_log) AS cleanups;
+DROP INDEX items_name;
+
+-- 4. Below the minimum: 53G01, the build rolled back (no index left), the cleanup ran once.
+SET max_parallel_workers = 1;
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                    'INSERT INTO cleanup_log DEFAULT VALUES', 4, 2, 3)$$);
+SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM cleanup_log) AS cleanups;
+SELECT status, workers_planned, workers_launched, sqlstate
+  FROM parallel_guarantee_runs WHERE run_id = (SELECT max(run_id) FROM parallel_guarantee_runs);
+RESET max_parallel_workers;
+
+-- 5. Planned fewer than the target, said at once (53G03), nothing built: the table's own
+-- parallel_workers, then maintenance_work_mem as the cap (the table's setting removed).
+ALTER TABLE items SET (parallel_workers = 2);
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                    NULL, 4, 4, 3)$$);
+ALTER TABLE items RESET (parallel_workers);
+SET maintenance_work_mem = '64MB';
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                    NULL, 4, 4, 3)$$);
+SELECT index_count('items_name') AS indexes;
+-- force_workers plans the target for the table, as for a query.
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)', NULL, 4, 4, 1,
+                                   force_workers => true);
+-- Enough maintenance_work_mem for 4 workers and the leader (5 x 32 MB): planned 4 by the
+-- table's size (test/pg.conf: min_parallel_table_scan_size = 0).
+DROP INDEX items_name;
+SET maintenance_work_mem = '160MB';
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)', NULL, 4, 4, 1);
+RESET maintenance_work_mem;
+DROP INDEX items_name;
+ALTER TABLE items SET (parallel_workers = 4);
+
+-- 6. An index PostgreSQL builds serially: 53G04 with the reason; an expression index whose
+-- function is not marked PARALLEL SAFE is planned no worker: 53G03 says so.
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_hash ON items USING hash (name)',
+                    NULL, 4, 4, 1)$$);
+SELECT index_count('items_hash') AS indexes;
+CREATE FUNCTION unsafe_lower(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN lower(t); END $$;
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_lower ON items (unsafe_lower(name))',
+                    NULL, 4, 4, 1)$$);
+
+-- 7. Refused before anything runs, each with its reason.
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX CONCURRENTLY items_c ON items (name)',
+                    NULL, 4, 4, 1)$$);
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('REINDEX (CONCURRENTLY) TABLE items', NULL, 4, 4, 1)$$);
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('REINDEX SCHEMA public', NULL, 4, 4, 1)$$);
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) items', NULL, 4, 4, 1)$$);
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CLUSTER items USING items_name', NULL, 4, 4, 1)$$);
+-- A cleanup may drop what a build left (DROP INDEX), but not build concurrently either.
+SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                    'CREATE INDEX CONCURRENTLY x ON items (id)', 4, 4, 1)$$);
+
+-- 8. submit_parallel_guarantee takes an index build too.
+SELECT status, workers_launched
+  FROM parallel_guarantee_wait(submit_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                                                         'DROP INDEX IF EXISTS items_name', 4, 4, 3));
+SELECT index_count('items_name') AS indexes;
+
+DROP TABLE items, cleanup_log;
+DROP FUNCTION try_detail(text), index_count(text), unsafe_lower(text);
