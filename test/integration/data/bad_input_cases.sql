@@ -711,7 +711,7 @@ SELECT parallel_guarantee_cancel(1)
 {CHUNKS}($q$EXPLAIN SELECT id FROM tiny$q$, {ACTION})
 @@ chunk-keys-not-select 22023
 {CHUNKS}($q$CALL proc_query()$q$, {ACTION})
-@@ chunk-keys-not-select 22023
+@@ chunk-keys-not-select 0A000
 {CHUNKS}($q$VACUUM tiny$q$, {ACTION})
 @@ chunk-keys-not-select 22023
 {CHUNKS}($q$TRUNCATE chunk_hits$q$, {ACTION})
@@ -837,7 +837,7 @@ SELECT raise_state(:'sqlstate')
 {CHUNKS}({KEYS}, $a$SELECT $0$a$)
 @@ chunk-action 22023
 {CHUNKS}({KEYS}, $a$DO $$ BEGIN COMMIT; END $$$a$)
-@@ chunk-action 22023
+@@ chunk-action 0A000
 {CHUNKS}({KEYS}, $a$VACUUM tiny$a$)
 @@ chunk-action 22023
 {SUBCHUNKS}({KEYS}, $a$UPDATE chunk_hits SET hits = hits + 1$a$)
