@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upgrade paths to the default version (1.0.0): the upgraded extension's objects must be
+# Upgrade paths to the default version (1.1.0): the upgraded extension's objects must be
 # exactly those of a fresh CREATE EXTENSION, its history and run-id sequence kept.
 #
 # Since 1.0 the control file fixes `schema = parallel_guarantee`.  Two ways an older version

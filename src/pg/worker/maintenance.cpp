@@ -127,7 +127,7 @@ AttemptOutcome AbandonOutcome(LaunchVerdict verdict) {
 
 /* Publishes and says a launch, as JudgeLaunchOf does for a Gather. */
 void ReportLaunch(int planned, int launched, LaunchVerdict verdict, TimestampTz at) {
-    RecordLaunch(0, planned, launched);
+    RecordLaunch(pgstat_get_my_query_id(), planned, launched);
     if (g_monitor.launches++ == 0) g_monitor.first_launch_at = at;
     g_monitor.min_launched = Min(g_monitor.min_launched, launched);
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, launched);
