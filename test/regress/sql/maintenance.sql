@@ -9,8 +9,8 @@ DO $$ BEGIN PERFORM setval('parallel_guarantee_run_id_seq', 901, false); END $$;
 CREATE TABLE items (id int, name text) WITH (parallel_workers = 4);
 INSERT INTO items SELECT g, md5(g::text) FROM generate_series(1, 50000) g;
 ANALYZE items;
-CREATE TABLE cleanup_log (at timestamptz DEFAULT now());
-CREATE FUNCTION try_detail(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE TABLE mt_cleanup_log (at timestamptz DEFAULT now());
+CREATE FUNCTION mt_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE d text; h text;
 BEGIN
   EXECUTE stmt;
@@ -50,15 +50,15 @@ DROP INDEX items_name;
 SET max_parallel_workers = 3;
 SELECT status, workers_planned, workers_launched, attempts
   FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
-                                   'INSERT INTO cleanup_log DEFAULT VALUES', 4, 2, 3);
-SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM cleanup_log) AS cleanups;
+                                   'INSERT INTO mt_cleanup_log DEFAULT VALUES', 4, 2, 3);
+SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM mt_cleanup_log) AS cleanups;
 DROP INDEX items_name;
 
 -- 4. Below the minimum: 53G01, the build rolled back (no index left), the cleanup ran once.
 SET max_parallel_workers = 1;
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
-                    'INSERT INTO cleanup_log DEFAULT VALUES', 4, 2, 3)$$);
-SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM cleanup_log) AS cleanups;
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+                    'INSERT INTO mt_cleanup_log DEFAULT VALUES', 4, 2, 3)$$);
+SELECT index_count('items_name') AS indexes, (SELECT count(*) FROM mt_cleanup_log) AS cleanups;
 SELECT status, workers_planned, workers_launched, sqlstate
   FROM parallel_guarantee_runs WHERE run_id = (SELECT max(run_id) FROM parallel_guarantee_runs);
 RESET max_parallel_workers;
@@ -66,11 +66,11 @@ RESET max_parallel_workers;
 -- 5. Planned fewer than the target, said at once (53G03), nothing built: the table's own
 -- parallel_workers, then maintenance_work_mem as the cap (the table's setting removed).
 ALTER TABLE items SET (parallel_workers = 2);
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
                     NULL, 4, 4, 3)$$);
 ALTER TABLE items RESET (parallel_workers);
 SET maintenance_work_mem = '64MB';
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
                     NULL, 4, 4, 3)$$);
 SELECT index_count('items_name') AS indexes;
 -- force_workers plans the target for the table, as for a query.
@@ -89,22 +89,22 @@ ALTER TABLE items SET (parallel_workers = 4);
 
 -- 6. An index PostgreSQL builds serially: 53G04 with the reason; an expression index whose
 -- function is not marked PARALLEL SAFE is planned no worker: 53G03 says so.
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_hash ON items USING hash (name)',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_hash ON items USING hash (name)',
                     NULL, 4, 4, 1)$$);
 SELECT index_count('items_hash') AS indexes;
 CREATE FUNCTION unsafe_lower(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN lower(t); END $$;
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_lower ON items (unsafe_lower(name))',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_lower ON items (unsafe_lower(name))',
                     NULL, 4, 4, 1)$$);
 
 -- 7. Refused before anything runs, each with its reason.
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX CONCURRENTLY items_c ON items (name)',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX CONCURRENTLY items_c ON items (name)',
                     NULL, 4, 4, 1)$$);
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('REINDEX (CONCURRENTLY) TABLE items', NULL, 4, 4, 1)$$);
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('REINDEX SCHEMA public', NULL, 4, 4, 1)$$);
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) items', NULL, 4, 4, 1)$$);
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CLUSTER items USING items_name', NULL, 4, 4, 1)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('REINDEX (CONCURRENTLY) TABLE items', NULL, 4, 4, 1)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('REINDEX SCHEMA public', NULL, 4, 4, 1)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) items', NULL, 4, 4, 1)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CLUSTER items USING items_name', NULL, 4, 4, 1)$$);
 -- A cleanup may drop what a build left (DROP INDEX), but not build concurrently either.
-SELECT try_detail($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX items_name ON items (name)',
                     'CREATE INDEX CONCURRENTLY x ON items (id)', 4, 4, 1)$$);
 
 -- 8. submit_parallel_guarantee takes an index build too.
@@ -113,5 +113,5 @@ SELECT status, workers_launched
                                                          'DROP INDEX IF EXISTS items_name', 4, 4, 3));
 SELECT index_count('items_name') AS indexes;
 
-DROP TABLE items, cleanup_log;
-DROP FUNCTION try_detail(text), index_count(text), unsafe_lower(text);
+DROP TABLE items, mt_cleanup_log;
+DROP FUNCTION mt_try(text), index_count(text), unsafe_lower(text);
