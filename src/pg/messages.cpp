@@ -25,8 +25,8 @@ void RaiseRunsNoQuery() {
                        "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
                        "procedures and EXPLAIN ANALYZE) launch parallel workers through "
                        "a Gather node, and index builds (CREATE INDEX, REINDEX INDEX or TABLE) "
-                       "launch their own; other commands (CLUSTER, ANALYZE, ALTER TABLE, ...) "
-                       "run in one process."),
+                       "launch their own. Other commands are not guaranteed, even those that "
+                       "rebuild indexes along the way (CLUSTER, VACUUM FULL, ALTER TABLE)."),
              errhint("Run this statement directly, without run_with_parallel_guarantee.")));
 }
 

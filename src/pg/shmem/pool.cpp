@@ -74,7 +74,7 @@ bool PoolMirrorReady() {
     return LookUpArray() != nullptr;
 }
 
-bool CountLeaderWorkers(int leader_pid, int *registered, bool *pool_full) {
+bool CountLeaderWorkers(int leader_pid, bool *slots_seen, int nslots, int *registered, bool *pool_full) {
     MirrorArray *array = g_array;   /* looked up by PoolMirrorReady, never here */
     if (array == nullptr) return false;
     int used = 0, mine = 0;
@@ -84,8 +84,10 @@ bool CountLeaderWorkers(int leader_pid, int *registered, bool *pool_full) {
         used++;
         /* Registered (pid InvalidPid) or running; 0 once the worker has exited. */
         if (slot.worker.bgw_notify_pid == leader_pid && slot.pid != 0 &&
-            strcmp(const_cast<const char *>(slot.worker.bgw_function_name), "ParallelWorkerMain") == 0)
+            strcmp(const_cast<const char *>(slot.worker.bgw_function_name), "ParallelWorkerMain") == 0) {
             mine++;
+            if (i < nslots) slots_seen[i] = true;
+        }
     }
     int active = static_cast<int>(array->parallel_register_count - array->parallel_terminate_count);
     *registered = mine;

@@ -23,10 +23,11 @@ bool PoolMirrorReady();
 /*
  * How many parallel workers the process leader_pid has registered and not yet seen exit,
  * and whether the pool can take no more of them (slots all used, or max_parallel_workers
- * reached as this process counts it).  Reads without a lock, so it may be called from a
- * signal handler; PoolMirrorReady must have been called first.  False: cannot tell.
+ * reached as this process counts it); marks the slot of each in slots_seen (nslots long).
+ * Reads without a lock, so it may be called from a signal handler; PoolMirrorReady must
+ * have been called first.  False: cannot tell.
  */
-bool CountLeaderWorkers(int leader_pid, int *registered, bool *pool_full);
+bool CountLeaderWorkers(int leader_pid, bool *slots_seen, int nslots, int *registered, bool *pool_full);
 
 /*
  * Background workers holding a slot that are neither parallel workers nor ours: the ones

@@ -457,6 +457,12 @@ void PublishLaunch(int index, int64 run_id, int planned, int launched) {
     });
 }
 
+void PublishLaunchedUnlocked(int index, int64 run_id, int launched) {
+    if (g_shared == nullptr || index < 0 || index >= g_shared->max_runs) return;
+    volatile RunSlot *slot = &g_shared->slots[index];
+    if (slot->run_id == run_id) slot->launched = launched;
+}
+
 void QueueEnter(int index, int64 run_id, int need, int priority) {
     WithSlot(index, run_id, [=](RunSlot *slot) {
         if (slot->ticket == 0) slot->ticket = g_shared->next_ticket++;

@@ -143,6 +143,11 @@ void SlotLeaveCommit(int index, int64 run_id);
 void SetSlotWorker(int index, int64 run_id, int worker_pid);
 void SetSlotState(int index, int64 run_id, SlotState state, int attempt);
 void PublishLaunch(int index, int64 run_id, int planned, int launched);
+/*
+ * The launched count of a run's launch in progress, written without the lock (one aligned
+ * 32-bit store), so that a signal handler may call it; PublishLaunch follows at a safe point.
+ */
+void PublishLaunchedUnlocked(int index, int64 run_id, int launched);
 /* A chunked run's worker (0: the coordinator) starts a chunk, or is done with it (chunk_no 0). */
 void SetSlotChunk(int index, int64 run_id, int worker, int32 chunk_no);
 /* A chunk helper (1 and up) starts (pid) or is about to exit (0). */

@@ -21,8 +21,13 @@
 #include <csignal>
 
 extern "C" {
+#include "access/amapi.h"
 #include "access/table.h"
 #include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_inherits.h"
+#include "optimizer/paths.h"
+#include "storage/lmgr.h"
 #include "catalog/objectaccess.h"
 #include "commands/progress.h"
 #include "utils/backend_status.h"
@@ -45,6 +50,8 @@ struct Watch {
     volatile sig_atomic_t last_count;
     volatile sig_atomic_t same_looks;
     volatile sig_atomic_t full_looks;
+    volatile sig_atomic_t ever_full;   /* some look saw the pool full */
+    volatile sig_atomic_t looks;
     volatile int64 judged_at;
     int64 planned_at;
     int planned;     /* -1: could not be computed */
@@ -66,6 +73,8 @@ void ResetWatch() {
     w.last_count = -1;
     w.same_looks = 0;
     w.full_looks = 0;
+    w.ever_full = 0;
+    w.looks = 0;
     w.judged_at = 0;
     w.planned_at = 0;
     w.planned = -1;
@@ -78,19 +87,32 @@ bool g_timer_on = false;
 bool g_in_planning = false;       /* our own call of plan_create_index_workers */
 Oid g_last_created = InvalidOid;  /* the last relation created during the attempt */
 int g_plannings = 0;              /* index builds planned during the attempt */
+bool g_nothing_to_build = false;  /* CREATE INDEX IF NOT EXISTS of an index that exists */
+/* The background-worker slots the launch's workers were seen in (max_worker_processes long). */
+bool *g_seen_slots = nullptr;
+int g_nseen_slots = 0;
 object_access_hook_type prev_object_access_hook = nullptr;
 
 bool Active() {
     return g_monitor.active && g_monitor.kind == StatementKind::kMaintenance;
 }
 
-/* The timer: one look at the launch being watched. */
+/*
+ * The timer: one look at the launch being watched.  The workers counted are every one seen
+ * in a slot since the launch began, so that a worker of a small build that has already
+ * finished still counts.  While nothing is decided the handler asks for the next look in a
+ * millisecond (from inside the handler, as timeout.c allows: the timeout was removed from
+ * its list before the handler ran); once decided it asks for none.
+ */
 void LookAtLaunch(void) {
     Watch &w = g_watch;
     if (!w.watching || w.verdict != static_cast<int>(LaunchWatch::kWaiting)) return;
-    int count = 0;
+    int alive = 0;
     bool full = false;
-    if (!CountLeaderWorkers(MyProcPid, &count, &full)) return;
+    if (!CountLeaderWorkers(MyProcPid, g_seen_slots, g_nseen_slots, &alive, &full)) return;
+    int count = 0;
+    for (int i = 0; i < g_nseen_slots; i++) count += g_seen_slots[i] ? 1 : 0;
+    w.looks = w.looks + 1;
     if (count > w.most_seen) w.most_seen = count;
     if (count == w.last_count) {
         w.same_looks = w.same_looks + 1;
@@ -99,13 +121,18 @@ void LookAtLaunch(void) {
         w.same_looks = 1;
     }
     w.full_looks = full ? w.full_looks + 1 : 0;
+    if (full) w.ever_full = 1;
     LaunchWatch seen = WatchLaunch(count, w.options.target_workers, full, w.same_looks, w.full_looks);
-    if (seen == LaunchWatch::kWaiting) return;
+    if (seen == LaunchWatch::kWaiting) {
+        enable_timeout_after(g_timeout, 1);
+        return;
+    }
     LaunchVerdict verdict = JudgeLaunch(w.options, w.attempt, count);
     w.launched = count;
     w.judgement = static_cast<int>(verdict);
     w.judged_at = GetCurrentTimestamp();
     w.verdict = static_cast<int>(seen);
+    PublishLaunchedUnlocked(g_monitor.slot_index, g_monitor.run_id, count);
     if (verdict == LaunchVerdict::kAbandonAndRetry || verdict == LaunchVerdict::kAbandonAndFail) {
         w.cancelled = 1;
         QueryCancelPending = true;
@@ -153,6 +180,12 @@ void Flush(bool may_raise) {
     int planned = w.planned >= 0 ? w.planned : w.options.target_workers;
     bool judged = w.verdict != static_cast<int>(LaunchWatch::kWaiting);
     int launched = judged ? w.launched : w.most_seen;
+    /*
+     * A build that ended before the timer decided (a small one, or a leader that was not
+     * scheduled meanwhile): a registration fails only when the pool is full, so if no look
+     * ever saw it full, every planned worker was registered.
+     */
+    if (!judged && !w.ever_full && launched < planned) launched = planned;
     LaunchVerdict verdict = judged ? static_cast<LaunchVerdict>(static_cast<int>(w.judgement))
                                    : JudgeLaunch(w.options, w.attempt, launched);
     ReportLaunch(planned, launched, verdict, judged ? w.judged_at : GetCurrentTimestamp());
@@ -181,9 +214,10 @@ Oid IndexBeingBuilt(Oid table_id) {
 }
 
 /* PostgreSQL plans fewer workers for the build than the target: 53G03, with the way out. */
-void RaisePlannedFewerBuild(Oid table_id, Oid index_id, int planned) {
+void RaisePlannedFewerBuild(Oid table_id, Oid index_id, int planned, const char *index_name = nullptr) {
     int target = g_monitor.options.target_workers;
     g_monitor.abandon = AttemptOutcome::kPlannedFewer;
+    if (OidIsValid(index_id)) index_name = get_rel_name(index_id);
     const char *table = quote_identifier(get_rel_name(table_id));
     Relation rel = table_open(table_id, NoLock);
     int table_setting = RelationGetParallelWorkers(rel, -1);
@@ -212,9 +246,13 @@ void RaisePlannedFewerBuild(Oid table_id, Oid index_id, int planned) {
                         planned > 0 ? psprintf(", lower target_workers to %d", planned) : "");
     ereport(ERROR,
             (errcode(ERRCODE_PG_PLANNED_FEWER),
-             errmsg("PostgreSQL plans only %d of the %d parallel workers for building index \"%s\" on table "
-                    "\"%s\", so retrying cannot help",
-                    planned, target, get_rel_name(index_id), get_rel_name(table_id)),
+             index_name != nullptr
+                 ? errmsg("PostgreSQL plans only %d of the %d parallel workers for building index \"%s\" on table "
+                          "\"%s\", so retrying cannot help",
+                          planned, target, index_name, get_rel_name(table_id))
+                 : errmsg("PostgreSQL plans only %d of the %d parallel workers for building an index on table "
+                          "\"%s\", so retrying cannot help",
+                          planned, target, get_rel_name(table_id)),
              errdetail("An index build gets the table's parallel_workers setting when it has one; otherwise one "
                        "worker for its first min_parallel_table_scan_size and one more each time the table "
                        "triples, as many as maintenance_work_mem holds at 32 MB per process."),
@@ -247,6 +285,109 @@ void JudgePoolBeforeBuild(int planned) {
                            g_monitor.attempt, can_get, g_monitor.options.target_workers)));
 }
 
+/* True when PostgreSQL builds an index of this access method in parallel. */
+bool BuildsInParallel(Relation index) {
+#if PG_VERSION_NUM >= 170000
+    return index->rd_indam->amcanbuildparallel;
+#else
+    return index->rd_rel->relam == BTREE_AM_OID;
+#endif
+}
+
+/*
+ * The degree PostgreSQL will plan for building an index on the table, before the index
+ * exists: plan_create_index_workers' rule without the index (its expressions' parallel
+ * safety is checked at the build itself).  The table is locked by the caller.
+ */
+int PredictBuildWorkers(Oid table_id) {
+    Relation rel = table_open(table_id, NoLock);
+    int workers = 0;
+    if (rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP) {
+        RelOptInfo *info = makeNode(RelOptInfo);
+        info->rel_parallel_workers = RelationGetParallelWorkers(rel, -1);
+        if (g_monitor.force_workers)
+            info->rel_parallel_workers = Max(info->rel_parallel_workers, g_monitor.options.target_workers);
+        if (info->rel_parallel_workers != -1) {
+            workers = Min(info->rel_parallel_workers, max_parallel_maintenance_workers);
+        } else {
+            BlockNumber pages = 0;
+            double tuples = 0, allvisfrac = 0;
+            estimate_rel_size(rel, nullptr, &pages, &tuples, &allvisfrac);
+            workers = compute_parallel_worker(info, pages, -1, max_parallel_maintenance_workers);
+            while (workers > 0 && maintenance_work_mem / (workers + 1) < 32768L) workers--;
+        }
+    }
+    table_close(rel, NoLock);
+    return workers;
+}
+
+void RefusePartitioned(const char *what) {
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("%s of a partitioned table or index cannot be guaranteed", what),
+                    errdetail("PostgreSQL reindexes a partitioned table partition by partition, each in a transaction "
+                              "of its own, and a run's statement runs in one transaction."),
+                    errhint("Reindex each partition with its own call.")));
+}
+
+/* Every index build the REINDEX will do, checked as its planning will be. */
+void CheckReindex(ReindexStmt *stmt) {
+    Oid table_id = InvalidOid;
+    List *indexes = NIL;
+    if (stmt->kind == REINDEX_OBJECT_INDEX) {
+        Oid index_id = RangeVarGetRelid(stmt->relation, NoLock, false);
+        if (get_rel_relkind(index_id) == RELKIND_PARTITIONED_INDEX) RefusePartitioned("REINDEX INDEX");
+        if (get_rel_relkind(index_id) != RELKIND_INDEX) return;   /* REINDEX says what is wrong */
+        table_id = IndexGetRelation(index_id, false);
+        /* The locks REINDEX INDEX takes, in its order. */
+        LockRelationOid(table_id, ShareLock);
+        LockRelationOid(index_id, AccessExclusiveLock);
+        indexes = list_make1_oid(index_id);
+    } else {
+        table_id = RangeVarGetRelid(stmt->relation, ShareLock, false);
+        if (get_rel_relkind(table_id) == RELKIND_PARTITIONED_TABLE) RefusePartitioned("REINDEX TABLE");
+        if (get_rel_relkind(table_id) != RELKIND_RELATION && get_rel_relkind(table_id) != RELKIND_MATVIEW) return;
+        Relation rel = table_open(table_id, NoLock);
+        indexes = RelationGetIndexList(rel);
+        table_close(rel, NoLock);
+    }
+    ListCell *lc;
+    foreach (lc, indexes) {
+        Oid index_id = lfirst_oid(lc);
+        LockRelationOid(index_id, AccessExclusiveLock);
+        Relation index = index_open(index_id, NoLock);
+        bool parallel = BuildsInParallel(index);
+        index_close(index, NoLock);
+        if (!parallel) continue;
+        g_in_planning = true;
+        int planned = plan_create_index_workers(table_id, index_id);
+        g_in_planning = false;
+        if (planned < g_monitor.options.target_workers) RaisePlannedFewerBuild(table_id, index_id, planned);
+    }
+}
+
+/* The tables a CREATE INDEX builds on (each partition of a partitioned table), checked first. */
+void CheckCreateIndex(IndexStmt *stmt) {
+    Oid table_id = RangeVarGetRelid(stmt->relation, ShareLock, true);
+    if (!OidIsValid(table_id)) return;   /* CREATE INDEX says what is wrong */
+    if (stmt->if_not_exists && stmt->idxname != nullptr &&
+        OidIsValid(get_relname_relid(stmt->idxname, get_rel_namespace(table_id)))) {
+        g_nothing_to_build = true;
+        return;
+    }
+    List *tables = get_rel_relkind(table_id) == RELKIND_PARTITIONED_TABLE && stmt->relation->inh
+                       ? find_all_inheritors(table_id, ShareLock, nullptr)
+                       : list_make1_oid(table_id);
+    ListCell *lc;
+    foreach (lc, tables) {
+        Oid part = lfirst_oid(lc);
+        char kind = get_rel_relkind(part);
+        if (kind != RELKIND_RELATION && kind != RELKIND_MATVIEW) continue;
+        int planned = PredictBuildWorkers(part);
+        if (planned < g_monitor.options.target_workers)
+            RaisePlannedFewerBuild(part, InvalidOid, planned, part == table_id ? stmt->idxname : nullptr);
+    }
+}
+
 void MaintenanceObjectAccessBody(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id, void *arg) {
     if (prev_object_access_hook) prev_object_access_hook(access, class_id, object_id, sub_id, arg);
     if (access == OAT_POST_CREATE && class_id == RelationRelationId && sub_id == 0 && Active())
@@ -271,10 +412,15 @@ void MaintenanceBegin() {
                         errmsg("this server's background-worker slots are not laid out as parallel_guarantee "
                                "expects, so it cannot see an index build's workers"),
                         errhint("Run the index build directly.")));
+    if (g_seen_slots == nullptr) {
+        g_nseen_slots = max_worker_processes;
+        g_seen_slots = static_cast<bool *>(MemoryContextAllocZero(TopMemoryContext, sizeof(bool) * g_nseen_slots));
+    }
     ResetWatch();
     g_last_created = InvalidOid;
     g_plannings = 0;
     g_in_planning = false;
+    g_nothing_to_build = false;
 }
 
 void MaintenanceEnd() {
@@ -312,19 +458,31 @@ void MaintenancePlanning(Oid table_id) {
     JudgePoolBeforeBuild(planned);
 
     ResetWatch();
+    for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;
+    /* The run's reservation ends here, as a Gather's does at its launch. */
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned >= 0 ? planned : g_monitor.options.target_workers, -1);
     g_watch.planned = planned;
     g_watch.table_id = table_id;
     g_watch.options = g_monitor.options;
     g_watch.attempt = g_monitor.attempt;
     g_watch.planned_at = GetCurrentTimestamp();
     g_watch.watching = 1;
-    enable_timeout_every(g_timeout, TimestampTzPlusMilliseconds(g_watch.planned_at, 1), 1);
     g_timer_on = true;
+    enable_timeout_after(g_timeout, 1);
 }
 
-void MaintenanceCheckBeforeCommit() {
+void MaintenanceBeforeStatement(const char *sql) {
+    Node *stmt = linitial_node(RawStmt, raw_parser(sql, RAW_PARSE_DEFAULT))->stmt;
+    if (IsA(stmt, IndexStmt))
+        CheckCreateIndex(castNode(IndexStmt, stmt));
+    else if (IsA(stmt, ReindexStmt))
+        CheckReindex(castNode(ReindexStmt, stmt));
+}
+
+bool MaintenanceCheckBeforeCommit() {
     Flush(true);
-    if (g_plannings > 0) return;
+    if (g_plannings > 0) return false;
+    if (g_nothing_to_build) return true;
     g_monitor.abandon = AttemptOutcome::kNoParallelPlan;
     ereport(ERROR,
             (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),

@@ -30,8 +30,19 @@ bool IsIndexBuildPlanning(PlannerInfo *root);
 /* In plan_create_index_workers, for the table about to get an index built. */
 void MaintenancePlanning(Oid table_id);
 
-/* At the end of the command, before commit: the last launch judged, a build that never planned refused. */
-void MaintenanceCheckBeforeCommit();
+/*
+ * Before the statement runs, in its transaction: every build it will do is checked against
+ * the target as PostgreSQL will plan it (53G03 before anything is built), taking the locks
+ * the command takes; a REINDEX of a partitioned table is refused.
+ */
+void MaintenanceBeforeStatement(const char *sql);
+
+/*
+ * At the end of the command, before commit: the last launch judged, a build that never
+ * planned refused.  True: nothing was to be built (CREATE INDEX IF NOT EXISTS of an index
+ * that exists), and the attempt succeeds without a launch.
+ */
+bool MaintenanceCheckBeforeCommit();
 
 /* After an attempt ended: says the launch the timer judged, if the attempt ended before it could. */
 void MaintenanceReportAfterAttempt();

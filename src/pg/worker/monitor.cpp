@@ -486,7 +486,7 @@ void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &o
 }
 
 void MonitorCheckBeforeCommit() {
-    if (g_monitor.kind == StatementKind::kMaintenance) MaintenanceCheckBeforeCommit();
+    if (g_monitor.kind == StatementKind::kMaintenance && MaintenanceCheckBeforeCommit()) return;
     /* The statement caught our error (a PL/pgSQL handler naming it): raise it again. */
     if (g_monitor.abandon == AttemptOutcome::kNoParallelPlan) RaiseNoParallelPlan();
     if (g_monitor.abandon == AttemptOutcome::kPlannedFewer)

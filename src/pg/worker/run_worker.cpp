@@ -99,6 +99,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     PG_TRY();
     {
         BeginSpiTransaction(g_statement);
+        if (g_run->kind == StatementKind::kMaintenance) MaintenanceBeforeStatement(g_statement);
         SPIExecuteOptions options;
         memset(&options, 0, sizeof options);
         options.read_only = false;

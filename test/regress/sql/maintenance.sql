@@ -113,5 +113,34 @@ SELECT status, workers_launched
                                                          'DROP INDEX IF EXISTS items_name', 4, 4, 3));
 SELECT index_count('items_name') AS indexes;
 
+-- 9. Every build of the statement is checked before the first one starts: a REINDEX TABLE
+-- whose second index PostgreSQL would build serially (an expression that is not PARALLEL
+-- SAFE) fails at once, and the first index is not rebuilt meanwhile.
+CREATE INDEX items_lower ON items (unsafe_lower(name));
+SELECT relfilenode AS name_file FROM pg_class WHERE relname = 'items_name' \gset
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('REINDEX TABLE items', NULL, 4, 4, 1)$$);
+SELECT relfilenode = :name_file AS items_name_not_rebuilt FROM pg_class WHERE relname = 'items_name';
+DROP INDEX items_lower;
+-- A partitioned table: each partition is checked before any is built (53G03 names the one
+-- planned below the target), and nothing is left.
+CREATE TABLE parts (id int, name text) PARTITION BY RANGE (id);
+CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (0) TO (50000) WITH (parallel_workers = 4);
+CREATE TABLE parts_2 PARTITION OF parts FOR VALUES FROM (50000) TO (100000) WITH (parallel_workers = 2);
+INSERT INTO parts SELECT g, md5(g::text) FROM generate_series(1, 99999) g;
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('CREATE INDEX parts_name ON parts (name)', NULL, 4, 4, 1)$$);
+SELECT count(*) AS indexes FROM pg_class WHERE relname LIKE 'parts%name%';
+ALTER TABLE parts_2 SET (parallel_workers = 4);
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('CREATE INDEX parts_name ON parts (name)', NULL, 4, 4, 1);
+SELECT count(*) AS indexes FROM pg_class WHERE relname LIKE 'parts%name%';
+-- A REINDEX of a partitioned table commits partition by partition: refused.
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('REINDEX TABLE parts', NULL, 4, 4, 1)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('REINDEX INDEX parts_name', NULL, 4, 4, 1)$$);
+DROP TABLE parts;
+-- CREATE INDEX IF NOT EXISTS of an index that exists builds nothing and succeeds (a nightly
+-- step run twice), with no workers.
+SELECT status, workers_planned, workers_launched
+  FROM run_with_parallel_guarantee('CREATE INDEX IF NOT EXISTS items_name ON items (name)', NULL, 4, 4, 1);
+
 DROP TABLE items, mt_cleanup_log;
 DROP FUNCTION mt_try(text), index_count(text), unsafe_lower(text);
