@@ -443,6 +443,23 @@ SQL
       fi
     fi
   done
+  # Index builds through the function, for each access method this major builds in
+  # parallel: btree, BRIN from 17, GIN from 18 (the table's parallel_workers plans 4).
+  local am expr built valid
+  for am in btree brin gin; do
+    case "$am/$major" in brin/1[0-6]|gin/1[0-7]) continue ;; esac
+    expr=id; [ $am = gin ] && expr='(ARRAY[id])'
+    built=$(q -tA -F' ' -c "SET client_min_messages = warning" \
+      -c "SELECT status, workers_planned, workers_launched FROM run_with_parallel_guarantee(
+            'CREATE INDEX matrix_$am ON big USING $am ($expr)', 'DROP INDEX IF EXISTS matrix_$am',
+            target_workers => 4, min_workers => 4, max_attempts => 3)" 2>&1 | tr '\n' ' ' | sed 's/ *$//')
+    valid=$(q -tA -c "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('matrix_$am')" 2>&1)
+    if [ "$built" = "target_met 4 4" ] && [ "$valid" = t ]; then
+      ok "$major" "a $am index build through the function planned and launched its 4 workers, and the index is valid"
+    else
+      not_ok "$major" "$am index build: '$built', valid '$valid' (wanted target_met 4 4, t)"
+    fi
+  done
   local leftovers
   leftovers=$(q -tA -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('parallel worker', 'parallel_guarantee worker')")
   [ "$leftovers" = 0 ] || not_ok "$major" "$leftovers parallel or run workers left after the shortage checks"
