@@ -52,14 +52,16 @@ MAJORS=("$@")
 # The plan (the first line, as test/integration/data/tap.sh has it): per major, the server
 # and headers ready, built, installed, one check per pg_regress file and isolation spec, the
 # shortage cluster running that major with the module preloaded, the queue and the retries
-# under a real shortage with the queued run's named wait event, and on 18
-# pg_get_loaded_modules().
+# under a real shortage with the queued run's named wait event, an index build through the
+# function per access method the major builds in parallel (btree, BRIN from 17, GIN from
+# 18), and on 18 pg_get_loaded_modules().
 n_regress=$(sed -n 's/^REGRESS *= *//p' "$(dirname "$0")/../Makefile" | wc -w)
 n_isolation=$(find "$(dirname "$0")/../test/isolation/specs" -name '*.spec' | wc -l)
 planned=0
 for major in "${MAJORS[@]}"; do
-  extra=0
-  [ "$major" = 18 ] && extra=1
+  extra=1                                   # btree
+  [ "$major" -ge 17 ] && extra=$((extra + 1))  # BRIN
+  [ "$major" = 18 ] && extra=$((extra + 2))    # GIN, pg_get_loaded_modules()
   planned=$((planned + 7 + n_regress + n_isolation + extra))
 done
 echo "1..$planned"

@@ -24,7 +24,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 32
+plan 34
 PC_NAME=maintenance
 PC_PORT=${MAINTENANCE_PORT:-54383}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -222,8 +222,24 @@ check "the index is builder's and on its table (index|owner|table)" "owned_t|bui
 check "builder building an index on a table it does not own gets 42501 'must be owner', and no index is made" \
   "ERROR:  42501: must be owner of table two|none" \
   "$(err builder -c "SELECT * FROM parallel_guarantee.run_with_parallel_guarantee('CREATE INDEX two_by_builder ON two (t)', NULL, 4, 4, 1, label => 'builder not owner')")|$(P -c "SELECT coalesce(to_regclass('two_by_builder')::text, 'none')" 2>&1)"
+# No lock on a table the role may not build on: with a writer's transaction open on "two"
+# (its ROW EXCLUSIVE lock conflicts with the SHARE lock a build takes), the role's CREATE INDEX
+# and REINDEX through the function fail at once with 42501, instead of queueing for a lock
+# the role could never take itself (which would stall every later writer of the table).
+HOLD_OUT=$PC_DIR/holder.out
+pc_psql -d "$DB" -tA -q -c "BEGIN" -c "INSERT INTO two VALUES (0, 'held')" -c "SELECT pg_sleep(20)" >"$HOLD_OUT" 2>&1 &
+HOLDER_PID=$!
+wait_for 1 "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'two' AND l.mode = 'RowExclusiveLock' AND l.granted" 200
+check "a role that does not own the table: CREATE INDEX through the function fails at once with 42501 while a writer holds the table" \
+  "ERROR:  42501: must be owner of table two" \
+  "$(err builder -c "SET statement_timeout = '5s'" -c "SELECT * FROM parallel_guarantee.run_with_parallel_guarantee('CREATE INDEX two_by_builder2 ON two (t)', NULL, 4, 4, 1, label => 'builder locked out')")"
+check "... and REINDEX INDEX of its index fails at once with 42501 too" \
+  "ERROR:  42501: must be owner of index two_t" \
+  "$(err builder -c "SET statement_timeout = '5s'" -c "SELECT * FROM parallel_guarantee.run_with_parallel_guarantee('REINDEX INDEX two_t', NULL, 4, 4, 1, label => 'builder locked out')")"
+P -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()" >/dev/null
+wait_exit "$HOLDER_PID" 30
 check "builder sees its runs in the history, as its own (label role status sqlstate)" \
-  "builder not owner builder error 42501,builder own builder target_met -" \
+  "builder locked out builder error 42501,builder locked out builder error 42501,builder not owner builder error 42501,builder own builder target_met -" \
   "$(PR builder -c "SELECT string_agg(label || ' ' || role || ' ' || status || ' ' || coalesce(sqlstate, '-'), ',' ORDER BY label) FROM parallel_guarantee.parallel_guarantee_runs" 2>&1)"
 
 # 5. The history of the guaranteed builds.

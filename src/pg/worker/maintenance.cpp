@@ -329,22 +329,55 @@ void RefusePartitioned(const char *what) {
                     errhint("Reindex each partition with its own call.")));
 }
 
+/*
+ * Whether the calling role may build indexes on the table: the check PostgreSQL makes before
+ * it takes any lock for CREATE INDEX (owner) and REINDEX (owner; from 17 the MAINTAIN
+ * privilege).  The checks below take locks only when it may, so that a role cannot lock a
+ * table through us that it could not lock by itself; otherwise the statement raises its own
+ * error.
+ */
+/* Still in the catalog once locked (a concurrent DROP wins: the statement then says so). */
+bool Exists(Oid relation_id) {
+    return SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relation_id));
+}
+
+bool MayBuildOn(Oid table_id, bool reindex) {
+#if PG_VERSION_NUM >= 160000
+    if (object_ownercheck(RelationRelationId, table_id, GetUserId())) return true;
+#else
+    if (pg_class_ownercheck(table_id, GetUserId())) return true;
+#endif
+#if PG_VERSION_NUM >= 170000
+    if (reindex && pg_class_aclcheck(table_id, GetUserId(), ACL_MAINTAIN) == ACLCHECK_OK) return true;
+#else
+    (void) reindex;
+#endif
+    return false;
+}
+
 /* Every index build the REINDEX will do, checked as its planning will be. */
 void CheckReindex(ReindexStmt *stmt) {
     Oid table_id = InvalidOid;
     List *indexes = NIL;
     if (stmt->kind == REINDEX_OBJECT_INDEX) {
-        Oid index_id = RangeVarGetRelid(stmt->relation, NoLock, false);
+        Oid index_id = RangeVarGetRelid(stmt->relation, NoLock, true);
+        if (!OidIsValid(index_id)) return;   /* REINDEX says what is wrong */
         if (get_rel_relkind(index_id) == RELKIND_PARTITIONED_INDEX) RefusePartitioned("REINDEX INDEX");
-        if (get_rel_relkind(index_id) != RELKIND_INDEX) return;   /* REINDEX says what is wrong */
+        if (get_rel_relkind(index_id) != RELKIND_INDEX) return;
         table_id = IndexGetRelation(index_id, false);
-        /* The locks REINDEX INDEX takes, in its order. */
+        if (!MayBuildOn(table_id, true)) return;
+        /* The locks REINDEX INDEX takes, in its order; dropped meanwhile: REINDEX says so. */
         LockRelationOid(table_id, ShareLock);
         LockRelationOid(index_id, AccessExclusiveLock);
+        if (!Exists(table_id) || !Exists(index_id)) return;
         indexes = list_make1_oid(index_id);
     } else {
-        table_id = RangeVarGetRelid(stmt->relation, ShareLock, false);
+        table_id = RangeVarGetRelid(stmt->relation, NoLock, true);
+        if (!OidIsValid(table_id)) return;   /* REINDEX says what is wrong */
         if (get_rel_relkind(table_id) == RELKIND_PARTITIONED_TABLE) RefusePartitioned("REINDEX TABLE");
+        if (!MayBuildOn(table_id, true)) return;
+        LockRelationOid(table_id, ShareLock);
+        if (!Exists(table_id)) return;
         if (get_rel_relkind(table_id) != RELKIND_RELATION && get_rel_relkind(table_id) != RELKIND_MATVIEW) return;
         Relation rel = table_open(table_id, NoLock);
         indexes = RelationGetIndexList(rel);
@@ -354,6 +387,7 @@ void CheckReindex(ReindexStmt *stmt) {
     foreach (lc, indexes) {
         Oid index_id = lfirst_oid(lc);
         LockRelationOid(index_id, AccessExclusiveLock);
+        if (!Exists(index_id)) continue;
         Relation index = index_open(index_id, NoLock);
         bool parallel = BuildsInParallel(index);
         index_close(index, NoLock);
@@ -367,8 +401,10 @@ void CheckReindex(ReindexStmt *stmt) {
 
 /* The tables a CREATE INDEX builds on (each partition of a partitioned table), checked first. */
 void CheckCreateIndex(IndexStmt *stmt) {
-    Oid table_id = RangeVarGetRelid(stmt->relation, ShareLock, true);
-    if (!OidIsValid(table_id)) return;   /* CREATE INDEX says what is wrong */
+    Oid table_id = RangeVarGetRelid(stmt->relation, NoLock, true);
+    if (!OidIsValid(table_id) || !MayBuildOn(table_id, false)) return;   /* CREATE INDEX says what is wrong */
+    LockRelationOid(table_id, ShareLock);
+    if (!Exists(table_id)) return;
     if (stmt->if_not_exists && stmt->idxname != nullptr &&
         OidIsValid(get_relname_relid(stmt->idxname, get_rel_namespace(table_id)))) {
         g_nothing_to_build = true;
