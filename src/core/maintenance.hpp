@@ -19,6 +19,7 @@ enum class LaunchWatch {
     kWaiting = 0,   /* nothing to say yet: the launch has not happened or is under way */
     kLaunched,      /* the target is registered */
     kShort,         /* the launch is over with fewer workers than the target */
+    kFewerPlanned,  /* a VACUUM pass that asked for fewer workers than the target got them all */
 };
 
 /* Looks at which a count short of the target, with the pool not full, is taken as final. */
@@ -32,5 +33,14 @@ constexpr int kEmptyFullLooks = 3;
  * (1 on the first look at a count), `full_looks` of them with the pool full.
  */
 LaunchWatch WatchLaunch(int registered, int target, bool pool_full, int same_looks, int full_looks);
+
+/*
+ * One look at a pass of a parallel VACUUM (its index vacuuming or cleanup), which asks for
+ * one worker per index it processes in parallel but the leader's, so a pass can ask for
+ * fewer than the target: a count below it is short only when the pool can take no more; a
+ * count that stays put with room left is what the pass asked for.  The pass is seen only
+ * once a worker is registered (registered > 0).
+ */
+LaunchWatch WatchPass(int registered, int target, bool pool_full, int same_looks);
 
 }  // namespace pgguarantee

@@ -24,9 +24,10 @@ void RaiseRunsNoQuery() {
              errdetail("Only queries (SELECT, CREATE TABLE AS, SELECT INTO, REFRESH "
                        "MATERIALIZED VIEW, COPY (query) TO, and queries run by DO blocks, "
                        "procedures and EXPLAIN ANALYZE) launch parallel workers through "
-                       "a Gather node, and index builds (CREATE INDEX, REINDEX INDEX or TABLE) "
-                       "launch their own. Other commands are not guaranteed, even those that "
-                       "rebuild indexes along the way (CLUSTER, VACUUM FULL, ALTER TABLE)."),
+                       "a Gather node; index builds (CREATE INDEX, REINDEX INDEX or TABLE) and "
+                       "VACUUM of named tables launch their own. Other commands are not "
+                       "guaranteed, even those that rebuild indexes along the way (CLUSTER, "
+                       "VACUUM FULL, ALTER TABLE)."),
              errhint("Run this statement directly, without run_with_parallel_guarantee.")));
 }
 

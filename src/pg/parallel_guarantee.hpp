@@ -55,6 +55,7 @@ enum class StatementKind : int32 {
     kOther,         /* DO, CALL, EXPLAIN, COPY (query): they may run queries */
     kUtility,       /* other utility statements: they run no query, so no Gather */
     kMaintenance,   /* CREATE INDEX, REINDEX INDEX|TABLE: a parallel index build, no Gather */
+    kVacuum,        /* VACUUM of named tables: parallel index passes, run at the top level */
 };
 
 /* What a worker does. */

@@ -18,13 +18,16 @@
 #   7. a build abandoned before launching while a hog holds 6 of the 8 workers, retried once
 #      the hog is gone: target met on attempt 2, the cleanup ran once, the index built once;
 #   8. a short launch on the last attempt, seen by the 1 ms watch of the leader's workers and
-#      cancelled: 53G01, no index left.
+#      cancelled: 53G01, no index left;
+#   9. VACUUM of a table with six indexes while the hog holds 6 of the 8 workers: each pass
+#      short, the VACUUM cancelled and retried, degraded on the last attempt with 2; the same
+#      VACUUM waiting in the queue, then met once the hog is gone; no worker left.
 # TAP style (data/tap.sh): the plan first, then "ok - ..." or "not ok - ..." per check.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 34
+plan 39
 PC_NAME=maintenance
 PC_PORT=${MAINTENANCE_PORT:-54383}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -129,6 +132,11 @@ CREATE TABLE retried (id int, v int) WITH (parallel_workers = 4);
 INSERT INTO retried SELECT g, g % 1000 FROM generate_series(1, 100000) g;
 CREATE TABLE short (id int, v int) WITH (parallel_workers = 4);
 INSERT INTO short SELECT g, g % 1000 FROM generate_series(1, 100000) g;
+-- 9. Six indexes VACUUM vacuums in parallel (5 workers at most, PARALLEL 4: 4).
+CREATE TABLE orders (id int, a int, b int, c int, d int, e int) WITH (autovacuum_enabled = off);
+INSERT INTO orders SELECT g, g, g % 1000, g % 777, g % 333, g % 99 FROM generate_series(1, 100000) g;
+CREATE INDEX ON orders (id); CREATE INDEX ON orders (a); CREATE INDEX ON orders (b);
+CREATE INDEX ON orders (c); CREATE INDEX ON orders (d); CREATE INDEX ON orders (e);
 -- One row per page, so that each of the hog's workers sleeps on its own row.
 CREATE TABLE hog (id int, pad text) WITH (fillfactor = 10, parallel_workers = 8);
 INSERT INTO hog SELECT g, repeat('x', 1500) FROM generate_series(1, 64) g;
@@ -301,6 +309,29 @@ release_hog
 check "the short build was rolled back: no index, its attempt below minimum with 2 launched, the cleanup ran once (indexes|attempts|cleanups)" \
   "0|1:below minimum:4:2|1" \
   "$(P -c "$(INDEXES_Q short)" 2>&1)|$(P -c "$(ATTEMPTS_Q 'short build')" 2>&1)|$(P -c "$(CLEANUPS_Q short)" 2>&1)"
+
+# 9. VACUUM: each parallel index pass held to the target.
+P -c "DELETE FROM orders WHERE id % 3 = 0" >/dev/null
+if start_hog; then ok "VACUUM: the hog holds 6 of the 8 parallel workers"
+else not_ok "VACUUM: the hog holds 6 of the 8 parallel workers" "found: $(P -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'parallel worker'" 2>&1)"; fi
+check "VACUUM (PARALLEL 4) while 2 workers are free, no queue, 3 attempts: degraded with 2 on the last (status|launched|attempts)" \
+  "degraded|2|3" \
+  "$(P -c "SELECT status || '|' || workers_launched || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3, retry_delay => '50 ms', wait_for_slots => false, label => 'vacuum short')" 2>&1)"
+check "its attempts: two passes cut short and cancelled, then accepted with 2 (attempt:outcome:planned:launched)" \
+  "1:abandoned:4:2,2:abandoned:4:2,3:degraded:4:2" "$(P -c "$(ATTEMPTS_Q 'vacuum short')" 2>&1)"
+P -c "DELETE FROM orders WHERE id % 3 = 1" >/dev/null
+PGAPPNAME=mt_vacuum_wait pc_psql -d "$DB" -tA -q -c "SET client_min_messages = warning" \
+  -c "SELECT status || '|' || workers_launched || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 4, 3, label => 'vacuum queued')" \
+  >"$PC_DIR/vacuum_wait.out" 2>&1 &
+VACUUM_PID=$!
+wait_for "waiting for slots" "SELECT state FROM parallel_guarantee_activity WHERE label = 'vacuum queued'" 200
+QUEUED=$(P -c "SELECT state FROM parallel_guarantee_activity WHERE label = 'vacuum queued'" 2>&1)
+release_hog
+wait_exit "$VACUUM_PID" 60
+check "the same VACUUM, queued while the hog held the workers, then run with its 4 once it was gone (state seen|status|launched|attempts)" \
+  "waiting for slots|target_met|4|1" "$QUEUED|$(cat "$PC_DIR/vacuum_wait.out")"
+check "VACUUM ran: the table's live rows counted (33,333 of 100,000 left)" "33333" \
+  "$(P -c "SELECT reltuples::bigint FROM pg_class WHERE relname = 'orders'" 2>&1)"
 
 wait_for "0/0/0" "$LEFT_Q" 200
 check "at the end: no run slot, run worker or parallel worker left (slots/workers/parallel)" "0/0/0" "$(P -c "$LEFT_Q" 2>&1)"

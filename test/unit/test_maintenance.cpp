@@ -31,3 +31,12 @@ TEST_CASE("WatchLaunch: no worker yet", "[maintenance]") {
     CHECK(WatchLaunch(0, 4, true, 1, 1) == LaunchWatch::kWaiting);
     CHECK(WatchLaunch(0, 4, true, kEmptyFullLooks, kEmptyFullLooks) == LaunchWatch::kShort);
 }
+
+TEST_CASE("WatchPass: a VACUUM pass is short only when the pool is full", "[maintenance]") {
+    CHECK(WatchPass(4, 4, false, 1) == LaunchWatch::kLaunched);
+    CHECK(WatchPass(4, 4, true, 1) == LaunchWatch::kLaunched);
+    CHECK(WatchPass(2, 4, true, 1) == LaunchWatch::kShort);
+    /* Between two registrations, or a pass that asked for 2: wait, then take it as asked. */
+    CHECK(WatchPass(2, 4, false, 1) == LaunchWatch::kWaiting);
+    CHECK(WatchPass(2, 4, false, kSettleLooks) == LaunchWatch::kFewerPlanned);
+}

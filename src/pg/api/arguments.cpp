@@ -170,13 +170,29 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
                                 "Reindex each table with REINDEX TABLE, one call per table.");
             return StatementKind::kMaintenance;
         }
-        case T_VacuumStmt:
-            if (castNode(VacuumStmt, stmt)->is_vacuumcmd)
+        case T_VacuumStmt: {
+            auto *vacuum = castNode(VacuumStmt, stmt);
+            if (!vacuum->is_vacuumcmd) return StatementKind::kUtility;   /* ANALYZE: one process */
+            if (strcmp(argument, "statement") != 0)
                 RejectStatement(argument, "VACUUM",
-                                "VACUUM cannot run inside a transaction, and a run's statement runs in one "
-                                "(abandoned attempts roll back); its parallel index passes are not guaranteed. "
-                                "Run VACUUM (PARALLEL n) directly.");
-            return StatementKind::kUtility;
+                                "VACUUM cannot run inside a transaction, and this runs in one. Only the "
+                                "statement of run_with_parallel_guarantee may be a VACUUM.");
+            ListCell *lc;
+            foreach (lc, vacuum->options) {
+                auto *opt = lfirst_node(DefElem, lc);
+                if (strcmp(opt->defname, "full") == 0 && (opt->arg == nullptr || defGetBoolean(opt)))
+                    RejectStatement(argument, "VACUUM FULL",
+                                    "It rewrites the table in one process; only a plain VACUUM vacuums "
+                                    "indexes with parallel workers. Run VACUUM FULL directly.");
+                if (strcmp(opt->defname, "parallel") == 0 && opt->arg != nullptr && defGetInt32(opt) == 0)
+                    RejectStatement(argument, "VACUUM (PARALLEL 0)", "It asks for no parallel worker.");
+            }
+            if (vacuum->rels == NIL)
+                RejectStatement(argument, "VACUUM without a table",
+                                "The degree is checked for each table before the VACUUM starts: name them, "
+                                "as in VACUUM (PARALLEL 4) orders.");
+            return StatementKind::kVacuum;
+        }
         case T_DoStmt:
         case T_CallStmt:
         case T_ExplainStmt:

@@ -12,6 +12,7 @@
 
 #include "core/maintenance.hpp"
 #include "pg/parallel_guarantee.hpp"
+#include "pg/spi_xact.hpp"
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/shmem/run_slots.hpp"
@@ -26,7 +27,11 @@ extern "C" {
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_inherits.h"
+#include "commands/vacuum.h"
+#include "storage/bufmgr.h"
 #include "optimizer/paths.h"
+#include "tcop/pquery.h"
+#include "utils/portal.h"
 #include "storage/lmgr.h"
 #include "catalog/objectaccess.h"
 #include "commands/progress.h"
@@ -139,6 +144,144 @@ void LookAtLaunch(void) {
         InterruptPending = true;
         SetLatch(MyLatch);
     }
+}
+
+/* A parallel VACUUM's passes, watched for the whole command.  The handler writes them. */
+constexpr int kMaxPasses = 64;
+constexpr int kIdleLookMs = 5;   /* no pass under way: look less often */
+struct PassWatch {
+    volatile sig_atomic_t on;
+    volatile sig_atomic_t in_pass;     /* a pass's workers hold slots */
+    volatile sig_atomic_t decided;
+    volatile sig_atomic_t last_count;
+    volatile sig_atomic_t same_looks;
+    volatile sig_atomic_t full_seen;   /* the pool was seen full during this pass */
+    volatile sig_atomic_t passes;      /* passes seen (at most kMaxPasses recorded) */
+    volatile sig_atomic_t launched[kMaxPasses];
+    volatile sig_atomic_t seen_as[kMaxPasses];     /* LaunchWatch */
+    volatile sig_atomic_t judgement[kMaxPasses];   /* LaunchVerdict */
+    volatile sig_atomic_t cancelled;
+    volatile sig_atomic_t reported;    /* passes already said */
+    RunOptions options;
+    int attempt;
+};
+PassWatch g_passes;
+TimeoutId g_pass_timeout = MAX_TIMEOUTS;
+bool g_pass_timer_on = false;
+MemoryContext g_toplevel_context = nullptr;
+
+int CountSeen() {
+    int count = 0;
+    for (int i = 0; i < g_nseen_slots; i++) count += g_seen_slots[i] ? 1 : 0;
+    return count;
+}
+
+/* The timer of a VACUUM: one look at its passes (see core WatchPass). */
+void LookAtPasses(void) {
+    PassWatch &v = g_passes;
+    if (!v.on) return;
+    int alive = 0;
+    bool full = false;
+    if (!CountLeaderWorkers(MyProcPid, g_seen_slots, g_nseen_slots, &alive, &full)) return;
+    if (!v.in_pass) {
+        if (alive == 0) {
+            enable_timeout_after(g_pass_timeout, kIdleLookMs);
+            return;
+        }
+        v.in_pass = 1;
+        v.decided = 0;
+        v.last_count = -1;
+        v.same_looks = 0;
+        v.full_seen = 0;
+        v.passes = v.passes + 1;
+    }
+    int seen = CountSeen();
+    int pass = v.passes - 1;
+    if (full) v.full_seen = 1;
+    if (!v.decided) {
+        if (seen == v.last_count) {
+            v.same_looks = v.same_looks + 1;
+        } else {
+            v.last_count = seen;
+            v.same_looks = 1;
+        }
+        LaunchWatch w = WatchPass(seen, v.options.target_workers, full, v.same_looks);
+        if (w != LaunchWatch::kWaiting) {
+            v.decided = 1;
+            LaunchVerdict verdict = w == LaunchWatch::kShort ? JudgeLaunch(v.options, v.attempt, seen)
+                                                             : LaunchVerdict::kTargetMet;
+            if (pass < kMaxPasses) {
+                v.launched[pass] = seen;
+                v.seen_as[pass] = static_cast<int>(w);
+                v.judgement[pass] = static_cast<int>(verdict);
+            }
+            PublishLaunchedUnlocked(g_monitor.slot_index, g_monitor.run_id, seen);
+            if (verdict == LaunchVerdict::kAbandonAndRetry || verdict == LaunchVerdict::kAbandonAndFail) {
+                v.cancelled = 1;
+                if (pass >= kMaxPasses) v.judgement[kMaxPasses - 1] = static_cast<int>(verdict);
+                QueryCancelPending = true;
+                InterruptPending = true;
+                SetLatch(MyLatch);
+                return;
+            }
+        }
+    }
+    if (alive == 0) {
+        /* The pass is over (its workers exited): the next one is watched afresh. */
+        if (!v.decided && pass < kMaxPasses) {
+            /* Ended before it was decided: a registration fails only with the pool full. */
+            v.launched[pass] = seen;
+            v.seen_as[pass] = static_cast<int>(v.full_seen ? LaunchWatch::kShort : LaunchWatch::kFewerPlanned);
+            v.judgement[pass] = static_cast<int>(v.full_seen ? JudgeLaunch(v.options, v.attempt, seen)
+                                                             : LaunchVerdict::kTargetMet);
+        }
+        v.in_pass = 0;
+        for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;
+        enable_timeout_after(g_pass_timeout, kIdleLookMs);
+        return;
+    }
+    enable_timeout_after(g_pass_timeout, v.decided ? kIdleLookMs : 1);
+}
+
+void StopPassTimer() {
+    g_passes.on = 0;
+    if (g_pass_timer_on) {
+        disable_timeout(g_pass_timeout, false);
+        g_pass_timer_on = false;
+    }
+}
+
+/* Says the passes not said yet (at a safe point), and counts them as launches. */
+void ReportPasses() {
+    PassWatch &v = g_passes;
+    int passes = Min(static_cast<int>(v.passes), kMaxPasses);
+    for (int pass = v.reported; pass < passes; pass++) {
+        int launched = v.launched[pass];
+        auto seen = static_cast<LaunchWatch>(static_cast<int>(v.seen_as[pass]));
+        auto verdict = static_cast<LaunchVerdict>(static_cast<int>(v.judgement[pass]));
+        if (seen == LaunchWatch::kWaiting) continue;   /* cancelled before it was decided */
+        RecordLaunch(pgstat_get_my_query_id(), Max(launched, v.options.target_workers), launched);
+        if (g_monitor.launches++ == 0) g_monitor.first_launch_at = GetCurrentTimestamp();
+        /* A pass that asked for fewer and got them all is not a shortfall. */
+        if (seen != LaunchWatch::kFewerPlanned) g_monitor.min_launched = Min(g_monitor.min_launched, launched);
+        if (verdict == LaunchVerdict::kAcceptDegraded) g_monitor.degraded = true;
+        const char *what = "";
+        switch (verdict) {
+            case LaunchVerdict::kTargetMet:
+                what = seen == LaunchWatch::kFewerPlanned ? "all the pass asked for" : "target reached";
+                break;
+            case LaunchVerdict::kAcceptDegraded: what = "last attempt, minimum met: continuing degraded"; break;
+            case LaunchVerdict::kAbandonAndRetry: what = "short of target: VACUUM cancelled, will retry"; break;
+            case LaunchVerdict::kAbandonAndFail: what = "below minimum on the last attempt: VACUUM cancelled"; break;
+        }
+        SayProgress(psprintf("run %lld: attempt %d/%d: VACUUM index pass %d launched %d workers (target %d), %s",
+                             static_cast<long long>(g_monitor.run_id), v.attempt, g_monitor.shown_max_attempts,
+                             pass + 1, launched, v.options.target_workers, what),
+                    verdict != LaunchVerdict::kTargetMet);
+    }
+    v.reported = passes;
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned,
+                  g_monitor.min_launched == INT_MAX ? -1 : g_monitor.min_launched);
 }
 
 void StopTimer() {
@@ -461,6 +604,14 @@ void MaintenanceBegin() {
 
 void MaintenanceEnd() {
     StopTimer();
+    if (g_passes.on || g_pass_timer_on) {
+        bool cancelled = g_passes.cancelled;
+        StopPassTimer();
+        if (cancelled && g_monitor.abandon == AttemptOutcome::kNone) {
+            int last = Min(static_cast<int>(g_passes.passes), kMaxPasses) - 1;
+            g_monitor.abandon = AbandonOutcome(static_cast<LaunchVerdict>(static_cast<int>(g_passes.judgement[Max(last, 0)])));
+        }
+    }
     g_in_planning = false;
     if (g_watch.watching && g_watch.cancelled && g_monitor.abandon == AttemptOutcome::kNone)
         g_monitor.abandon = AbandonOutcome(static_cast<LaunchVerdict>(static_cast<int>(g_watch.judgement)));
@@ -532,6 +683,145 @@ bool MaintenanceCheckBeforeCommit() {
 
 void MaintenanceReportAfterAttempt() {
     if (g_watch.watching) Flush(false);
+    if (g_monitor.kind == StatementKind::kVacuum) ReportPasses();
+}
+
+namespace {
+
+/* The degree a VACUUM of the table will ask for, as PostgreSQL computes it; -1: no check. */
+int PredictVacuumWorkers(Oid table_id, int requested, int *eligible) {
+    *eligible = 0;
+    Relation rel = table_open(table_id, AccessShareLock);
+    int workers = 0;
+    if (rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP) {
+        List *indexes = RelationGetIndexList(rel);
+        ListCell *lc;
+        foreach (lc, indexes) {
+            Relation index = index_open(lfirst_oid(lc), AccessShareLock);
+            if (index->rd_indam->amparallelvacuumoptions != VACUUM_OPTION_NO_PARALLEL &&
+                RelationGetNumberOfBlocks(index) >= static_cast<BlockNumber>(min_parallel_index_scan_size))
+                (*eligible)++;
+            index_close(index, AccessShareLock);
+        }
+        /* The leader vacuums one index itself; parallel only with two indexes or more. */
+        if (list_length(indexes) > 1 && *eligible > 1) {
+            workers = *eligible - 1;
+            if (requested > 0) workers = Min(workers, requested);
+            workers = Min(workers, max_parallel_maintenance_workers);
+        }
+    }
+    table_close(rel, AccessShareLock);
+    return workers;
+}
+
+/* Each named table's degree, before anything runs (its own transaction, locks released). */
+void CheckVacuum(const char *sql) {
+    auto *stmt = castNode(VacuumStmt, linitial_node(RawStmt, raw_parser(sql, RAW_PARSE_DEFAULT))->stmt);
+    int requested = 0;
+    ListCell *lc;
+    foreach (lc, stmt->options) {
+        auto *opt = lfirst_node(DefElem, lc);
+        if (strcmp(opt->defname, "parallel") == 0 && opt->arg != nullptr) requested = defGetInt32(opt);
+    }
+    int target = g_monitor.options.target_workers;
+    foreach (lc, stmt->rels) {
+        auto *vrel = lfirst_node(VacuumRelation, lc);
+        Oid table_id = RangeVarGetRelid(vrel->relation, NoLock, true);
+        /* VACUUM itself skips, with a warning, what it cannot find or may not vacuum. */
+        if (!OidIsValid(table_id) || !MayBuildOn(table_id, true)) continue;
+        char kind = get_rel_relkind(table_id);
+        if (kind != RELKIND_RELATION && kind != RELKIND_MATVIEW) continue;
+        int eligible = 0;
+        int planned = PredictVacuumWorkers(table_id, requested, &eligible);
+        g_monitor.min_planned = Min(g_monitor.min_planned, planned);
+        if (planned >= target) continue;
+        g_monitor.abandon = AttemptOutcome::kPlannedFewer;
+        const char *table = get_rel_name(table_id);
+        ereport(ERROR,
+                (errcode(ERRCODE_PG_PLANNED_FEWER),
+                 errmsg("VACUUM of table \"%s\" would launch at most %d of the %d parallel workers, so retrying "
+                        "cannot help",
+                        table, planned, target),
+                 errdetail("VACUUM gives each index of at least min_parallel_index_scan_size to one process, the "
+                           "leader included: the table has %d such index%s%s.",
+                           eligible, eligible == 1 ? "" : "es",
+                           requested > 0 && requested < target ? psprintf(", and PARALLEL asks for %d", requested)
+                                                               : ""),
+                 planned > 0 ? errhint("Lower target_workers to %d, or run the VACUUM directly.", planned)
+                             : errhint("PostgreSQL vacuums the indexes of this table in one process: run the "
+                                       "VACUUM directly.")));
+    }
+}
+
+/* Runs one statement as a client's command runs: at the top level, committing at the end. */
+uint64 RunTopLevel(const char *sql) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    pgstat_report_activity(STATE_RUNNING, sql);
+    /* The statement's own transactions come and go: its trees live in a context of ours. */
+    g_toplevel_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee top-level statement",
+                                               ALLOCSET_DEFAULT_SIZES);
+    MemoryContext outer = MemoryContextSwitchTo(g_toplevel_context);
+    RawStmt *raw = linitial_node(RawStmt, pg_parse_query(sql));
+    CommandTag tag = CreateCommandTag(raw->stmt);
+    List *queries = pg_analyze_and_rewrite_fixedparams(raw, sql, nullptr, 0, nullptr);
+    List *plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
+    Portal portal = CreatePortal("", true, true);
+    portal->visible = false;
+    PortalDefineQuery(portal, nullptr, sql, tag, plans, nullptr);
+    PortalStart(portal, nullptr, 0, InvalidSnapshot);
+    DestReceiver *dest = CreateDestReceiver(DestNone);
+    QueryCompletion qc;
+    InitializeQueryCompletion(&qc);
+#if PG_VERSION_NUM >= 180000
+    (void) PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
+#else
+    (void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+#endif
+    dest->rDestroy(dest);
+    PortalDrop(portal, false);
+    CommitTransactionCommand();
+    MemoryContextSwitchTo(outer);
+    MemoryContextDelete(g_toplevel_context);
+    g_toplevel_context = nullptr;
+    return qc.nprocessed;
+}
+
+}  // namespace
+
+uint64 RunVacuumAttempt(const char *sql) {
+    BeginSpiTransaction(sql);
+    CheckVacuum(sql);
+    EndSpiStatement();
+    CommitTransactionCommand();
+
+    PassWatch &v = g_passes;
+    v.in_pass = 0;
+    v.decided = 0;
+    v.passes = 0;
+    v.cancelled = 0;
+    v.reported = 0;
+    v.options = g_monitor.options;
+    v.attempt = g_monitor.attempt;
+    for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;
+    if (g_pass_timeout == MAX_TIMEOUTS) g_pass_timeout = RegisterTimeout(USER_TIMEOUT, LookAtPasses);
+    /* The run's reservation ends as the VACUUM starts: its passes' workers count in the pool. */
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id,
+                  g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned, -1);
+    v.on = 1;
+    g_pass_timer_on = true;
+    enable_timeout_after(g_pass_timeout, 1);
+    uint64 rows = RunTopLevel(sql);
+    StopPassTimer();
+    ReportPasses();
+    return rows;
+}
+
+void VacuumAttemptAborted() {
+    if (g_toplevel_context != nullptr) {
+        MemoryContextDelete(g_toplevel_context);
+        g_toplevel_context = nullptr;
+    }
 }
 
 }  // namespace pgguarantee

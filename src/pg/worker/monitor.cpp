@@ -482,7 +482,7 @@ void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &o
     g_monitor.abandon = AttemptOutcome::kNone;
     g_nwrapped = 0;
     g_monitor.active = true;
-    if (kind == StatementKind::kMaintenance) MaintenanceBegin();
+    if (kind == StatementKind::kMaintenance || kind == StatementKind::kVacuum) MaintenanceBegin();
 }
 
 void MonitorCheckBeforeCommit() {
@@ -503,7 +503,7 @@ void MonitorCheckBeforeCommit() {
 }
 
 void MonitorEnd() {
-    if (g_monitor.kind == StatementKind::kMaintenance) MaintenanceEnd();
+    if (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kVacuum) MaintenanceEnd();
     g_monitor.active = false;
     g_nwrapped = 0;
     RestoreParticipation();

@@ -98,6 +98,13 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     g_run->phase_at[kPhaseLaunched] = 0;
     PG_TRY();
     {
+        if (g_run->kind == StatementKind::kVacuum) {
+            /* VACUUM commits as it goes: at the top level, outside any transaction of ours. */
+            rows = RunVacuumAttempt(g_statement);
+            g_run->phase_at[kPhaseLaunched] = g_monitor.first_launch_at;
+            MonitorEnd();
+            ok = true;
+        } else {
         BeginSpiTransaction(g_statement);
         if (g_run->kind == StatementKind::kMaintenance) MaintenanceBeforeStatement(g_statement);
         SPIExecuteOptions options;
@@ -123,6 +130,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
         MonitorEnd();
         CommitTransactionCommand();
         ok = true;
+        }
     }
     PG_CATCH();
     {
@@ -131,6 +139,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
+        VacuumAttemptAborted();
         if (committing) SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         /* A cancel that arrived while we were already abandoning must not hit the cleanup. */
         QueryCancelPending = false;
@@ -600,7 +609,7 @@ void RunGuarantee(const char *label) {
     (void) set_config_option("max_parallel_workers_per_gather", target, PGC_USERSET,
                              PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
     /* An index build plans up to max_parallel_maintenance_workers: the target, for this command only. */
-    if (g_run->kind == StatementKind::kMaintenance)
+    if (g_run->kind == StatementKind::kMaintenance || g_run->kind == StatementKind::kVacuum)
         (void) set_config_option("max_parallel_maintenance_workers", target, PGC_USERSET, PGC_S_SESSION,
                                  GUC_ACTION_SET, true, 0, false);
     if (g_run->force_workers) {

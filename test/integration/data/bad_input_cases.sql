@@ -327,11 +327,11 @@ SELECT count(*) FROM big WHERE lying_submit() IS NOT NULL
 @@ recursion OK
 {SUB}($q$DO $$ BEGIN PERFORM count(*) FROM big; PERFORM run_with_parallel_guarantee('SELECT 1'); END $$$q$)
 
-@@ utility 0A000
+@@ utility 53G03
 {RUN}($q$VACUUM big$q$)
 @@ utility 0A000
 {RUN}($q$VACUUM$q$)
-@@ utility 0A000
+@@ utility 53G03
 {RUN}($q$VACUUM (ANALYZE) small$q$)
 @@ utility 53G04
 {RUN}($q$ANALYZE small$q$)

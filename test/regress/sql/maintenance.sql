@@ -142,5 +142,35 @@ DROP TABLE parts;
 SELECT status, workers_planned, workers_launched
   FROM run_with_parallel_guarantee('CREATE INDEX IF NOT EXISTS items_name ON items (name)', NULL, 4, 4, 1);
 
+-- 10. VACUUM of named tables: run at the top level; each parallel pass held to the target.
+-- Six indexes of at least min_parallel_index_scan_size: PostgreSQL gives each to one
+-- process, the leader included, so it plans up to 5 workers (PARALLEL 4: 4).
+CREATE TABLE orders (id int, a int, b int, c int, d int, e int) WITH (autovacuum_enabled = off);
+INSERT INTO orders SELECT g, g, g % 1000, g % 777, g % 333, g % 99 FROM generate_series(1, 100000) g;
+CREATE INDEX ON orders (id); CREATE INDEX ON orders (a); CREATE INDEX ON orders (b);
+CREATE INDEX ON orders (c); CREATE INDEX ON orders (d); CREATE INDEX ON orders (e);
+DELETE FROM orders WHERE id % 3 = 0;
+SELECT status, workers_planned, workers_launched, attempts
+  FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3);
+-- VACUUM ran as a client's VACUUM would: it counted the live rows (CREATE INDEX had counted 100,000).
+SELECT reltuples::bigint AS live_rows FROM pg_class WHERE relname = 'orders';
+-- This session's max_parallel_workers below the target: one attempt, degraded with 2.
+DELETE FROM orders WHERE id % 3 = 1;
+SET max_parallel_workers = 2;
+SELECT status, workers_planned, workers_launched, attempts
+  FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3);
+RESET max_parallel_workers;
+-- Fewer than the target, said before anything runs (53G03): PARALLEL caps it, or the indexes.
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 2) orders', NULL, 4, 2, 3)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM orders', NULL, 6, 2, 3)$$);
+-- Refused: FULL (one process), no table named, PARALLEL 0, a VACUUM as the cleanup; ANALYZE
+-- alone runs in one process (53G04).
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM FULL orders', NULL, 4, 2, 3)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM', NULL, 4, 2, 3)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 0) orders', NULL, 4, 2, 3)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('SELECT 1', 'VACUUM orders', 4, 2, 3)$$);
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('ANALYZE orders', NULL, 4, 2, 3)$$);
+DROP TABLE orders;
+
 DROP TABLE items, mt_cleanup_log;
 DROP FUNCTION mt_try(text), index_count(text), unsafe_lower(text);
