@@ -23,6 +23,7 @@
 
 extern "C" {
 #include "access/amapi.h"
+#include "access/relation.h"
 #include "access/table.h"
 #include "catalog/index.h"
 #include "catalog/pg_am.h"
@@ -691,17 +692,21 @@ namespace {
 /* The degree a VACUUM of the table will ask for, as PostgreSQL computes it; -1: no check. */
 int PredictVacuumWorkers(Oid table_id, int requested, int *eligible) {
     *eligible = 0;
-    Relation rel = table_open(table_id, AccessShareLock);
+    /* Dropped since it was named: VACUUM says so itself; no check here. */
+    Relation rel = try_relation_open(table_id, AccessShareLock);
+    if (rel == nullptr) return INT_MAX;
     int workers = 0;
     if (rel->rd_rel->relpersistence != RELPERSISTENCE_TEMP) {
         List *indexes = RelationGetIndexList(rel);
         ListCell *lc;
         foreach (lc, indexes) {
-            Relation index = index_open(lfirst_oid(lc), AccessShareLock);
-            if (index->rd_indam->amparallelvacuumoptions != VACUUM_OPTION_NO_PARALLEL &&
+            Relation index = try_relation_open(lfirst_oid(lc), AccessShareLock);
+            if (index == nullptr) continue;   /* dropped concurrently */
+            if (index->rd_rel->relkind == RELKIND_INDEX &&
+                index->rd_indam->amparallelvacuumoptions != VACUUM_OPTION_NO_PARALLEL &&
                 RelationGetNumberOfBlocks(index) >= static_cast<BlockNumber>(min_parallel_index_scan_size))
                 (*eligible)++;
-            index_close(index, AccessShareLock);
+            relation_close(index, AccessShareLock);
         }
         /* The leader vacuums one index itself; parallel only with two indexes or more. */
         if (list_length(indexes) > 1 && *eligible > 1) {
@@ -710,7 +715,7 @@ int PredictVacuumWorkers(Oid table_id, int requested, int *eligible) {
             workers = Min(workers, max_parallel_maintenance_workers);
         }
     }
-    table_close(rel, AccessShareLock);
+    relation_close(rel, AccessShareLock);
     return workers;
 }
 
@@ -733,6 +738,7 @@ void CheckVacuum(const char *sql) {
         if (kind != RELKIND_RELATION && kind != RELKIND_MATVIEW) continue;
         int eligible = 0;
         int planned = PredictVacuumWorkers(table_id, requested, &eligible);
+        if (planned == INT_MAX) continue;
         g_monitor.min_planned = Min(g_monitor.min_planned, planned);
         if (planned >= target) continue;
         g_monitor.abandon = AttemptOutcome::kPlannedFewer;
