@@ -15,10 +15,10 @@ LaunchWatch WatchLaunch(int registered, int target, bool pool_full, int same_loo
     return pool_full && full_looks >= kEmptyFullLooks ? LaunchWatch::kShort : LaunchWatch::kWaiting;
 }
 
-LaunchWatch WatchPass(int registered, int target, bool pool_full, int same_looks) {
-    if (registered >= target) return LaunchWatch::kLaunched;
-    if (pool_full) return LaunchWatch::kShort;
-    return same_looks >= kSettleLooks ? LaunchWatch::kFewerPlanned : LaunchWatch::kWaiting;
+LaunchWatch JudgePass(int launched, int planned, int target) {
+    if (launched >= target) return LaunchWatch::kLaunched;
+    if (launched < planned) return LaunchWatch::kShort;
+    return LaunchWatch::kFewerPlanned;
 }
 
 }  // namespace pgguarantee

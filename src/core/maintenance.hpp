@@ -35,12 +35,12 @@ constexpr int kEmptyFullLooks = 3;
 LaunchWatch WatchLaunch(int registered, int target, bool pool_full, int same_looks, int full_looks);
 
 /*
- * One look at a pass of a parallel VACUUM (its index vacuuming or cleanup), which asks for
- * one worker per index it processes in parallel but the leader's, so a pass can ask for
- * fewer than the target: a count below it is short only when the pool can take no more; a
- * count that stays put with room left is what the pass asked for.  The pass is seen only
- * once a worker is registered (registered > 0).
+ * A pass of a parallel VACUUM (its index vacuuming or cleanup), as PostgreSQL reports it
+ * right after the launch: `planned` workers asked for (one per index it processes in
+ * parallel, but the leader's, so a pass can ask for fewer than the target), `launched` got.
+ * The target reached: launched; fewer than asked: short (the pool refused some); all it
+ * asked for, below the target: kFewerPlanned, not a shortfall.
  */
-LaunchWatch WatchPass(int registered, int target, bool pool_full, int same_looks);
+LaunchWatch JudgePass(int launched, int planned, int target);
 
 }  // namespace pgguarantee

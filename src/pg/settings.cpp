@@ -23,6 +23,7 @@ int g_max_chunk_helpers = 4;
 int g_max_reservation_ms = 10000;
 bool g_track_downgrades = true;
 int g_max_downgrade_entries = 1000;
+int g_server_log_floor = -1;
 char *g_notify_channel = nullptr;
 bool g_trace_phases = false;
 bool g_preload_jit = true;
@@ -101,6 +102,12 @@ void DefineSettings() {
         "While a guaranteed run is first in the queue or admitted and about to launch, other "
         "sessions' queries start with fewer parallel workers so the run finds its workers free.",
         &g_reserve_slots, false, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "parallel_guarantee.server_log_floor",
+        "Internal: the server log level a guaranteed VACUUM's processes keep to.",
+        "Set by the extension while it reads a VACUUM's launch reports; -1 otherwise.",
+        &g_server_log_floor, -1, -1, PANIC, PGC_SUSET,
+        GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE, nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "parallel_guarantee.max_async_runs",
         "Maximum number of submitted (asynchronous) guaranteed runs in progress at once.",

@@ -17,6 +17,12 @@ extern int g_max_chunk_helpers;        /* parallel_guarantee.max_chunk_helpers *
 extern int g_max_reservation_ms;       /* parallel_guarantee.max_reservation_time */
 extern bool g_track_downgrades;        /* parallel_guarantee.track_downgrades */
 extern int g_max_downgrade_entries;    /* parallel_guarantee.max_downgrade_entries */
+/*
+ * parallel_guarantee.server_log_floor (hidden): while a guaranteed VACUUM reads PostgreSQL's
+ * launch reports, log_min_messages is lowered in its worker (and so in its parallel workers,
+ * which inherit the settings); this is the level the server logged at before, -1 otherwise.
+ */
+extern int g_server_log_floor;
 extern char *g_notify_channel;         /* parallel_guarantee.notify_channel */
 extern bool g_trace_phases;            /* parallel_guarantee.trace_phases */
 extern bool g_preload_jit;             /* parallel_guarantee.preload_jit */

@@ -321,7 +321,7 @@ check "its attempts: two passes cut short and cancelled, then accepted with 2 (a
   "1:abandoned:4:2,2:abandoned:4:2,3:degraded:4:2" "$(P -c "$(ATTEMPTS_Q 'vacuum short')" 2>&1)"
 P -c "DELETE FROM orders WHERE id % 3 = 1" >/dev/null
 PGAPPNAME=mt_vacuum_wait pc_psql -d "$DB" -tA -q -c "SET client_min_messages = warning" \
-  -c "SELECT status || '|' || workers_launched || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 4, 3, label => 'vacuum queued')" \
+  -c "SELECT status || '|' || coalesce(workers_launched::text, 'none') || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 4, 3, label => 'vacuum queued')" \
   >"$PC_DIR/vacuum_wait.out" 2>&1 &
 VACUUM_PID=$!
 wait_for "waiting for slots" "SELECT state FROM parallel_guarantee_activity WHERE label = 'vacuum queued'" 200

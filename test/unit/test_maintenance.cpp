@@ -32,11 +32,12 @@ TEST_CASE("WatchLaunch: no worker yet", "[maintenance]") {
     CHECK(WatchLaunch(0, 4, true, kEmptyFullLooks, kEmptyFullLooks) == LaunchWatch::kShort);
 }
 
-TEST_CASE("WatchPass: a VACUUM pass is short only when the pool is full", "[maintenance]") {
-    CHECK(WatchPass(4, 4, false, 1) == LaunchWatch::kLaunched);
-    CHECK(WatchPass(4, 4, true, 1) == LaunchWatch::kLaunched);
-    CHECK(WatchPass(2, 4, true, 1) == LaunchWatch::kShort);
-    /* Between two registrations, or a pass that asked for 2: wait, then take it as asked. */
-    CHECK(WatchPass(2, 4, false, 1) == LaunchWatch::kWaiting);
-    CHECK(WatchPass(2, 4, false, kSettleLooks) == LaunchWatch::kFewerPlanned);
+TEST_CASE("JudgePass: a VACUUM pass is short only when it got fewer than it asked for", "[maintenance]") {
+    CHECK(JudgePass(4, 4, 4) == LaunchWatch::kLaunched);
+    CHECK(JudgePass(4, 5, 4) == LaunchWatch::kLaunched);
+    CHECK(JudgePass(2, 4, 4) == LaunchWatch::kShort);
+    CHECK(JudgePass(0, 4, 4) == LaunchWatch::kShort);
+    /* A cleanup pass that asked for 2 and got them: not a shortfall. */
+    CHECK(JudgePass(2, 2, 4) == LaunchWatch::kFewerPlanned);
+    CHECK(JudgePass(1, 2, 4) == LaunchWatch::kShort);
 }

@@ -12,6 +12,7 @@
 
 #include "core/maintenance.hpp"
 #include "pg/parallel_guarantee.hpp"
+#include "pg/settings.hpp"
 #include "pg/spi_xact.hpp"
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/pool.hpp"
@@ -147,108 +148,141 @@ void LookAtLaunch(void) {
     }
 }
 
-/* A parallel VACUUM's passes, watched for the whole command.  The handler writes them. */
+/*
+ * A parallel VACUUM's passes.  PostgreSQL reports each launch right after it (DEBUG2, or
+ * INFO with VERBOSE: "launched %d parallel vacuum workers for index vacuuming (planned:
+ * %d)"); an emit_log_hook reads the two numbers while the VACUUM runs, judges the pass, and
+ * asks for the cancel when it is to be abandoned (the leader's next interrupt check raises
+ * it).  log_min_messages is lowered to debug2 in the worker for the command so that the
+ * report is made at all, and the hook keeps every message the server would not have logged
+ * out of the log.
+ */
 constexpr int kMaxPasses = 64;
-constexpr int kIdleLookMs = 5;   /* no pass under way: look less often */
 struct PassWatch {
-    volatile sig_atomic_t on;
-    volatile sig_atomic_t in_pass;     /* a pass's workers hold slots */
-    volatile sig_atomic_t decided;
-    volatile sig_atomic_t last_count;
-    volatile sig_atomic_t same_looks;
-    volatile sig_atomic_t full_seen;   /* the pool was seen full during this pass */
-    volatile sig_atomic_t passes;      /* passes seen (at most kMaxPasses recorded) */
-    volatile sig_atomic_t launched[kMaxPasses];
-    volatile sig_atomic_t seen_as[kMaxPasses];     /* LaunchWatch */
-    volatile sig_atomic_t judgement[kMaxPasses];   /* LaunchVerdict */
-    volatile sig_atomic_t cancelled;
-    volatile sig_atomic_t reported;    /* passes already said */
+    bool on;
+    int passes;      /* passes seen (at most kMaxPasses recorded) */
+    int launched[kMaxPasses];
+    int planned[kMaxPasses];
+    int seen_as[kMaxPasses];     /* LaunchWatch */
+    int judgement[kMaxPasses];   /* LaunchVerdict */
+    bool cancelled;
+    int reported;    /* passes already said */
+    int log_level;   /* log_min_messages before the command */
     RunOptions options;
     int attempt;
 };
 PassWatch g_passes;
-TimeoutId g_pass_timeout = MAX_TIMEOUTS;
-bool g_pass_timer_on = false;
+emit_log_hook_type prev_emit_log_hook = nullptr;
 MemoryContext g_toplevel_context = nullptr;
 
-int CountSeen() {
-    int count = 0;
-    for (int i = 0; i < g_nseen_slots; i++) count += g_seen_slots[i] ? 1 : 0;
-    return count;
+/* The report of a pass's launch, in this server's language (its message id is translated). */
+bool IsPassReport(const char *id) {
+    static const char *const kForms[][2] = {
+        {"launched %d parallel vacuum worker for index vacuuming (planned: %d)",
+         "launched %d parallel vacuum workers for index vacuuming (planned: %d)"},
+        {"launched %d parallel vacuum worker for index cleanup (planned: %d)",
+         "launched %d parallel vacuum workers for index cleanup (planned: %d)"},
+    };
+    if (id == nullptr) return false;
+    static const unsigned long kCounts[] = {0, 1, 2, 3, 5, 11, 21, 22, 25, 101};
+    for (const auto &form : kForms)
+        for (unsigned long n : kCounts)
+            if (strcmp(id, ngettext(form[0], form[1], n)) == 0) return true;
+    return false;
 }
 
-/* The timer of a VACUUM: one look at its passes (see core WatchPass). */
-void LookAtPasses(void) {
+/* The first two numbers of a message, in order. */
+bool TwoNumbers(const char *text, int *first, int *second) {
+    int found = 0;
+    int values[2] = {0, 0};
+    for (const char *c = text; *c != '\0' && found < 2; c++) {
+        if (*c < '0' || *c > '9') continue;
+        long value = strtol(c, const_cast<char **>(&c), 10);
+        values[found++] = static_cast<int>(Min(value, static_cast<long>(INT_MAX)));
+        c--;
+    }
+    *first = values[0];
+    *second = values[1];
+    return found == 2;
+}
+
+void ReadPassReport(ErrorData *edata) {
     PassWatch &v = g_passes;
-    if (!v.on) return;
-    int alive = 0;
-    bool full = false;
-    if (!CountLeaderWorkers(MyProcPid, g_seen_slots, g_nseen_slots, &alive, &full)) return;
-    if (!v.in_pass) {
-        if (alive == 0) {
-            enable_timeout_after(g_pass_timeout, kIdleLookMs);
-            return;
-        }
-        v.in_pass = 1;
-        v.decided = 0;
-        v.last_count = -1;
-        v.same_looks = 0;
-        v.full_seen = 0;
-        v.passes = v.passes + 1;
+    if (!v.on || !IsPassReport(edata->message_id)) return;
+    int launched = 0, planned = 0;
+    if (!TwoNumbers(edata->message, &launched, &planned)) return;
+    int at = Min(v.passes, kMaxPasses - 1);
+    v.passes++;
+    LaunchWatch seen = JudgePass(launched, planned, v.options.target_workers);
+    LaunchVerdict verdict = seen == LaunchWatch::kShort ? JudgeLaunch(v.options, v.attempt, launched)
+                                                        : LaunchVerdict::kTargetMet;
+    v.launched[at] = launched;
+    v.planned[at] = planned;
+    v.seen_as[at] = static_cast<int>(seen);
+    v.judgement[at] = static_cast<int>(verdict);
+    PublishLaunchedUnlocked(g_monitor.slot_index, g_monitor.run_id, launched);
+    if (verdict == LaunchVerdict::kAbandonAndRetry || verdict == LaunchVerdict::kAbandonAndFail) {
+        v.cancelled = true;
+        QueryCancelPending = true;
+        InterruptPending = true;
     }
-    int seen = CountSeen();
-    int pass = v.passes - 1;
-    if (full) v.full_seen = 1;
-    if (!v.decided) {
-        if (seen == v.last_count) {
-            v.same_looks = v.same_looks + 1;
-        } else {
-            v.last_count = seen;
-            v.same_looks = 1;
-        }
-        LaunchWatch w = WatchPass(seen, v.options.target_workers, full, v.same_looks);
-        if (w != LaunchWatch::kWaiting) {
-            v.decided = 1;
-            LaunchVerdict verdict = w == LaunchWatch::kShort ? JudgeLaunch(v.options, v.attempt, seen)
-                                                             : LaunchVerdict::kTargetMet;
-            if (pass < kMaxPasses) {
-                v.launched[pass] = seen;
-                v.seen_as[pass] = static_cast<int>(w);
-                v.judgement[pass] = static_cast<int>(verdict);
-            }
-            PublishLaunchedUnlocked(g_monitor.slot_index, g_monitor.run_id, seen);
-            if (verdict == LaunchVerdict::kAbandonAndRetry || verdict == LaunchVerdict::kAbandonAndFail) {
-                v.cancelled = 1;
-                if (pass >= kMaxPasses) v.judgement[kMaxPasses - 1] = static_cast<int>(verdict);
-                QueryCancelPending = true;
-                InterruptPending = true;
-                SetLatch(MyLatch);
-                return;
-            }
-        }
-    }
-    if (alive == 0) {
-        /* The pass is over (its workers exited): the next one is watched afresh. */
-        if (!v.decided && pass < kMaxPasses) {
-            /* Ended before it was decided: a registration fails only with the pool full. */
-            v.launched[pass] = seen;
-            v.seen_as[pass] = static_cast<int>(v.full_seen ? LaunchWatch::kShort : LaunchWatch::kFewerPlanned);
-            v.judgement[pass] = static_cast<int>(v.full_seen ? JudgeLaunch(v.options, v.attempt, seen)
-                                                             : LaunchVerdict::kTargetMet);
-        }
-        v.in_pass = 0;
-        for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;
-        enable_timeout_after(g_pass_timeout, kIdleLookMs);
-        return;
-    }
-    enable_timeout_after(g_pass_timeout, v.decided ? kIdleLookMs : 1);
 }
 
-void StopPassTimer() {
-    g_passes.on = 0;
-    if (g_pass_timer_on) {
-        disable_timeout(g_pass_timeout, false);
-        g_pass_timer_on = false;
+void PassReportHookBody(ErrorData *edata) {
+    if (g_passes.on && edata->elevel < ERROR) ReadPassReport(edata);
+    /*
+     * Logged only because a guaranteed VACUUM lowered log_min_messages (here, or in the leader
+     * whose settings this parallel worker took): not for the server log.
+     */
+    if (g_server_log_floor >= 0 && edata->elevel < g_server_log_floor && edata->elevel != LOG &&
+        edata->elevel != LOG_SERVER_ONLY)
+        edata->output_to_server = false;
+    if (prev_emit_log_hook) prev_emit_log_hook(edata);
+}
+
+void PassReportHook(ErrorData *edata) {
+    /* Inside ereport: nothing here may raise (the core is called only for sums and compares). */
+    PassReportHookBody(edata);
+}
+
+void SetLogLevel(const char *value) {
+    (void) set_config_option("log_min_messages", value, PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0,
+                             false);
+}
+
+char *g_saved_log_level = nullptr;
+
+void StartPassWatch() {
+    PassWatch &v = g_passes;
+    v.passes = 0;
+    v.cancelled = false;
+    v.reported = 0;
+    v.options = g_monitor.options;
+    v.attempt = g_monitor.attempt;
+    v.log_level = log_min_messages;
+    if (g_saved_log_level != nullptr) pfree(g_saved_log_level);
+    g_saved_log_level = MemoryContextStrdup(TopMemoryContext, GetConfigOption("log_min_messages", false, false));
+    if (log_min_messages > DEBUG2) {
+        char floor[16];
+        snprintf(floor, sizeof floor, "%d", log_min_messages);
+        (void) set_config_option("parallel_guarantee.server_log_floor", floor, PGC_SUSET, PGC_S_SESSION,
+                                 GUC_ACTION_SET, true, 0, false);
+        SetLogLevel("debug2");
+    }
+    v.on = true;
+}
+
+/*
+ * Stops reading the reports, and puts log_min_messages back unless the VACUUM is still in
+ * parallel mode (after an error, before the rollback, a setting cannot change: the rollback's
+ * VacuumAttemptAborted puts it back).
+ */
+void StopPassWatch() {
+    g_passes.on = false;
+    if (g_saved_log_level != nullptr && !IsInParallelMode() && log_min_messages != g_passes.log_level) {
+        SetLogLevel(g_saved_log_level);
+        (void) set_config_option("parallel_guarantee.server_log_floor", "-1", PGC_SUSET, PGC_S_SESSION,
+                                 GUC_ACTION_SET, true, 0, false);
     }
 }
 
@@ -258,10 +292,9 @@ void ReportPasses() {
     int passes = Min(static_cast<int>(v.passes), kMaxPasses);
     for (int pass = v.reported; pass < passes; pass++) {
         int launched = v.launched[pass];
-        auto seen = static_cast<LaunchWatch>(static_cast<int>(v.seen_as[pass]));
-        auto verdict = static_cast<LaunchVerdict>(static_cast<int>(v.judgement[pass]));
-        if (seen == LaunchWatch::kWaiting) continue;   /* cancelled before it was decided */
-        RecordLaunch(pgstat_get_my_query_id(), Max(launched, v.options.target_workers), launched);
+        auto seen = static_cast<LaunchWatch>(v.seen_as[pass]);
+        auto verdict = static_cast<LaunchVerdict>(v.judgement[pass]);
+        RecordLaunch(pgstat_get_my_query_id(), v.planned[pass], launched);
         if (g_monitor.launches++ == 0) g_monitor.first_launch_at = GetCurrentTimestamp();
         /* A pass that asked for fewer and got them all is not a shortfall. */
         if (seen != LaunchWatch::kFewerPlanned) g_monitor.min_launched = Min(g_monitor.min_launched, launched);
@@ -275,9 +308,10 @@ void ReportPasses() {
             case LaunchVerdict::kAbandonAndRetry: what = "short of target: VACUUM cancelled, will retry"; break;
             case LaunchVerdict::kAbandonAndFail: what = "below minimum on the last attempt: VACUUM cancelled"; break;
         }
-        SayProgress(psprintf("run %lld: attempt %d/%d: VACUUM index pass %d launched %d workers (target %d), %s",
+        SayProgress(psprintf("run %lld: attempt %d/%d: VACUUM index pass %d launched %d of %d planned workers "
+                             "(target %d), %s",
                              static_cast<long long>(g_monitor.run_id), v.attempt, g_monitor.shown_max_attempts,
-                             pass + 1, launched, v.options.target_workers, what),
+                             pass + 1, launched, v.planned[pass], v.options.target_workers, what),
                     verdict != LaunchVerdict::kTargetMet);
     }
     v.reported = passes;
@@ -583,6 +617,8 @@ void MaintenanceObjectAccess(ObjectAccessType access, Oid class_id, Oid object_i
 void InstallMaintenanceHooks() {
     prev_object_access_hook = object_access_hook;
     object_access_hook = MaintenanceObjectAccess;
+    prev_emit_log_hook = emit_log_hook;
+    emit_log_hook = PassReportHook;
 }
 
 void MaintenanceBegin() {
@@ -605,12 +641,12 @@ void MaintenanceBegin() {
 
 void MaintenanceEnd() {
     StopTimer();
-    if (g_passes.on || g_pass_timer_on) {
+    if (g_passes.on) {
         bool cancelled = g_passes.cancelled;
-        StopPassTimer();
+        StopPassWatch();
         if (cancelled && g_monitor.abandon == AttemptOutcome::kNone) {
-            int last = Min(static_cast<int>(g_passes.passes), kMaxPasses) - 1;
-            g_monitor.abandon = AbandonOutcome(static_cast<LaunchVerdict>(static_cast<int>(g_passes.judgement[Max(last, 0)])));
+            int last = Min(g_passes.passes, kMaxPasses) - 1;
+            g_monitor.abandon = AbandonOutcome(static_cast<LaunchVerdict>(g_passes.judgement[Max(last, 0)]));
         }
     }
     g_in_planning = false;
@@ -801,29 +837,18 @@ uint64 RunVacuumAttempt(const char *sql) {
     EndSpiStatement();
     CommitTransactionCommand();
 
-    PassWatch &v = g_passes;
-    v.in_pass = 0;
-    v.decided = 0;
-    v.passes = 0;
-    v.cancelled = 0;
-    v.reported = 0;
-    v.options = g_monitor.options;
-    v.attempt = g_monitor.attempt;
-    for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;
-    if (g_pass_timeout == MAX_TIMEOUTS) g_pass_timeout = RegisterTimeout(USER_TIMEOUT, LookAtPasses);
     /* The run's reservation ends as the VACUUM starts: its passes' workers count in the pool. */
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id,
                   g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned, -1);
-    v.on = 1;
-    g_pass_timer_on = true;
-    enable_timeout_after(g_pass_timeout, 1);
+    StartPassWatch();
     uint64 rows = RunTopLevel(sql);
-    StopPassTimer();
+    StopPassWatch();
     ReportPasses();
     return rows;
 }
 
 void VacuumAttemptAborted() {
+    StopPassWatch();
     if (g_toplevel_context != nullptr) {
         MemoryContextDelete(g_toplevel_context);
         g_toplevel_context = nullptr;

@@ -49,9 +49,10 @@ void MaintenanceReportAfterAttempt();
 
 /*
  * A VACUUM attempt: checks each named table's degree (53G03 before anything runs), then runs
- * the VACUUM at the top level, as a client's command runs (it commits as it goes), while the
- * timer watches each parallel pass; returns with every pass said.  A short pass with attempts
- * left cancels the VACUUM (what it committed stays, as for a VACUUM cancelled by hand).
+ * the VACUUM at the top level, as a client's command runs (it commits as it goes), reading
+ * PostgreSQL's own report of each parallel pass's launch (launched, planned) as it is made;
+ * returns with every pass said.  A short pass with attempts left cancels the VACUUM (what it
+ * committed stays, as for a VACUUM cancelled by hand).
  */
 uint64 RunVacuumAttempt(const char *sql);
 /* After an attempt's error and rollback: frees what RunVacuumAttempt held (no ereport). */

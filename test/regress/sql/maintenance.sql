@@ -159,6 +159,11 @@ DELETE FROM orders WHERE id % 3 = 1;
 SET max_parallel_workers = 2;
 SELECT status, workers_planned, workers_launched, attempts
   FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3);
+-- With no worker to be had at all (the pool refuses every registration): PostgreSQL still
+-- reports the pass ("launched 0"), which is judged below the minimum: 53G01.
+DELETE FROM orders WHERE id % 3 = 2;
+SET max_parallel_workers = 0;
+SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3)$$);
 RESET max_parallel_workers;
 -- Fewer than the target, said before anything runs (53G03): PARALLEL caps it, or the indexes.
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 2) orders', NULL, 4, 2, 3)$$);
