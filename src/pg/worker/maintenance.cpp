@@ -437,31 +437,6 @@ void RaisePlannedFewerBuild(Oid table_id, Oid index_id, int planned, const char 
              errhint("%s", hint)));
 }
 
-/*
- * The pool is judged before the launch, as for a Gather: when the free workers cannot make
- * the target and attempts are left, the attempt is abandoned before any worker starts.
- */
-void JudgePoolBeforeBuild(int planned) {
-    int want = planned >= 0 ? planned : g_monitor.options.target_workers;
-    WorkerPool pool = ReadWorkerPool();
-    int free_workers = Max(0, Min(max_parallel_workers - pool.active_parallel, pool.total_slots - pool.used_slots));
-    int can_get = Min(want, free_workers);
-    if (can_get >= g_monitor.options.target_workers ||
-        JudgeLaunch(g_monitor.options, g_monitor.attempt, can_get) != LaunchVerdict::kAbandonAndRetry)
-        return;
-    g_monitor.launches++;
-    g_monitor.min_launched = Min(g_monitor.min_launched, can_get);
-    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, want, can_get);
-    char *message = psprintf("run %lld: attempt %d/%d: only %d of %d planned workers free (target %d), "
-                             "short of target: abandoned before launching, will retry",
-                             static_cast<long long>(g_monitor.run_id), g_monitor.attempt,
-                             g_monitor.shown_max_attempts, can_get, want, g_monitor.options.target_workers);
-    SayProgress(message, true);
-    g_monitor.abandon = AttemptOutcome::kAbandoned;
-    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
-                    errmsg("parallel_guarantee: attempt %d abandoned before launching: %d of %d workers free",
-                           g_monitor.attempt, can_get, g_monitor.options.target_workers)));
-}
 
 /* True when PostgreSQL builds an index of this access method in parallel. */
 bool BuildsInParallel(Relation index) {
@@ -679,7 +654,7 @@ void MaintenancePlanning(Oid table_id) {
         if (planned < g_monitor.options.target_workers) RaisePlannedFewerBuild(table_id, index_id, planned);
     }
     g_monitor.min_planned = Min(g_monitor.min_planned, planned >= 0 ? planned : g_monitor.options.target_workers);
-    JudgePoolBeforeBuild(planned);
+    JudgePoolBeforeLaunching(planned >= 0 ? planned : g_monitor.options.target_workers);
 
     ResetWatch();
     for (int i = 0; i < g_nseen_slots; i++) g_seen_slots[i] = false;

@@ -188,35 +188,11 @@ void ArmChild(Wrapped *w) {
     if (child->ExecProcNode == w->child_real) child->ExecProcNode = ExecChildFirstCall;
 }
 
-/*
- * Judges the pool just before a Gather launches: when the workers free now cannot make the
- * target and attempts are left, the attempt is abandoned before any worker starts (no worker
- * to wait for, nothing compiled for it).  The free count is read without a lock and can be
- * stale either way: a launch that goes ahead is judged again by what it launched.
- */
+/* A Gather about to launch: the pool judged first (JudgePoolBeforeLaunching). */
 void JudgePoolBeforeLaunch(Wrapped *w) {
     PlanState *node = w->gather;
     if (!node->state->es_use_parallel_mode) return;
-    int planned = PlannedWorkers(node);
-    WorkerPool pool = ReadWorkerPool();
-    int free_workers = Max(0, Min(max_parallel_workers - pool.active_parallel, pool.total_slots - pool.used_slots));
-    int can_get = Min(planned, free_workers);
-    if (can_get >= g_monitor.options.target_workers ||
-        JudgeLaunch(g_monitor.options, g_monitor.attempt, can_get) != LaunchVerdict::kAbandonAndRetry)
-        return;
-    w->judged = true;
-    g_monitor.launches++;
-    g_monitor.min_launched = Min(g_monitor.min_launched, can_get);
-    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, can_get);
-    char *message = psprintf("run %lld: attempt %d/%d: only %d of %d planned workers free (target %d), "
-                             "short of target: abandoned before launching, will retry",
-                             static_cast<long long>(g_monitor.run_id), g_monitor.attempt,
-                             g_monitor.shown_max_attempts, can_get, planned, g_monitor.options.target_workers);
-    SayProgress(message, true);
-    g_monitor.abandon = AttemptOutcome::kAbandoned;
-    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
-                    errmsg("parallel_guarantee: attempt %d abandoned before launching: %d of %d workers free",
-                           g_monitor.attempt, can_get, g_monitor.options.target_workers)));
+    JudgePoolBeforeLaunching(PlannedWorkers(node));
 }
 
 TupleTableSlot *ExecGatherWrapperBody(PlanState *node) {
@@ -455,6 +431,27 @@ void RestoreAtSubtransactionEnd(SubXactEvent, SubTransactionId, SubTransactionId
 }
 
 }  // namespace
+
+void JudgePoolBeforeLaunching(int planned) {
+    WorkerPool pool = ReadWorkerPool();
+    int free_workers = Max(0, Min(max_parallel_workers - pool.active_parallel, pool.total_slots - pool.used_slots));
+    int can_get = Min(planned, free_workers);
+    if (can_get >= g_monitor.options.target_workers ||
+        JudgeLaunch(g_monitor.options, g_monitor.attempt, can_get) != LaunchVerdict::kAbandonAndRetry)
+        return;
+    g_monitor.launches++;
+    g_monitor.min_launched = Min(g_monitor.min_launched, can_get);
+    PublishLaunch(g_monitor.slot_index, g_monitor.run_id, planned, can_get);
+    char *message = psprintf("run %lld: attempt %d/%d: only %d of %d planned workers free (target %d), "
+                             "short of target: abandoned before launching, will retry",
+                             static_cast<long long>(g_monitor.run_id), g_monitor.attempt,
+                             g_monitor.shown_max_attempts, can_get, planned, g_monitor.options.target_workers);
+    SayProgress(message, true);
+    g_monitor.abandon = AttemptOutcome::kAbandoned;
+    ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+                    errmsg("parallel_guarantee: attempt %d abandoned before launching: %d of %d workers free",
+                           g_monitor.attempt, can_get, g_monitor.options.target_workers)));
+}
 
 void InstallMonitorHooks() {
     prev_ExecutorStart = ExecutorStart_hook;

@@ -38,6 +38,14 @@ extern MonitorState g_monitor;
 void InstallMonitorHooks();
 void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &options,
                   int shown_max_attempts, bool force_workers, StatementKind kind);
+/*
+ * A launch of `planned` workers is about to happen (a Gather's, an index build's): when the
+ * workers free now cannot make the target and attempts are left, the attempt is abandoned
+ * before any worker starts (no worker to wait for, nothing compiled for it).  The free count
+ * is read without a lock and can be stale either way: a launch that goes ahead is judged
+ * again by what it launched.
+ */
+void JudgePoolBeforeLaunching(int planned);
 /* Raises the abandonment again if the statement swallowed it; checks a launch happened. */
 void MonitorCheckBeforeCommit();
 void MonitorEnd();
