@@ -38,25 +38,7 @@ session() {  # log-prefix
 }
 
 # ---------------------------------------------------------------- helpers
-# median / max of numbers on stdin, one per line
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print "n/a"; exit} if (NR%2) printf "%.1f\n", a[(NR+1)/2]; else printf "%.1f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-maxof()  { sort -g | awk 'END {if (NR==0) print "n/a"; else printf "%.1f\n", $1}'; }
-count()  { awk 'END {print NR}'; }
-# The first "Time: X ms" after each "@@<tag>" marker line of a psql stdout log.
-times_after() {  # file tag
-  awk -v tag="@@$2" '
-    /^@@/ { armed = ($0 == tag); next }
-    armed && /^Time: [0-9.]+ ms/ { sub(/^Time: /, ""); sub(/ ms.*/, ""); print; armed = 0 }' "$1"
-}
-# The "after X ms" figure of the 53G01 DETAIL that follows each "@@<tag>" marker (stderr log).
-detail_ms_after() {  # file tag
-  awk -v tag="@@$2" '
-    /^@@/ { armed = ($0 == tag); next }
-    armed && /^DETAIL: / { print; armed = 0 }' "$1" \
-  | sed -nE 's/.*attempt 1: [0-9]+ of [0-9]+ workers launched \([0-9]+ planned\), below minimum after ([0-9.]+) ms\..*/\1/p'
-}
-# Lines "<tag>|..." printed on stdout (function results, leftover checks).
-rows_of() { grep -E "^$2\|" "$1" | cut -d'|' -f2- || true; }
+. "$ROOT/bench/lib.sh"
 
 # ---------------------------------------------------------------- machine
 CPU=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^model name[[:space:]]*:[[:space:]]*//')
