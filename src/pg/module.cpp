@@ -13,6 +13,7 @@
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/worker/maintenance.hpp"
+#include "pg/worker/vacuum.hpp"
 #include "pg/worker/monitor.hpp"
 
 #include <sys/stat.h>
@@ -78,6 +79,7 @@ void InitModule() {
     shmem_startup_hook = StartSharedMemory;
     InstallMonitorHooks();
     InstallMaintenanceHooks();
+    InstallVacuumHooks();
     InstallDropGuard();
 }
 

@@ -15,6 +15,7 @@
  */
 #pragma once
 
+#include "core/policy.hpp"
 #include "pg/pg_includes.hpp"
 
 namespace pgguarantee {
@@ -47,15 +48,10 @@ bool MaintenanceCheckBeforeCommit();
 /* After an attempt ended: says the launch the timer judged, if the attempt ended before it could. */
 void MaintenanceReportAfterAttempt();
 
-/*
- * A VACUUM attempt: checks each named table's degree (53G03 before anything runs), then runs
- * the VACUUM at the top level, as a client's command runs (it commits as it goes), reading
- * PostgreSQL's own report of each parallel pass's launch (launched, planned) as it is made;
- * returns with every pass said.  A short pass with attempts left cancels the VACUUM (what it
- * committed stays, as for a VACUUM cancelled by hand).
- */
-uint64 RunVacuumAttempt(const char *sql);
-/* After an attempt's error and rollback: frees what RunVacuumAttempt held (no ereport). */
-void VacuumAttemptAborted();
+/* What vacuum.cpp shares with the index builds: how an abandonment is recorded, and the
+ * permission check made before any lock is taken (owner; REINDEX and VACUUM from 17 also
+ * MAINTAIN). */
+AttemptOutcome OutcomeOfAbandon(LaunchVerdict verdict);
+bool MayMaintain(Oid table_id, bool reindex);
 
 }  // namespace pgguarantee

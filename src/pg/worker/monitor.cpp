@@ -22,6 +22,7 @@
 #include "pg/shmem/pool.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/worker/maintenance.hpp"
+#include "pg/worker/vacuum.hpp"
 
 #include <climits>
 
@@ -501,6 +502,7 @@ void MonitorCheckBeforeCommit() {
 
 void MonitorEnd() {
     if (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kVacuum) MaintenanceEnd();
+    if (g_monitor.kind == StatementKind::kVacuum) VacuumAttemptEnded();
     g_monitor.active = false;
     g_nwrapped = 0;
     RestoreParticipation();

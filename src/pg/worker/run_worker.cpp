@@ -14,6 +14,7 @@
 #include "pg/errors.hpp"
 #include "pg/history.hpp"
 #include "pg/worker/maintenance.hpp"
+#include "pg/worker/vacuum.hpp"
 #include "pg/worker/monitor.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/settings.hpp"
@@ -139,7 +140,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
         ErrorData *edata = CopyErrorData();
         FlushErrorState();
         AbortCurrentTransaction();
-        VacuumAttemptAborted();
+        if (g_run->kind == StatementKind::kVacuum) VacuumAttemptAborted();
         if (committing) SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         /* A cancel that arrived while we were already abandoning must not hit the cleanup. */
         QueryCancelPending = false;
@@ -156,6 +157,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
     pgstat_report_activity(STATE_IDLE, nullptr);
     /* An index build's launch that the attempt's end came before saying. */
     MaintenanceReportAfterAttempt();
+    if (g_run->kind == StatementKind::kVacuum) VacuumReportAfterAttempt();
 
     if (ok) {
         result.rows = rows;
