@@ -56,6 +56,7 @@ enum class StatementKind : int32 {
     kUtility,       /* other utility statements: they run no query, so no Gather */
     kMaintenance,   /* CREATE INDEX, REINDEX INDEX|TABLE: a parallel index build, no Gather */
     kVacuum,        /* VACUUM of named tables: parallel index passes, run at the top level */
+    kConcurrentBuild, /* CREATE INDEX / REINDEX CONCURRENTLY: a build at the top level, submitted only */
 };
 
 /* What a worker does. */

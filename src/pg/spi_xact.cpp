@@ -4,6 +4,11 @@
 #include "pg/spi_xact.hpp"
 
 extern "C" {
+#include "tcop/pquery.h"
+#include "utils/portal.h"
+}
+
+extern "C" {
 #include "catalog/pg_class.h"
 #include "utils/syscache.h"
 }
@@ -167,6 +172,52 @@ bool OwnerTransactionImpl(const char *what, OnFailure on_failure, bool hold_canc
                       errmsg("parallel_guarantee: could not %s: %s", what, failure->message)));
     FreeErrorData(failure);
     return false;
+}
+
+namespace {
+MemoryContext g_toplevel_context = nullptr;
+}  // namespace
+
+/* Runs one statement as a client's command runs: at the top level, committing at the end. */
+uint64 RunAtTopLevel(const char *sql) {
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    pgstat_report_activity(STATE_RUNNING, sql);
+    /* The statement's own transactions come and go: its trees live in a context of ours. */
+    g_toplevel_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee top-level statement",
+                                               ALLOCSET_DEFAULT_SIZES);
+    MemoryContext outer = MemoryContextSwitchTo(g_toplevel_context);
+    RawStmt *raw = linitial_node(RawStmt, pg_parse_query(sql));
+    CommandTag tag = CreateCommandTag(raw->stmt);
+    List *queries = pg_analyze_and_rewrite_fixedparams(raw, sql, nullptr, 0, nullptr);
+    List *plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
+    Portal portal = CreatePortal("", true, true);
+    portal->visible = false;
+    PortalDefineQuery(portal, nullptr, sql, tag, plans, nullptr);
+    PortalStart(portal, nullptr, 0, InvalidSnapshot);
+    DestReceiver *dest = CreateDestReceiver(DestNone);
+    QueryCompletion qc;
+    InitializeQueryCompletion(&qc);
+#if PG_VERSION_NUM >= 180000
+    (void) PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
+#else
+    (void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
+#endif
+    dest->rDestroy(dest);
+    PortalDrop(portal, false);
+    CommitTransactionCommand();
+    MemoryContextSwitchTo(outer);
+    MemoryContextDelete(g_toplevel_context);
+    g_toplevel_context = nullptr;
+    return qc.nprocessed;
+}
+
+
+void TopLevelAborted() {
+    if (g_toplevel_context != nullptr) {
+        MemoryContextDelete(g_toplevel_context);
+        g_toplevel_context = nullptr;
+    }
 }
 
 }  // namespace pgguarantee

@@ -50,6 +50,15 @@ namespace pgguarantee {
 void BeginSpiTransaction(const char *activity);
 void EndSpiStatement();
 
+/*
+ * Runs one statement as a client's command runs: parsed, planned and run through a portal at
+ * the top level, in a transaction started and committed here (the statement may commit and
+ * start its own meanwhile: VACUUM, the CONCURRENTLY builds).  Returns the rows it processed.
+ * After an error, once the transaction is rolled back, call TopLevelAborted.
+ */
+uint64 RunAtTopLevel(const char *sql);
+void TopLevelAborted();
+
 /* Qualified names for bookkeeping SQL text. */
 #define PG_OP(op) " OPERATOR(pg_catalog." op ") "
 #define PG_INT4 "pg_catalog.int4"

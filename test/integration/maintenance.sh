@@ -22,12 +22,16 @@
 #   9. VACUUM of a table with six indexes while the hog holds 6 of the 8 workers: each pass
 #      short, the VACUUM cancelled and retried, degraded on the last attempt with 2; the same
 #      VACUUM waiting in the queue, then met once the hog is gone; no worker left.
+#  10. CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY through submit_parallel_guarantee
+#      (a call that waits is refused: the build would wait for the caller's snapshot): target
+#      met with a valid index; short on its last attempt, its INVALID index dropped by the
+#      cleanup, or left behind without one.
 # TAP style (data/tap.sh): the plan first, then "ok - ..." or "not ok - ..." per check.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 39
+plan 45
 PC_NAME=maintenance
 PC_PORT=${MAINTENANCE_PORT:-54383}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -332,6 +336,45 @@ check "the same VACUUM, queued while the hog held the workers, then run with its
   "waiting for slots|target_met|4|1" "$QUEUED|$(cat "$PC_DIR/vacuum_wait.out")"
 check "VACUUM ran: the table's live rows counted (33,333 of 100,000 left)" "33333" \
   "$(P -c "SELECT reltuples::bigint FROM pg_class WHERE relname = 'orders'" 2>&1)"
+
+# 10. Concurrent builds, submitted and followed with parallel_guarantee_status (short
+# statements: a waiting session's snapshot would hold the build up).
+finished() {  # finished RUN_ID: polls (at most 60 s) until the run is no longer running
+  for _ in $(seq 1 1200); do
+    [ "$(P -c "SELECT status FROM parallel_guarantee_status($1)" 2>/dev/null)" != running ] && return 0
+    sleep 0.05
+  done
+  return 1
+}
+check "a call that waits for CREATE INDEX CONCURRENTLY is refused at once (0A000)" \
+  "ERROR:  0A000: a concurrent index build cannot run in a call that waits for it" \
+  "$(err postgres -c "SELECT * FROM run_with_parallel_guarantee('CREATE INDEX CONCURRENTLY two_c ON two (id)', NULL, 4, 4, 1)")"
+RUN=$(P -c "SELECT submit_parallel_guarantee('CREATE INDEX CONCURRENTLY big_c ON big (t)', 'DROP INDEX IF EXISTS big_c', 4, 4, 3, label => 'concurrent build')" 2>&1)
+finished "$RUN"
+check "CREATE INDEX CONCURRENTLY submitted: target met with 4 of 4, one attempt, the index valid (status|planned|launched|attempts|valid)" \
+  "target_met|4|4|1|t" \
+  "$(P -c "SELECT status || '|' || workers_planned || '|' || workers_launched || '|' || attempts FROM parallel_guarantee_runs WHERE run_id = $RUN" 2>&1)|$(P -c "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('big_c')" 2>&1)"
+RUN=$(P -c "SELECT submit_parallel_guarantee('REINDEX INDEX CONCURRENTLY big_c', NULL, 4, 4, 1, label => 'concurrent reindex')" 2>&1)
+finished "$RUN"
+check "REINDEX INDEX CONCURRENTLY submitted: target met with 4 of 4, the index valid (status|launched|valid)" \
+  "target_met|4|t" \
+  "$(P -c "SELECT status || '|' || workers_launched FROM parallel_guarantee_runs WHERE run_id = $RUN" 2>&1)|$(P -c "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('big_c')" 2>&1)"
+P -c "DROP INDEX big_c" >/dev/null
+RUN=$(PGOPTIONS="-c client_min_messages=warning" pc_psql -d "$DB" -tA -q -c "SET max_parallel_workers = 2" \
+  -c "SELECT submit_parallel_guarantee('CREATE INDEX CONCURRENTLY big_c ON big (t)', \$c\$INSERT INTO cleanup_log (what) VALUES ('big_c')\$c\$, 4, 3, 3, label => 'concurrent short')" 2>&1)
+finished "$RUN"
+check "a concurrent build with 2 of 4 on its last attempt, min 3: failed with 2 launched, the cleanup ran once (status|launched|cleanups)" \
+  "failed|2|1" \
+  "$(P -c "SELECT status || '|' || workers_launched FROM parallel_guarantee_runs WHERE run_id = $RUN" 2>&1)|$(P -c "$(CLEANUPS_Q big_c)" 2>&1)"
+check "... and the INVALID index PostgreSQL leaves is there for a cleanup to drop (name|valid)" \
+  "big_c|false" "$(P -c "SELECT c.relname || '|' || i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'big_c'" 2>&1)"
+P -c "DROP INDEX big_c" >/dev/null
+RUN=$(PGOPTIONS="-c client_min_messages=warning" pc_psql -d "$DB" -tA -q -c "SET max_parallel_workers = 2" \
+  -c "SELECT submit_parallel_guarantee('CREATE INDEX CONCURRENTLY big_c ON big (t)', 'DROP INDEX IF EXISTS big_c', 4, 3, 3, label => 'concurrent short cleaned')" 2>&1)
+finished "$RUN"
+check "with DROP INDEX IF EXISTS as the cleanup, the short concurrent build leaves no index (status|indexes)" \
+  "failed|0" \
+  "$(P -c "SELECT status FROM parallel_guarantee_runs WHERE run_id = $RUN" 2>&1)|$(P -c "SELECT count(*) FROM pg_class WHERE relname = 'big_c'" 2>&1)"
 
 wait_for "0/0/0" "$LEFT_Q" 200
 check "at the end: no run slot, run worker or parallel worker left (slots/workers/parallel)" "0/0/0" "$(P -c "$LEFT_Q" 2>&1)"

@@ -145,30 +145,30 @@ StatementKind CheckStatement(const char *sql, const char *argument) {
             return StatementKind::kUtility;
         case T_IndexStmt: {
             auto *index = castNode(IndexStmt, stmt);
-            if (index->concurrent)
-                RejectStatement(argument, "CREATE INDEX CONCURRENTLY",
-                                "It cannot run inside a transaction, and a run's statement runs in one "
-                                "(abandoned attempts roll back). Use CREATE INDEX, which blocks writes to the "
-                                "table while it builds, or run CREATE INDEX CONCURRENTLY directly.");
             RejectTemp(argument, index->relation);
+            if (index->concurrent) {
+                if (strcmp(argument, "statement") != 0)
+                    RejectStatement(argument, "CREATE INDEX CONCURRENTLY",
+                                    "It cannot run inside a transaction, and this runs in one.");
+                return StatementKind::kConcurrentBuild;
+            }
             return StatementKind::kMaintenance;
         }
         case T_ReindexStmt: {
             auto *reindex = castNode(ReindexStmt, stmt);
+            bool concurrently = false;
             ListCell *lc;
             foreach (lc, reindex->params) {
                 auto *opt = lfirst_node(DefElem, lc);
-                if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
-                    RejectStatement(argument, "REINDEX CONCURRENTLY",
-                                    "It cannot run inside a transaction, and a run's statement runs in one "
-                                    "(abandoned attempts roll back). Use REINDEX INDEX or REINDEX TABLE, or run "
-                                    "REINDEX CONCURRENTLY directly.");
+                if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt)) concurrently = true;
             }
             if (reindex->kind != REINDEX_OBJECT_INDEX && reindex->kind != REINDEX_OBJECT_TABLE)
                 RejectStatement(argument, "REINDEX SCHEMA, DATABASE or SYSTEM",
                                 "They commit table by table, so they cannot run inside a run's transaction. "
                                 "Reindex each table with REINDEX TABLE, one call per table.");
-            return StatementKind::kMaintenance;
+            if (concurrently && strcmp(argument, "statement") != 0)
+                RejectStatement(argument, "REINDEX CONCURRENTLY", "It cannot run inside a transaction, and this runs in one.");
+            return concurrently ? StatementKind::kConcurrentBuild : StatementKind::kMaintenance;
         }
         case T_VacuumStmt: {
             auto *vacuum = castNode(VacuumStmt, stmt);

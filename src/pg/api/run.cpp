@@ -90,6 +90,16 @@ Datum RunWithGuarantee(FunctionCallInfo fcinfo) {
     TimestampTz call_start = GetCurrentTimestamp();
     CheckCanStartRun("run_with_parallel_guarantee");
     RunRequest request = ReadRequest(fcinfo, kRunArgs);
+    if (request.kind == StatementKind::kConcurrentBuild)
+        ereport(ERROR,
+                (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                 errmsg("a concurrent index build cannot run in a call that waits for it"),
+                 errdetail("After its first phase a concurrent build waits for every transaction whose snapshot "
+                           "is older than its own to end, the calling one included: the build would wait for "
+                           "the call, which waits for the build."),
+                 errhint("Start it with submit_parallel_guarantee(...) and follow it with "
+                         "parallel_guarantee_status(run_id); a session waiting with parallel_guarantee_wait holds it "
+                         "up the same way until its timeout.")));
     TupleDesc tupdesc = ResultRowType(fcinfo, "run_with_parallel_guarantee");
 
     int64 run_id = 0;

@@ -15,6 +15,7 @@
 #include "pg/shmem/downgrades.hpp"
 #include "pg/shmem/pool.hpp"
 #include "pg/shmem/run_slots.hpp"
+#include "pg/spi_xact.hpp"
 #include "pg/worker/monitor.hpp"
 
 #include <climits>
@@ -94,7 +95,8 @@ int g_nseen_slots = 0;
 object_access_hook_type prev_object_access_hook = nullptr;
 
 bool Active() {
-    return g_monitor.active && g_monitor.kind == StatementKind::kMaintenance;
+    return g_monitor.active &&
+           (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kConcurrentBuild);
 }
 
 /*
@@ -204,13 +206,16 @@ Oid IndexBeingBuilt(Oid table_id) {
         return OidIsValid(index_id) && get_rel_relkind(index_id) == RELKIND_INDEX &&
                IndexGetRelation(index_id, true) == table_id;
     };
-    /* CREATE INDEX: the index just created (in the catalog since the command counter moved). */
-    if (builds(g_last_created)) return g_last_created;
-    /* REINDEX: the index it reports in pg_stat_progress_create_index. */
+    /*
+     * The index pg_stat_progress_create_index reports: REINDEX's (each copy a concurrent one
+     * builds), a concurrent CREATE INDEX's; a plain CREATE INDEX reports it only once built.
+     */
     if (MyBEEntry != nullptr && MyBEEntry->st_progress_command == PROGRESS_COMMAND_CREATE_INDEX) {
         Oid index_id = static_cast<Oid>(MyBEEntry->st_progress_param[PROGRESS_CREATEIDX_INDEX_OID]);
         if (builds(index_id)) return index_id;
     }
+    /* CREATE INDEX: the index just created (in the catalog since the command counter moved). */
+    if (builds(g_last_created)) return g_last_created;
     return InvalidOid;
 }
 
@@ -333,6 +338,12 @@ bool MayBuildOn(Oid table_id, bool reindex) {
 
 /* Every index build the REINDEX will do, checked as its planning will be. */
 void CheckReindex(ReindexStmt *stmt) {
+    bool concurrently = false;
+    ListCell *opt_cell;
+    foreach (opt_cell, stmt->params) {
+        auto *opt = lfirst_node(DefElem, opt_cell);
+        if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt)) concurrently = true;
+    }
     Oid table_id = InvalidOid;
     List *indexes = NIL;
     if (stmt->kind == REINDEX_OBJECT_INDEX) {
@@ -343,8 +354,8 @@ void CheckReindex(ReindexStmt *stmt) {
         table_id = IndexGetRelation(index_id, false);
         if (!MayBuildOn(table_id, true)) return;
         /* The locks REINDEX INDEX takes, in its order; dropped meanwhile: REINDEX says so. */
-        LockRelationOid(table_id, ShareLock);
-        LockRelationOid(index_id, AccessExclusiveLock);
+        LockRelationOid(table_id, concurrently ? ShareUpdateExclusiveLock : ShareLock);
+        LockRelationOid(index_id, concurrently ? ShareUpdateExclusiveLock : AccessExclusiveLock);
         if (!Exists(table_id) || !Exists(index_id)) return;
         indexes = list_make1_oid(index_id);
     } else {
@@ -352,7 +363,7 @@ void CheckReindex(ReindexStmt *stmt) {
         if (!OidIsValid(table_id)) return;   /* REINDEX says what is wrong */
         if (get_rel_relkind(table_id) == RELKIND_PARTITIONED_TABLE) RefusePartitioned("REINDEX TABLE");
         if (!MayBuildOn(table_id, true)) return;
-        LockRelationOid(table_id, ShareLock);
+        LockRelationOid(table_id, concurrently ? ShareUpdateExclusiveLock : ShareLock);
         if (!Exists(table_id)) return;
         if (get_rel_relkind(table_id) != RELKIND_RELATION && get_rel_relkind(table_id) != RELKIND_MATVIEW) return;
         Relation rel = table_open(table_id, NoLock);
@@ -362,7 +373,7 @@ void CheckReindex(ReindexStmt *stmt) {
     ListCell *lc;
     foreach (lc, indexes) {
         Oid index_id = lfirst_oid(lc);
-        LockRelationOid(index_id, AccessExclusiveLock);
+        LockRelationOid(index_id, concurrently ? ShareUpdateExclusiveLock : AccessExclusiveLock);
         if (!Exists(index_id)) continue;
         Relation index = index_open(index_id, NoLock);
         bool parallel = BuildsInParallel(index);
@@ -375,19 +386,43 @@ void CheckReindex(ReindexStmt *stmt) {
     }
 }
 
+/* An access method PostgreSQL builds in one process: 53G04 before anything is built. */
+void CheckAccessMethod(const char *name) {
+    if (name == nullptr) name = DEFAULT_INDEX_TYPE;
+    Oid am_id = get_index_am_oid(name, true);
+    if (!OidIsValid(am_id)) return;   /* CREATE INDEX says what is wrong */
+#if PG_VERSION_NUM >= 170000
+    bool parallel = GetIndexAmRoutineByAmId(am_id, false)->amcanbuildparallel;
+#else
+    bool parallel = am_id == BTREE_AM_OID;
+#endif
+    if (parallel) return;
+    g_monitor.abandon = AttemptOutcome::kNoParallelPlan;
+    ereport(ERROR, (errcode(ERRCODE_PG_NO_PARALLEL_PLAN),
+                    errmsg("PostgreSQL builds %s indexes in one process, so no number of attempts can give the "
+                           "build parallel workers",
+                           name),
+                    errdetail("Only some access methods build in parallel: btree, BRIN from PostgreSQL 17 and GIN "
+                              "from 18, and extension access methods that say they can."),
+                    errhint("Run the statement directly, without run_with_parallel_guarantee.")));
+}
+
 /* The tables a CREATE INDEX builds on (each partition of a partitioned table), checked first. */
 void CheckCreateIndex(IndexStmt *stmt) {
     Oid table_id = RangeVarGetRelid(stmt->relation, NoLock, true);
     if (!OidIsValid(table_id) || !MayBuildOn(table_id, false)) return;   /* CREATE INDEX says what is wrong */
-    LockRelationOid(table_id, ShareLock);
+    /* The lock the command takes (a concurrent build's lets writers go on). */
+    LOCKMODE lockmode = stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock;
+    LockRelationOid(table_id, lockmode);
     if (!Exists(table_id)) return;
+    CheckAccessMethod(stmt->accessMethod);
     if (stmt->if_not_exists && stmt->idxname != nullptr &&
         OidIsValid(get_relname_relid(stmt->idxname, get_rel_namespace(table_id)))) {
         g_nothing_to_build = true;
         return;
     }
     List *tables = get_rel_relkind(table_id) == RELKIND_PARTITIONED_TABLE && stmt->relation->inh
-                       ? find_all_inheritors(table_id, ShareLock, nullptr)
+                       ? find_all_inheritors(table_id, lockmode, nullptr)
                        : list_make1_oid(table_id);
     ListCell *lc;
     foreach (lc, tables) {
@@ -497,6 +532,26 @@ void MaintenanceBeforeStatement(const char *sql) {
         CheckCreateIndex(castNode(IndexStmt, stmt));
     else if (IsA(stmt, ReindexStmt))
         CheckReindex(castNode(ReindexStmt, stmt));
+}
+
+uint64 RunConcurrentBuildAttempt(const char *sql) {
+    /* The checks in a transaction of their own: their locks must not outlive them. */
+    BeginSpiTransaction(sql);
+    MaintenanceBeforeStatement(sql);
+    EndSpiStatement();
+    CommitTransactionCommand();
+    uint64 rows = RunAtTopLevel(sql);
+    /* Committed: a launch found short only now (the build ended between two looks) stays built. */
+    Flush(false);
+    if (g_monitor.abandon == AttemptOutcome::kAbandoned || g_monitor.abandon == AttemptOutcome::kFailedShort) {
+        g_monitor.abandon = AttemptOutcome::kNone;
+        g_monitor.degraded = true;
+        SayProgress(psprintf("run %lld: the concurrent build had finished when its launch was found short: kept, "
+                             "degraded",
+                             static_cast<long long>(g_monitor.run_id)),
+                    true);
+    }
+    return rows;
 }
 
 bool MaintenanceCheckBeforeCommit() {

@@ -45,6 +45,14 @@ void MaintenanceBeforeStatement(const char *sql);
  */
 bool MaintenanceCheckBeforeCommit();
 
+/*
+ * A concurrent build's attempt (CREATE INDEX or REINDEX CONCURRENTLY, submitted runs only):
+ * the checks in a transaction of their own, then the statement at the top level (it commits
+ * as it goes); its build's launch watched as any index build's.  An abandoned attempt leaves
+ * the INVALID index PostgreSQL leaves for the cleanup to drop.
+ */
+uint64 RunConcurrentBuildAttempt(const char *sql);
+
 /* After an attempt ended: says the launch the timer judged, if the attempt ended before it could. */
 void MaintenanceReportAfterAttempt();
 

@@ -397,7 +397,9 @@ void GuaranteeRelationInfoBody(PlannerInfo *root, Oid relation_id, bool inhparen
     if (g_monitor.active && g_monitor.force_workers)
         rel->rel_parallel_workers = Max(rel->rel_parallel_workers, g_monitor.options.target_workers);
     /* An index build about to be planned (plan_create_index_workers): watched by maintenance.cpp. */
-    if (g_monitor.active && g_monitor.kind == StatementKind::kMaintenance && IsIndexBuildPlanning(root))
+    if (g_monitor.active &&
+        (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kConcurrentBuild) &&
+        IsIndexBuildPlanning(root))
         MaintenancePlanning(relation_id);
 }
 
@@ -480,7 +482,8 @@ void MonitorBegin(int64 run_id, int slot_index, int attempt, const RunOptions &o
     g_monitor.abandon = AttemptOutcome::kNone;
     g_nwrapped = 0;
     g_monitor.active = true;
-    if (kind == StatementKind::kMaintenance || kind == StatementKind::kVacuum) MaintenanceBegin();
+    if (kind == StatementKind::kMaintenance || kind == StatementKind::kVacuum || kind == StatementKind::kConcurrentBuild)
+        MaintenanceBegin();
 }
 
 void MonitorCheckBeforeCommit() {
@@ -501,7 +504,9 @@ void MonitorCheckBeforeCommit() {
 }
 
 void MonitorEnd() {
-    if (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kVacuum) MaintenanceEnd();
+    if (g_monitor.kind == StatementKind::kMaintenance || g_monitor.kind == StatementKind::kVacuum ||
+        g_monitor.kind == StatementKind::kConcurrentBuild)
+        MaintenanceEnd();
     if (g_monitor.kind == StatementKind::kVacuum) VacuumAttemptEnded();
     g_monitor.active = false;
     g_nwrapped = 0;

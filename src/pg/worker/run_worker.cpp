@@ -105,6 +105,12 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
             g_run->phase_at[kPhaseLaunched] = g_monitor.first_launch_at;
             MonitorEnd();
             ok = true;
+        } else if (g_run->kind == StatementKind::kConcurrentBuild) {
+            /* Commits as it goes too; an abandoned build leaves an INVALID index for the cleanup. */
+            rows = RunConcurrentBuildAttempt(g_statement);
+            g_run->phase_at[kPhaseLaunched] = g_monitor.first_launch_at;
+            MonitorEnd();
+            ok = true;
         } else {
         BeginSpiTransaction(g_statement);
         if (g_run->kind == StatementKind::kMaintenance) MaintenanceBeforeStatement(g_statement);
@@ -141,6 +147,7 @@ AttemptResult RunOneAttempt(int attempt, const RunOptions &attempt_options) {
         FlushErrorState();
         AbortCurrentTransaction();
         if (g_run->kind == StatementKind::kVacuum) VacuumAttemptAborted();
+        if (g_run->kind == StatementKind::kConcurrentBuild) TopLevelAborted();
         if (committing) SlotLeaveCommit(g_run->slot_index, g_run->run_id);
         /* A cancel that arrived while we were already abandoning must not hit the cleanup. */
         QueryCancelPending = false;
@@ -611,7 +618,8 @@ void RunGuarantee(const char *label) {
     (void) set_config_option("max_parallel_workers_per_gather", target, PGC_USERSET,
                              PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
     /* An index build plans up to max_parallel_maintenance_workers: the target, for this command only. */
-    if (g_run->kind == StatementKind::kMaintenance || g_run->kind == StatementKind::kVacuum)
+    if (g_run->kind == StatementKind::kMaintenance || g_run->kind == StatementKind::kVacuum ||
+        g_run->kind == StatementKind::kConcurrentBuild)
         (void) set_config_option("max_parallel_maintenance_workers", target, PGC_USERSET, PGC_S_SESSION,
                                  GUC_ACTION_SET, true, 0, false);
     if (g_run->force_workers) {

@@ -29,8 +29,6 @@ extern "C" {
 #include "commands/vacuum.h"
 #include "optimizer/paths.h"
 #include "storage/bufmgr.h"
-#include "tcop/pquery.h"
-#include "utils/portal.h"
 #include "utils/rel.h"
 }
 
@@ -55,7 +53,6 @@ struct PassWatch {
 };
 PassWatch g_passes;
 emit_log_hook_type prev_emit_log_hook = nullptr;
-MemoryContext g_toplevel_context = nullptr;
 
 /* The report of a pass's launch, in this server's language (its message id is translated). */
 bool IsPassReport(const char *id) {
@@ -272,40 +269,6 @@ void CheckVacuum(const char *sql) {
     }
 }
 
-/* Runs one statement as a client's command runs: at the top level, committing at the end. */
-uint64 RunTopLevel(const char *sql) {
-    SetCurrentStatementStartTimestamp();
-    StartTransactionCommand();
-    pgstat_report_activity(STATE_RUNNING, sql);
-    /* The statement's own transactions come and go: its trees live in a context of ours. */
-    g_toplevel_context = AllocSetContextCreate(TopMemoryContext, "parallel_guarantee top-level statement",
-                                               ALLOCSET_DEFAULT_SIZES);
-    MemoryContext outer = MemoryContextSwitchTo(g_toplevel_context);
-    RawStmt *raw = linitial_node(RawStmt, pg_parse_query(sql));
-    CommandTag tag = CreateCommandTag(raw->stmt);
-    List *queries = pg_analyze_and_rewrite_fixedparams(raw, sql, nullptr, 0, nullptr);
-    List *plans = pg_plan_queries(queries, sql, CURSOR_OPT_PARALLEL_OK, nullptr);
-    Portal portal = CreatePortal("", true, true);
-    portal->visible = false;
-    PortalDefineQuery(portal, nullptr, sql, tag, plans, nullptr);
-    PortalStart(portal, nullptr, 0, InvalidSnapshot);
-    DestReceiver *dest = CreateDestReceiver(DestNone);
-    QueryCompletion qc;
-    InitializeQueryCompletion(&qc);
-#if PG_VERSION_NUM >= 180000
-    (void) PortalRun(portal, FETCH_ALL, true, dest, dest, &qc);
-#else
-    (void) PortalRun(portal, FETCH_ALL, true, true, dest, dest, &qc);
-#endif
-    dest->rDestroy(dest);
-    PortalDrop(portal, false);
-    CommitTransactionCommand();
-    MemoryContextSwitchTo(outer);
-    MemoryContextDelete(g_toplevel_context);
-    g_toplevel_context = nullptr;
-    return qc.nprocessed;
-}
-
 }  // namespace
 
 void InstallVacuumHooks() {
@@ -337,7 +300,7 @@ uint64 RunVacuumAttempt(const char *sql) {
     PublishLaunch(g_monitor.slot_index, g_monitor.run_id,
                   g_monitor.min_planned == INT_MAX ? -1 : g_monitor.min_planned, -1);
     StartPassWatch();
-    uint64 rows = RunTopLevel(sql);
+    uint64 rows = RunAtTopLevel(sql);
     StopPassWatch();
     ReportPasses();
     return rows;
@@ -345,10 +308,7 @@ uint64 RunVacuumAttempt(const char *sql) {
 
 void VacuumAttemptAborted() {
     StopPassWatch();
-    if (g_toplevel_context != nullptr) {
-        MemoryContextDelete(g_toplevel_context);
-        g_toplevel_context = nullptr;
-    }
+    TopLevelAborted();
 }
 
 }  // namespace pgguarantee
