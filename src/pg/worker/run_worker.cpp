@@ -9,6 +9,7 @@
  * still runs.  SIGTERM (server shutdown, pg_terminate_backend) ends the worker at once and
  * its transaction rolls back.
  */
+#include "pg/worker/caller_session.hpp"
 #include "pg/worker/chunks.hpp"
 #include "pg/compat.hpp"
 #include "pg/errors.hpp"
@@ -23,10 +24,6 @@
 #include "pg/shmem/run_slots.hpp"
 
 #include <climits>
-
-extern "C" {
-#include "utils/guc_tables.h"
-}
 
 extern "C" {
 PGDLLEXPORT void parallel_guarantee_worker_main(Datum main_arg);
@@ -519,77 +516,6 @@ void RunAttempts() {
 }
 
 /*
- * A resume by another role (a member, a superuser) runs the run's action in the resumer's
- * session, with the resumer's settings.  Settings only a superuser (or a role granted SET on
- * them) may change, set for the resumer's role or session (session_replication_role =
- * replica, which disables triggers, say), must not apply to the run's role: each goes back to
- * its built-in default.  Settings of the server and the database apply to every role and stay.
- */
-void DropPrivilegedSessionSettings() {
-#if PG_VERSION_NUM >= 160000
-    int count = 0;
-    struct config_generic **gucs = get_guc_variables(&count);
-#else
-    struct config_generic **gucs = get_guc_variables();
-    int count = GetNumConfigOptions();
-#endif
-    for (int i = 0; i < count; i++) {
-        struct config_generic *g = gucs[i];
-        if ((g->flags & GUC_CUSTOM_PLACEHOLDER) != 0) continue;
-        if (g->context != PGC_SUSET && g->context != PGC_SU_BACKEND) continue;
-        if (g->source != PGC_S_USER && g->source != PGC_S_DATABASE_USER && g->source != PGC_S_CLIENT &&
-            g->source != PGC_S_SESSION)
-            continue;
-        char number[64];
-        const char *value = nullptr;
-        switch (g->vartype) {
-            case PGC_BOOL:
-                value = reinterpret_cast<struct config_bool *>(g)->boot_val ? "on" : "off";
-                break;
-            case PGC_INT:
-                snprintf(number, sizeof number, "%d", reinterpret_cast<struct config_int *>(g)->boot_val);
-                value = number;
-                break;
-            case PGC_REAL:
-                snprintf(number, sizeof number, "%.17g", reinterpret_cast<struct config_real *>(g)->boot_val);
-                value = number;
-                break;
-            case PGC_STRING:
-                value = reinterpret_cast<struct config_string *>(g)->boot_val;
-                break;
-            case PGC_ENUM: {
-                auto *e = reinterpret_cast<struct config_enum *>(g);
-                value = config_enum_lookup_by_value(e, e->boot_val);
-                break;
-            }
-        }
-        if (value == nullptr) continue;
-        (void) set_config_option(g->name, value, g->context, PGC_S_SESSION, GUC_ACTION_SET, true, ERROR, false);
-    }
-}
-
-/*
- * Connects as the caller: the same login role, database, libraries and settings (as parallel
- * query hands them to its workers), then the caller's current role and security context.
- */
-void BecomeTheCaller(const RunSegment &segment) {
-    BackgroundWorkerInitializeConnectionByOid(g_run->database_id, g_run->authenticated_user_id, 0);
-    SetClientEncoding(GetDatabaseEncoding());
-    StartTransactionCommand();
-    RestoreLibraryState(segment.libraries);
-    RestoreGUCState(segment.settings);
-    if (g_run->mode == RunMode::kChunksResume && g_run->resume_role != g_run->current_user_id &&
-        !superuser_arg(g_run->resume_role))
-        DropPrivilegedSessionSettings();
-    /* The caller's transaction was read-write (a read-only one is refused), whatever its default. */
-    (void) set_config_option("default_transaction_read_only", "off", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SET,
-                             true, 0, false);
-    CommitTransactionCommand();
-    SetCurrentRoleId(g_run->outer_user_id, g_run->role_is_superuser);
-    SetUserIdAndSecContext(g_run->current_user_id, g_run->sec_context);
-}
-
-/*
  * A worker terminated (SIGTERM: pg_terminate_backend, a server shutdown) exits through
  * FATAL without recording the run's end: this callback, run before the backend's own
  * shutdown, rolls the attempt's transaction back and records what is known.
@@ -700,7 +626,7 @@ void WorkerMain(Datum main_arg) {
     g_statement = segment.statement;
     g_cleanup = segment.cleanup;
     g_in_guarantee_worker = true;
-    BecomeTheCaller(segment);
+    BecomeTheCaller(g_run, segment);
     if (!helper) g_run->phase_at[kPhaseConnected] = GetCurrentTimestamp();
 
     if (g_run->mode == RunMode::kGuarantee) {
