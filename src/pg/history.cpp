@@ -6,6 +6,7 @@
 #include "pg/settings.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/spi_xact.hpp"
+#include "pg/worker/vacuum.hpp"
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -20,6 +21,7 @@ bool g_history_ready = false;   /* tables found */
 Oid g_history_owner = InvalidOid;
 char *g_runs_table = nullptr;      /* "schema".parallel_guarantee_run_history */
 char *g_attempts_table = nullptr;
+bool g_pass_columns = false;       /* the attempts table keeps a VACUUM's passes (1.2.0 on) */
 
 /*
  * Runs one statement in a bookkeeping transaction of its own, as the tables' owner
@@ -51,6 +53,10 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
                                            psprintf("%s.parallel_guarantee_run_history", tables.schema));
         g_attempts_table = MemoryContextStrdup(TopMemoryContext,
                                                psprintf("%s.parallel_guarantee_attempt_history", tables.schema));
+        /* A database still on older SQL than the library: its attempts have no pass columns. */
+        Oid attempts = get_relname_relid("parallel_guarantee_attempt_history", run->extension_namespace);
+        g_pass_columns = OidIsValid(attempts) && get_attnum(attempts, "pass_workers_launched") != InvalidAttrNumber &&
+                         get_attnum(attempts, "pass_workers_planned") != InvalidAttrNumber;
         g_history_ready = true;
     }
     char *role = GetUserNameFromId(run->current_user_id, true);
@@ -124,12 +130,24 @@ void HistoryBegin(const RunShared *run, const char *statement, const char *clean
 
 namespace {
 
-/* The attempt's values, as parameters first..first+7 of a statement. */
+/* How many parameters an attempt's row takes. */
+int AttemptParams() {
+    return g_pass_columns ? 10 : 8;
+}
+
+ArrayType *IntArray(const int *items, int count) {
+    Datum *datums = static_cast<Datum *>(palloc(sizeof(Datum) * Max(count, 1)));
+    for (int i = 0; i < count; i++) datums[i] = Int32GetDatum(items[i]);
+    return construct_array(datums, count, INT4OID, sizeof(int32), true, TYPALIGN_INT);
+}
+
+/* The attempt's values, as parameters first..first+AttemptParams()-1 of a statement. */
 void AttemptValues(const RunShared *run, int attempt, TimestampTz started, int first, Datum *values,
                    char *nulls, Oid *types) {
     const AttemptRecord &r = run->attempts[attempt - 1];
-    Oid t[8] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID};
-    for (int i = 0; i < 8; i++) {
+    Oid t[10] = {INT8OID, INT4OID, TIMESTAMPTZOID, INT8OID, INT8OID, INT4OID, INT4OID, TEXTOID, INT4ARRAYOID,
+                 INT4ARRAYOID};
+    for (int i = 0; i < AttemptParams(); i++) {
         types[first + i] = t[i];
         nulls[first + i] = ' ';
     }
@@ -143,6 +161,25 @@ void AttemptValues(const RunShared *run, int attempt, TimestampTz started, int f
     values[first + 6] = Int32GetDatum(r.launched);
     nulls[first + 6] = r.launched < 0 ? 'n' : ' ';
     values[first + 7] = CStringGetTextDatum(OutcomeName(r.outcome));
+    if (!g_pass_columns) return;
+    /* A VACUUM's passes, in order; NULL for an attempt that ran no VACUUM. */
+    VacuumPasses passes{0, nullptr, nullptr};
+    bool vacuumed = VacuumPassesOf(attempt, &passes);
+    values[first + 8] = vacuumed ? PointerGetDatum(IntArray(passes.planned, passes.count)) : (Datum) 0;
+    values[first + 9] = vacuumed ? PointerGetDatum(IntArray(passes.launched, passes.count)) : (Datum) 0;
+    nulls[first + 8] = nulls[first + 9] = vacuumed ? ' ' : 'n';
+}
+
+/* INSERT of an attempt's row whose values are parameters first+1.. (1-based, as SPI numbers them). */
+char *AttemptInsert(int first) {
+    StringInfoData sql;
+    initStringInfo(&sql);
+    appendStringInfo(&sql, "INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
+                           "workers_planned, workers_launched, outcome%s) VALUES (",
+                     g_attempts_table, g_pass_columns ? ", pass_workers_planned, pass_workers_launched" : "");
+    for (int i = 0; i < AttemptParams(); i++) appendStringInfo(&sql, "%s$%d", i > 0 ? ", " : "", first + i + 1);
+    appendStringInfoChar(&sql, ')');
+    return sql.data;
 }
 
 /* The last attempt, kept to be written with the run's end in one transaction. */
@@ -158,15 +195,12 @@ void HistoryAttempt(const RunShared *run, int attempt, TimestampTz started, bool
         g_pending_started = started;
         return;
     }
-    char nulls[8];
-    Datum values[8];
-    Oid types[8];
+    char nulls[10];
+    Datum values[10];
+    Oid types[10];
     AttemptValues(run, attempt, started, 0, values, nulls, types);
-    char *sql = psprintf("INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
-                         "workers_planned, workers_launched, outcome) "
-                         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                         g_attempts_table);
-    HistoryExec("record an attempt in the history", OnFailure::kWarn, sql, 8, types, values, nulls);
+    HistoryExec("record an attempt in the history", OnFailure::kWarn, AttemptInsert(0), AttemptParams(), types,
+                values, nulls);
 }
 
 void NotifyRunEnd(int64 run_id, const char *kind, const char *status, const char *details) {
@@ -200,10 +234,10 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
                    const char *message) {
     if (!g_history_ready) return;
     /* One statement: the last attempt, the run's end, and the purge of old runs. */
-    char nulls[19];
+    char nulls[21];
     memset(nulls, ' ', sizeof nulls);
-    Datum values[19];
-    Oid types[19] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID,
+    Datum values[21];
+    Oid types[21] = {INT8OID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT4OID, INT4OID, INT4OID, TEXTOID,
                      TEXTOID, BOOLOID, TIMESTAMPTZOID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
@@ -222,12 +256,7 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
     bool with_attempt = g_pending_attempt > 0;
     if (with_attempt)
         AttemptValues(run, g_pending_attempt, g_pending_started, 11, values, nulls, types);
-    char *attempt_cte = with_attempt
-        ? psprintf("attempt AS (INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
-                   "workers_planned, workers_launched, outcome) "
-                   "VALUES ($12, $13, $14, $15, $16, $17, $18, $19) RETURNING 1), ",
-                   g_attempts_table)
-        : pstrdup("");
+    char *attempt_cte = with_attempt ? psprintf("attempt AS (%s RETURNING 1), ", AttemptInsert(11)) : pstrdup("");
     char *sql = psprintf("WITH %s"
                          "purge AS (DELETE FROM %s WHERE $10 AND finished_at" PG_OP("<") "$11 RETURNING 1) "
                          "UPDATE %s SET finished_at = $2, status = $3, rows = $4, "
@@ -239,7 +268,7 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
                              run->planned < 0 ? "null" : psprintf("%d", run->planned),
                              run->launched < 0 ? "null" : psprintf("%d", run->launched), run->attempts_used,
                              static_cast<unsigned long long>(run->rows));
-    OwnerParams params{with_attempt ? 19 : 11, types, values, nulls};
+    OwnerParams params{with_attempt ? 11 + AttemptParams() : 11, types, values, nulls};
     (void) OwnerTransaction("record the run's end in the history", OnFailure::kWarn, true, [&] {
         (void) OwnerExecute(g_history_owner, sql, params);
         NotifyRunEnd(run->run_id, "guaranteed", status, details);
@@ -249,10 +278,10 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
 
 void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started) {
     if (!g_history_ready) return;
-    char nulls[12];
+    char nulls[14];
     memset(nulls, ' ', sizeof nulls);
-    Datum values[12];
-    Oid types[12] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
+    Datum values[14];
+    Oid types[14] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = CStringGetTextDatum(unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN));
     values[2] = CStringGetTextDatum(
@@ -263,18 +292,13 @@ void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started) {
                       "the server shutting down)");
     values[3] = Int32GetDatum(run->attempts_used);
     if (attempt > 0) AttemptValues(run, attempt, started, 4, values, nulls, types);
-    char *attempt_cte = attempt > 0
-        ? psprintf("attempt AS (INSERT INTO %s (run_id, attempt, started_at, waited_ms, duration_us, "
-                   "workers_planned, workers_launched, outcome) "
-                   "VALUES ($5, $6, $7, $8, $9, $10, $11, $12) RETURNING 1) ",
-                   g_attempts_table)
-        : pstrdup("");
+    char *attempt_cte = attempt > 0 ? psprintf("attempt AS (%s RETURNING 1) ", AttemptInsert(4)) : pstrdup("");
     char *sql = psprintf("%s%sUPDATE %s SET status = 'lost', finished_at = pg_catalog.clock_timestamp(), "
                          "sqlstate = $2, message = $3, attempts = $4 "
                          "WHERE run_id" PG_OP("=") "$1 AND status" PG_OP("=") "'running'",
                          attempt > 0 ? "WITH " : "", attempt_cte, g_runs_table);
-    HistoryExec("record the worker's termination in the history", OnFailure::kWarn, sql, attempt > 0 ? 12 : 4,
-                types, values, nulls);
+    HistoryExec("record the worker's termination in the history", OnFailure::kWarn, sql,
+                attempt > 0 ? 4 + AttemptParams() : 4, types, values, nulls);
 }
 
 RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing) {

@@ -21,7 +21,8 @@
 #      cancelled: 53G01, no index left;
 #   9. VACUUM of a table with six indexes while the hog holds 6 of the 8 workers: each pass
 #      short, the VACUUM cancelled and retried, degraded on the last attempt with 2; the same
-#      VACUUM waiting in the queue, then met once the hog is gone; no worker left.
+#      VACUUM waiting in the queue, then met once the hog is gone; each attempt's passes (planned,
+#      launched) kept in the history; no worker left.
 #  10. CREATE INDEX CONCURRENTLY and REINDEX CONCURRENTLY through submit_parallel_guarantee
 #      (a call that waits is refused: the build would wait for the caller's snapshot): target
 #      met with a valid index; short on its last attempt, its INVALID index dropped by the
@@ -31,7 +32,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 45
+plan 48
 PC_NAME=maintenance
 PC_PORT=${MAINTENANCE_PORT:-54383}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -68,6 +69,10 @@ LEFT_Q="SELECT (SELECT count(*) FROM parallel_guarantee_activity) || '/' ||
 # Indexes on a table (valid or not): a build retried after a leftover would show two.
 INDEXES_Q() { echo "SELECT count(*) FROM pg_index WHERE indrelid = '$1'::regclass"; }
 CLEANUPS_Q() { echo "SELECT count(*) FROM cleanup_log WHERE what = '$1'"; }
+PASSES_Q() {  # one run's VACUUM passes per attempt: "attempt:{planned per pass}:{launched per pass},..."
+  echo "SELECT string_agg(a.attempt || ':' || coalesce(a.pass_workers_planned::text, 'none') || ':' || coalesce(a.pass_workers_launched::text, 'none'), ',' ORDER BY a.attempt)
+          FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id) WHERE r.label = '$1'"
+}
 ATTEMPTS_Q() {  # one run's attempts: "attempt:outcome:planned:launched,..."
   echo "SELECT string_agg(a.attempt || ':' || a.outcome || ':' || a.workers_planned || ':' || a.workers_launched, ',' ORDER BY a.attempt)
           FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id) WHERE r.label = '$1'"
@@ -323,6 +328,8 @@ check "VACUUM (PARALLEL 4) while 2 workers are free, no queue, 3 attempts: degra
   "$(P -c "SELECT status || '|' || workers_launched || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3, retry_delay => '50 ms', wait_for_slots => false, label => 'vacuum short')" 2>&1)"
 check "its attempts: two passes cut short and cancelled, then accepted with 2 (attempt:outcome:planned:launched)" \
   "1:abandoned:4:2,2:abandoned:4:2,3:degraded:4:2" "$(P -c "$(ATTEMPTS_Q 'vacuum short')" 2>&1)"
+check "the history keeps each attempt's passes: one pass planned 4, launched 2, each time (attempt:planned:launched)" \
+  "1:{4}:{2},2:{4}:{2},3:{4}:{2}" "$(P -c "$(PASSES_Q 'vacuum short')" 2>&1)"
 P -c "DELETE FROM orders WHERE id % 3 = 1" >/dev/null
 PGAPPNAME=mt_vacuum_wait pc_psql -d "$DB" -tA -q -c "SET client_min_messages = warning" \
   -c "SELECT status || '|' || coalesce(workers_launched::text, 'none') || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 4, 3, label => 'vacuum queued')" \
@@ -334,6 +341,10 @@ release_hog
 wait_exit "$VACUUM_PID" 60
 check "the same VACUUM, queued while the hog held the workers, then run with its 4 once it was gone (state seen|status|launched|attempts)" \
   "waiting for slots|target_met|4|1" "$QUEUED|$(cat "$PC_DIR/vacuum_wait.out")"
+check "its pass in the history: planned 4, launched 4 (attempt:planned:launched)" \
+  "1:{4}:{4}" "$(P -c "$(PASSES_Q 'vacuum queued')" 2>&1)"
+check "index builds keep no passes (attempts of builds with pass columns set)" "0" \
+  "$(P -c "SELECT count(*) FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id) WHERE r.statement NOT LIKE 'VACUUM%' AND a.pass_workers_launched IS NOT NULL" 2>&1)"
 check "VACUUM ran: the table's live rows counted (33,333 of 100,000 left)" "33333" \
   "$(P -c "SELECT reltuples::bigint FROM pg_class WHERE relname = 'orders'" 2>&1)"
 

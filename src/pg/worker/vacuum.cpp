@@ -37,7 +37,7 @@ namespace pgguarantee {
 namespace {
 
 /* A VACUUM attempt's passes, as their reports came. */
-constexpr int kMaxPasses = 64;
+constexpr int kMaxPasses = kKeptPasses;
 struct PassWatch {
     bool on;
     int passes;      /* passes seen (at most kMaxPasses recorded) */
@@ -49,7 +49,7 @@ struct PassWatch {
     int reported;    /* passes already said */
     int log_level;   /* log_min_messages before the command */
     RunOptions options;
-    int attempt;
+    int attempt;     /* the attempt watched (0: none yet) */
 };
 PassWatch g_passes;
 emit_log_hook_type prev_emit_log_hook = nullptr;
@@ -288,6 +288,14 @@ void VacuumAttemptEnded() {
 
 void VacuumReportAfterAttempt() {
     ReportPasses();
+}
+
+bool VacuumPassesOf(int attempt, VacuumPasses *passes) {
+    if (attempt <= 0 || g_passes.attempt != attempt) return false;
+    passes->count = Min(g_passes.passes, kMaxPasses);
+    passes->planned = g_passes.planned;
+    passes->launched = g_passes.launched;
+    return true;
 }
 
 uint64 RunVacuumAttempt(const char *sql) {

@@ -28,4 +28,17 @@ void VacuumAttemptAborted();
 /* After an attempt: says the passes not said yet. */
 void VacuumReportAfterAttempt();
 
+/*
+ * The parallel index passes of an attempt's VACUUM, in the order they were launched, for the
+ * history: at most kKeptPasses (the first ones and the last).  False when that attempt ran no
+ * VACUUM (not one, or its degree check failed first).
+ */
+constexpr int kKeptPasses = 64;
+struct VacuumPasses {
+    int count;
+    const int *planned;
+    const int *launched;
+};
+bool VacuumPassesOf(int attempt, VacuumPasses *passes);
+
 }  // namespace pgguarantee

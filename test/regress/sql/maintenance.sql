@@ -152,6 +152,12 @@ CREATE INDEX ON orders (c); CREATE INDEX ON orders (d); CREATE INDEX ON orders (
 DELETE FROM orders WHERE id % 3 = 0;
 SELECT status, workers_planned, workers_launched, attempts
   FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3);
+-- The history keeps each parallel pass: planned and launched workers, in order.
+CREATE VIEW last_run_passes AS
+SELECT attempt, outcome, pass_workers_planned, pass_workers_launched
+  FROM parallel_guarantee_attempts WHERE run_id = (SELECT max(run_id) FROM parallel_guarantee_runs)
+ ORDER BY attempt;
+SELECT * FROM last_run_passes;
 -- VACUUM ran as a client's VACUUM would: it counted the live rows (CREATE INDEX had counted 100,000).
 SELECT reltuples::bigint AS live_rows FROM pg_class WHERE relname = 'orders';
 -- This session's max_parallel_workers below the target: one attempt, degraded with 2.
@@ -159,15 +165,22 @@ DELETE FROM orders WHERE id % 3 = 1;
 SET max_parallel_workers = 2;
 SELECT status, workers_planned, workers_launched, attempts
   FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3);
+SELECT * FROM last_run_passes;
 -- With no worker to be had at all (the pool refuses every registration): PostgreSQL still
 -- reports the pass ("launched 0"), which is judged below the minimum: 53G01.
 DELETE FROM orders WHERE id % 3 = 2;
 SET max_parallel_workers = 0;
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 2, 3)$$);
+SELECT * FROM last_run_passes;
 RESET max_parallel_workers;
 -- Fewer than the target, said before anything runs (53G03): PARALLEL caps it, or the indexes.
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 2) orders', NULL, 4, 2, 3)$$);
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM orders', NULL, 6, 2, 3)$$);
+-- No VACUUM ran (the check came first): no passes.  Other statements have none either.
+SELECT * FROM last_run_passes;
+SELECT count(*) AS index_build_attempts_with_passes
+  FROM parallel_guarantee_attempts a JOIN parallel_guarantee_runs r USING (run_id)
+ WHERE r.statement NOT LIKE 'VACUUM%' AND (a.pass_workers_planned IS NOT NULL OR a.pass_workers_launched IS NOT NULL);
 -- Refused: FULL (one process), no table named, PARALLEL 0, a VACUUM as the cleanup; ANALYZE
 -- alone runs in one process (53G04).
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM FULL orders', NULL, 4, 2, 3)$$);
@@ -175,6 +188,7 @@ SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM', NULL, 4, 2, 
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 0) orders', NULL, 4, 2, 3)$$);
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('SELECT 1', 'VACUUM orders', 4, 2, 3)$$);
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('ANALYZE orders', NULL, 4, 2, 3)$$);
+DROP VIEW last_run_passes;
 DROP TABLE orders;
 
 DROP TABLE items, mt_cleanup_log;
