@@ -45,15 +45,22 @@ echo "bench: $RUNS rounds of 6 cases on $ROWS passes (chunk size $CHUNK) ..." >&
 java -cp "$OUT/classes:$JAR" ChunkBench "jdbc:postgresql://127.0.0.1:$PORT/$DB?user=postgres" "$ROWS" "$RUNS" "$CHUNK" \
   >"$OUT/runs.txt" 2>"$OUT/client.err" || { echo "bench: the client failed:" >&2; tail -20 "$OUT/client.err" >&2; exit 1; }
 
-# Where the time of run_in_chunks goes, from its history: keys phase (run start to first
-# chunk claimed), chunk phase (first claim to last chunk done), per chunk.
+# Where the time of run_in_chunks goes, from its history: from the call (the client's clock
+# just before it sent the call, bench_chunk_calls) to the first chunk claimed, of which the
+# part from the run recorded (its worker started and connected) to the first chunk (the keys
+# query and the chunk table); the chunk phase (first claim to last chunk done), per chunk,
+# and after the last chunk.
 psql_ -d "$DB" -qAt -F'|' >"$OUT/phases.txt" <<'SQL'
 SELECT r.workers,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_start - b.called_at) * 1000),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.first_start - r.started_at) * 1000),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM c.last_end - c.first_start) * 1000),
        percentile_cont(0.5) WITHIN GROUP (ORDER BY c.per_chunk_ms),
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.finished_at - c.last_end) * 1000)
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.finished_at - c.last_end) * 1000),
+       min(extract(epoch FROM c.first_start - b.called_at) * 1000),
+       max(extract(epoch FROM c.first_start - b.called_at) * 1000)
   FROM parallel_guarantee_chunk_runs r
+  JOIN bench_chunk_calls b USING (run_id)
   JOIN (SELECT run_id, min(started_at) AS first_start, max(finished_at) AS last_end,
                avg(extract(epoch FROM finished_at - started_at) * 1000) AS per_chunk_ms
           FROM parallel_guarantee_chunks GROUP BY run_id) c USING (run_id)
@@ -95,8 +102,18 @@ printf '%-44s %9s %8s\n' "b2 run_in_chunks w2 / d item writer" "$(ratio "${MED[i
 printf '%-44s %9s %8s\n' "b1 run_in_chunks w1 / e the seed's step" "$(ratio "${MED[seed_step]}" "${MED[chunks_w1]}")" ">= 3"
 printf '%-44s %9s %8s\n' "b2 run_in_chunks w2 / e the seed's step" "$(ratio "${MED[seed_step]}" "${MED[chunks_w2]}")" ">= 3"
 echo
-echo "run_in_chunks phases (medians over its runs, ms): workers | keys query and chunk table | chunks | per chunk | after the last chunk"
-while IFS='|' read -r w k ch per after; do
-  printf '  workers %s: %8.1f | %8.1f | %6.1f | %6.1f\n' "$w" "$k" "$ch" "$per" "$after"
+KEYS_MS=$(grep '^keys|' "$OUT/runs.txt" | cut -d'|' -f3 | median)
+KEYS_RANGE="$(grep '^keys|' "$OUT/runs.txt" | cut -d'|' -f3 | sort -g | head -1)..$(grep '^keys|' "$OUT/runs.txt" | cut -d'|' -f3 | sort -g | tail -1)"
+echo "run_in_chunks phases (medians over its runs, warm-up included, ms):"
+echo "  workers | call to first chunk (min..max) | of which run recorded to first chunk | chunks | per chunk | after the last chunk"
+while IFS='|' read -r w call k ch per after lo hi; do
+  printf '  %7s | %8.1f (%.1f..%.1f) | %8.1f | %8.1f | %6.1f | %6.1f\n' "$w" "$call" "$lo" "$hi" "$k" "$ch" "$per" "$after"
+done <"$OUT/phases.txt"
+echo
+echo "call to first chunk, next to the keys query alone (target: call to first chunk <= 10 ms):"
+echo "  the keys query in the client's warm session (EXPLAIN ANALYZE, planning + execution, median of 11): $KEYS_MS ms ($KEYS_RANGE)"
+while IFS='|' read -r w call k ch per after lo hi; do
+  printf '  workers %s: call to first chunk %.1f ms = the keys query alone %.1f ms + %.1f ms around it (worker start and connection, recording the run, a fresh process'"'"'s cold caches, storing the chunks)\n' \
+    "$w" "$call" "$KEYS_MS" "$(awk -v a="$call" -v b="$KEYS_MS" 'BEGIN {print a - b}')"
 done <"$OUT/phases.txt"
 echo "(raw timings: $OUT/runs.txt)"

@@ -5,6 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,7 +30,12 @@ import java.util.List;
  * Before every timed run the passes are generated afresh (untimed; same rows, same matching
  * fraction) and vacuumed; after it the outcome is checked (untimed).  One untimed warm-up
  * round first; then `runs` rounds, each running every case once, the order rotating from
- * round to round.  Prints one line per timed run: case|round|ms|rows.
+ * round to round.  Prints one line per timed run: case|round|ms|rows.  For each call of
+ * run_in_chunks it also records, untimed, when the call was sent (bench_chunk_calls: run id,
+ * the client's clock just before sending), so that the time from the call to the run's first
+ * chunk can be read from the chunk history.  At the end, on fresh passes, the keys query's
+ * own time in this warm session: EXPLAIN (ANALYZE, TIMING OFF) eleven times, planning plus
+ * execution, one line each: keys|i|ms|rows.
  *
  *   java ChunkBench JDBC-URL ROWS RUNS CHUNK_SIZE
  */
@@ -43,6 +49,7 @@ public class ChunkBench {
     static int rows;
     static int chunkSize;
     static long expiredBefore;
+    static long[] lastCall;   /* run_in_chunks: run id, and when it was sent (epoch microseconds) */
 
     public static void main(String[] args) throws Exception {
         String url = args[0];
@@ -61,6 +68,8 @@ public class ChunkBench {
              + "commit_count bigint NOT NULL, read_count bigint NOT NULL, write_count bigint NOT NULL, "
              + "last_updated timestamptz NOT NULL)");
         exec("INSERT INTO batch_step_execution VALUES (1, 0, 0, 0, 0, now())");
+        exec("DROP TABLE IF EXISTS bench_chunk_calls");
+        exec("CREATE TABLE bench_chunk_calls (run_id bigint PRIMARY KEY, called_at timestamptz NOT NULL)");
 
         for (int round = 0; round <= runs; round++) {           /* round 0: warm-up */
             for (int i = 0; i < CASES.length; i++) {
@@ -70,13 +79,38 @@ public class ChunkBench {
                 long changed = run(c);
                 long t1 = System.nanoTime();
                 verify(c, expected, changed);
+                if (lastCall != null) {
+                    exec("INSERT INTO bench_chunk_calls VALUES (" + lastCall[0] + ", timestamptz 'epoch' + " + lastCall[1] + " * interval '1 microsecond')");
+                    lastCall = null;
+                }
                 if (round > 0)
                     System.out.printf("%s|%d|%.1f|%d%n", c, round, (t1 - t0) / 1e6, changed);
                 else
                     System.err.printf("warm-up %s: %.1f ms%n", c, (t1 - t0) / 1e6);
             }
         }
+        keysQueryAlone();
         conn.close();
+    }
+
+    /* The keys query's own time in this warm session: planning plus execution, server-side. */
+    static void keysQueryAlone() throws SQLException {
+        reset();
+        for (int i = 0; i <= 11; i++) {                    /* i = 0: warm-up */
+            double ms = 0;
+            long matched = -1;
+            try (Statement s = conn.createStatement();
+                 ResultSet r = s.executeQuery("EXPLAIN (ANALYZE, TIMING OFF, SUMMARY) " + KEYS)) {
+                while (r.next()) {
+                    String line = r.getString(1).trim();
+                    if (line.startsWith("Planning Time:") || line.startsWith("Execution Time:"))
+                        ms += Double.parseDouble(line.replaceAll("[^0-9.]", ""));
+                    else if (matched < 0 && line.contains("rows=") && line.contains("actual"))
+                        matched = Long.parseLong(line.replaceAll(".*actual rows=([0-9]+).*", "$1"));
+                }
+            }
+            if (i > 0) System.out.printf("keys|%d|%.3f|%d%n", i, ms, matched);
+        }
     }
 
     static void exec(String sql) throws SQLException {
@@ -114,16 +148,22 @@ public class ChunkBench {
             case "chunks_w1":
             case "chunks_w2":
                 try (PreparedStatement p = conn.prepareStatement(
-                         "SELECT status, rows_changed FROM run_in_chunks(?, ?, chunk_size => ?, workers => ?)")) {
+                         "SELECT status, rows_changed, run_id FROM run_in_chunks(?, ?, chunk_size => ?, workers => ?)")) {
                     p.setString(1, KEYS);
                     p.setString(2, ACTION);
                     p.setInt(3, chunkSize);
                     p.setInt(4, c.equals("chunks_w1") ? 1 : 2);
+                    Instant sent = Instant.now();
+                    long changed;
+                    long runId;
                     try (ResultSet r = p.executeQuery()) {
                         r.next();
                         if (!r.getString(1).equals("done")) throw new IllegalStateException(c + ": status " + r.getString(1));
-                        return r.getLong(2);
+                        changed = r.getLong(2);
+                        runId = r.getLong(3);
                     }
+                    lastCall = new long[] {runId, sent.getEpochSecond() * 1_000_000L + sent.getNano() / 1000};
+                    return changed;
                 }
             case "client_loop":
                 return clientLoop();
