@@ -188,6 +188,22 @@ SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM', NULL, 4, 2, 
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('VACUUM (PARALLEL 0) orders', NULL, 4, 2, 3)$$);
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('SELECT 1', 'VACUUM orders', 4, 2, 3)$$);
 SELECT mt_try($$SELECT * FROM run_with_parallel_guarantee('ANALYZE orders', NULL, 4, 2, 3)$$);
+-- Two tables in one VACUUM: a pass each, in the order they were vacuumed.
+CREATE TABLE orders_b (id int, a int, b int, c int, d int, e int) WITH (autovacuum_enabled = off);
+INSERT INTO orders_b SELECT g, g, g % 1000, g % 777, g % 333, g % 99 FROM generate_series(1, 100000) g;
+CREATE INDEX ON orders_b (id); CREATE INDEX ON orders_b (a); CREATE INDEX ON orders_b (b);
+CREATE INDEX ON orders_b (c); CREATE INDEX ON orders_b (d); CREATE INDEX ON orders_b (e);
+CREATE TABLE orders_c (LIKE orders_b) WITH (autovacuum_enabled = off);
+INSERT INTO orders_c SELECT * FROM orders_b;
+CREATE INDEX ON orders_c (id); CREATE INDEX ON orders_c (a); CREATE INDEX ON orders_c (b);
+CREATE INDEX ON orders_c (c); CREATE INDEX ON orders_c (d);
+DELETE FROM orders_b WHERE id % 2 = 0;
+DELETE FROM orders_c WHERE id % 2 = 0;
+-- orders_c has five indexes: PARALLEL 4 plans 4 for both tables.
+SELECT status, workers_planned, workers_launched, attempts
+  FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders_b, orders_c', NULL, 4, 2, 3);
+SELECT * FROM last_run_passes;
+DROP TABLE orders_b, orders_c;
 DROP VIEW last_run_passes;
 DROP TABLE orders;
 
