@@ -278,27 +278,39 @@ void HistoryFinish(const RunShared *run, const char *status, const char *sqlstat
 
 void HistoryTerminated(const RunShared *run, int attempt, TimestampTz started) {
     if (!g_history_ready) return;
+    /*
+     * Terminated between attempts, after the last one (its cleanup, the run's end): the last
+     * attempt, kept to be written with the run's end, is written now, as it was recorded.
+     */
+    int written = attempt;
+    TimestampTz written_started = started;
+    if (attempt == 0 && g_pending_attempt > 0) {
+        written = g_pending_attempt;
+        written_started = g_pending_started;
+    }
     char nulls[14];
     memset(nulls, ' ', sizeof nulls);
     Datum values[14];
     Oid types[14] = {INT8OID, TEXTOID, TEXTOID, INT4OID};
     values[0] = Int64GetDatum(run->run_id);
     values[1] = CStringGetTextDatum(unpack_sql_state(ERRCODE_ADMIN_SHUTDOWN));
+    const char *how = "(pg_terminate_backend, or the server shutting down)";
     values[2] = CStringGetTextDatum(
-        attempt > 0 ? psprintf("the run's worker was terminated during attempt %d (pg_terminate_backend, or the "
-                               "server shutting down)",
-                               attempt)
-                    : "the run's worker was terminated before its first attempt (pg_terminate_backend, or "
-                      "the server shutting down)");
+        attempt > 0 ? psprintf("the run's worker was terminated during attempt %d %s", attempt, how)
+        : written > 0 ? psprintf("the run's worker was terminated after attempt %d, during its cleanup or the "
+                                 "recording of the run's end %s",
+                                 written, how)
+                      : psprintf("the run's worker was terminated before its first attempt %s", how));
     values[3] = Int32GetDatum(run->attempts_used);
-    if (attempt > 0) AttemptValues(run, attempt, started, 4, values, nulls, types);
-    char *attempt_cte = attempt > 0 ? psprintf("attempt AS (%s RETURNING 1) ", AttemptInsert(4)) : pstrdup("");
+    if (written > 0) AttemptValues(run, written, written_started, 4, values, nulls, types);
+    char *attempt_cte = written > 0 ? psprintf("attempt AS (%s RETURNING 1) ", AttemptInsert(4)) : pstrdup("");
     char *sql = psprintf("%s%sUPDATE %s SET status = 'lost', finished_at = pg_catalog.clock_timestamp(), "
                          "sqlstate = $2, message = $3, attempts = $4 "
                          "WHERE run_id" PG_OP("=") "$1 AND status" PG_OP("=") "'running'",
-                         attempt > 0 ? "WITH " : "", attempt_cte, g_runs_table);
+                         written > 0 ? "WITH " : "", attempt_cte, g_runs_table);
     HistoryExec("record the worker's termination in the history", OnFailure::kWarn, sql,
-                attempt > 0 ? 4 + AttemptParams() : 4, types, values, nulls);
+                written > 0 ? 4 + AttemptParams() : 4, types, values, nulls);
+    g_pending_attempt = 0;
 }
 
 RunRow LookUpRunRow(Oid extension_namespace, bool chunked, int64 run_id, bool *tables_missing) {

@@ -4,6 +4,7 @@
  */
 #include "pg/history.hpp"
 
+#include "pg/settings.hpp"
 #include "pg/shmem/run_slots.hpp"
 #include "pg/spi_xact.hpp"
 
@@ -106,23 +107,29 @@ void ChunkHistoryRecordRun(const RunShared *run, const char *keys_query, const c
 }
 
 void ChunkHistorySetStatus(const RunShared *run, const char *status, const char *sqlstate, const char *message) {
-    char nulls[4] = {' ', ' ', sqlstate ? ' ' : 'n', message ? ' ' : 'n'};
-    Oid types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-    Datum values[4] = {Int64GetDatum(run->run_id), CStringGetTextDatum(status),
+    bool ends = strcmp(status, "running") != 0;
+    /* A run that ends purges the chunked runs (their chunks go with them) older than history_days. */
+    char nulls[6] = {' ', ' ', sqlstate ? ' ' : 'n', message ? ' ' : 'n', ' ', ' '};
+    Oid types[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TIMESTAMPTZOID};
+    Datum values[6] = {Int64GetDatum(run->run_id), CStringGetTextDatum(status),
                        sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0,
-                       message ? CStringGetTextDatum(message) : (Datum) 0};
-    char *sql = psprintf("UPDATE %s SET status = $2, sqlstate = $3, message = $4, "
+                       message ? CStringGetTextDatum(message) : (Datum) 0,
+                       BoolGetDatum(ends && g_history_days > 0),
+                       TimestampTzGetDatum(TimestampTzPlusMilliseconds(
+                           GetCurrentTimestamp(), -static_cast<int64>(g_history_days) * 24 * 3600 * 1000))};
+    char *sql = psprintf("WITH purge AS (DELETE FROM %s WHERE $5 AND finished_at" PG_OP("<") "$6 "
+                         "AND run_id" PG_OP("<>") "$1 RETURNING 1) "
+                         "UPDATE %s SET status = $2, sqlstate = $3, message = $4, "
                          "finished_at = CASE WHEN $2" PG_OP("=") "'running' THEN NULL "
                          "ELSE pg_catalog.clock_timestamp() END WHERE run_id" PG_OP("=") "$1 "
                          "RETURNING label, started_at, finished_at",
-                         g_runs_table);
-    bool ends = strcmp(status, "running") != 0;
+                         g_runs_table, g_runs_table);
     char *details = psprintf("\"workers_planned\": null, \"workers_launched\": null, \"attempts\": null, "
                              "\"chunks_total\": %d, \"chunks_done\": %d, \"chunks_skipped\": %d, \"rows\": %llu",
                              run->chunks_total, run->chunks_done, run->chunks_skipped,
                              static_cast<unsigned long long>(run->rows));
     (void) OwnerTransaction("set a chunk run's status", OnFailure::kRaise, false, [&] {
-        (void) Owner(sql, 4, types, values, nulls);
+        (void) Owner(sql, 6, types, values, nulls);
         if (ends) NotifyRunEnd(run->run_id, "chunked", status, details);
     });
 }

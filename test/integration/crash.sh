@@ -25,7 +25,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 . test/integration/data/tap.sh
-plan 104
+plan 107
 PC_NAME=crash
 PC_PORT=${CRASH_PORT:-54351}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -270,6 +270,27 @@ else
   check "$c: the slow run started with 4 workers" "started" "not started: $(cat "$ROOT/test/out/crash/g.txt")"
   not_ok "$c: the history says what happened (not run: no run started)"
   kill "$CALL_PID" 2>/dev/null
+fi
+
+# g2. The run's worker terminated after its last attempt, during the cleanup: the last
+# attempt (kept to be written with the run's end) is written with the termination.
+c="g2 (worker pg_terminate_backend during the cleanup after the last attempt)"
+timeout 120 "$BIN/psql" -h "$PC_DIR" -p "$PC_PORT" -U postgres -d "$DB" -X -tA -q -v VERBOSITY=verbose \
+  -c "SELECT status FROM run_with_parallel_guarantee('SELECT 1/0', cleanup => 'SELECT pg_sleep(60)', label => 'crash-g2')" \
+  >"$ROOT/test/out/crash/g2.txt" 2>&1 &
+CALL_PID=$!
+if wait_for "cleaning up" "SELECT state FROM parallel_guarantee_activity WHERE label = 'crash-g2'"; then
+  ID=$(P -c "SELECT run_id FROM parallel_guarantee_activity WHERE label = 'crash-g2'")
+  P -c "SELECT pg_terminate_backend(worker_pid) FROM parallel_guarantee_activity WHERE run_id = $ID" >/dev/null
+  caller_ended "$c" "$ROOT/test/out/crash/g2.txt" counted
+  wait_for "0/0" "$LEFT_Q"
+  check "$c: the history says lost, terminated after attempt 1, and keeps that attempt's row as it ended (statement error)" \
+    "lost|57P01|true|1|1:statement error" \
+    "$(P -c "SELECT r.status || '|' || r.sqlstate || '|' || (r.message LIKE '%terminated after attempt 1, during its cleanup%') || '|' || r.attempts || '|' || a.attempt || ':' || a.outcome
+               FROM parallel_guarantee_runs r LEFT JOIN parallel_guarantee_attempts a USING (run_id) WHERE r.run_id = $ID" 2>&1)"
+else
+  not_ok "$c: the run reached its cleanup" "found: $(P -c "SELECT state FROM parallel_guarantee_activity WHERE label = 'crash-g2'" 2>&1) $(cat "$ROOT/test/out/crash/g2.txt")"
+  kill "$CALL_PID" 2>/dev/null; CALL_PID=
 fi
 
 # h, i. Chunked runs (submit_chunks, 2 workers): the coordinator killed with SIGKILL

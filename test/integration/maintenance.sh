@@ -32,7 +32,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 . "$ROOT/test/integration/data/tap.sh"
-plan 48
+plan 50
 PC_NAME=maintenance
 PC_PORT=${MAINTENANCE_PORT:-54383}
 . "$ROOT/test/integration/data/private_cluster.sh"
@@ -330,6 +330,23 @@ check "its attempts: two passes cut short and cancelled, then accepted with 2 (a
   "1:abandoned:4:2,2:abandoned:4:2,3:degraded:4:2" "$(P -c "$(ATTEMPTS_Q 'vacuum short')" 2>&1)"
 check "the history keeps each attempt's passes: one pass planned 4, launched 2, each time (attempt:planned:launched)" \
   "1:{4}:{2},2:{4}:{2},3:{4}:{2}" "$(P -c "$(PASSES_Q 'vacuum short')" 2>&1)"
+# A later attempt that runs no VACUUM keeps no passes (not the earlier attempt's): attempt 1
+# is cut short, its cleanup drops two of the six indexes, and attempt 2's degree check
+# refuses the VACUUM (four indexes: at most 3 workers).
+P -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+-- Six indexes on distinct values (all above min_parallel_index_scan_size).
+CREATE TABLE orders_x WITH (autovacuum_enabled = off) AS SELECT g AS id, g AS a, -g AS b FROM generate_series(1, 100000) g;
+CREATE INDEX orders_x_1 ON orders_x (id); CREATE INDEX orders_x_2 ON orders_x (a);
+CREATE INDEX orders_x_3 ON orders_x (b); CREATE INDEX orders_x_4 ON orders_x (id, a);
+CREATE INDEX orders_x_5 ON orders_x (a, b); CREATE INDEX orders_x_6 ON orders_x (b, id);
+DELETE FROM orders_x WHERE id % 2 = 0;
+SQL
+OUT=$(P -v VERBOSITY=verbose -c "SELECT status FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders_x', 'DROP INDEX IF EXISTS orders_x_5, orders_x_6', 4, 2, 3, retry_delay => '50 ms', wait_for_slots => false, label => 'vacuum refused later')" 2>&1)
+check "a VACUUM cut short whose cleanup drops two indexes: its second attempt is refused before it runs (53G03)" \
+  "ERROR:  53G03" "$(echo "$OUT" | grep -m1 -E '^ERROR' | cut -d: -f1-2)"
+check "its history: attempt 1's pass (planned 4, launched 2), none for attempt 2 (attempt:planned:launched)" \
+  "1:{4}:{2},2:none:none" "$(P -c "$(PASSES_Q 'vacuum refused later')" 2>&1)"
+P -c "DROP TABLE orders_x" >/dev/null
 P -c "DELETE FROM orders WHERE id % 3 = 1" >/dev/null
 PGAPPNAME=mt_vacuum_wait pc_psql -d "$DB" -tA -q -c "SET client_min_messages = warning" \
   -c "SELECT status || '|' || coalesce(workers_launched::text, 'none') || '|' || attempts FROM run_with_parallel_guarantee('VACUUM (PARALLEL 4) orders', NULL, 4, 4, 3, label => 'vacuum queued')" \

@@ -431,3 +431,26 @@ SELECT run_id, kind, label, status, rows, statement, target_workers,
 SELECT count(*) = (SELECT count(*) FROM parallel_guarantee_chunk_runs) AS every_chunked_run_listed
   FROM parallel_guarantee_runs WHERE kind = 'chunked';
 RESET client_min_messages;
+
+-- 10. Retention: a chunked run that ends purges the chunked runs (and their chunks) that
+-- finished more than parallel_guarantee.history_days ago; a run still marked running stays.
+INSERT INTO parallel_guarantee_chunk_run_history (run_id, label, role_oid, keys_query, action, chunk_size,
+    max_retries, max_skipped, workers, status, started_at, finished_at)
+VALUES (-11, 'ancient', 10, 'SELECT 1', 'SELECT $1', 1, 0, 0, 1, 'failed', now() - interval '40 days', now() - interval '40 days'),
+       (-12, 'recent', 10, 'SELECT 1', 'SELECT $1', 1, 0, 0, 1, 'done', now() - interval '2 days', now() - interval '2 days'),
+       (-13, 'unfinished', 10, 'SELECT 1', 'SELECT $1', 1, 0, 0, 1, 'running', now() - interval '40 days', NULL);
+INSERT INTO parallel_guarantee_chunk_history (run_id, chunk_no, keys, key_count, state)
+VALUES (-11, 1, '\x00', 1, 'failed'), (-12, 1, '\x00', 1, 'done'), (-13, 1, '\x00', 1, 'pending');
+SET parallel_guarantee.history_days = 30;
+SELECT status FROM run_in_chunks('SELECT g FROM generate_series(1, 3) g', 'SELECT $1', label => 'chunk purger');
+SELECT r.label, count(c.chunk_no) AS chunks
+  FROM parallel_guarantee_chunk_run_history r LEFT JOIN parallel_guarantee_chunk_history c USING (run_id)
+ WHERE r.run_id < 0 GROUP BY r.run_id, r.label ORDER BY r.run_id DESC;
+SELECT count(*) AS orphan_chunks FROM parallel_guarantee_chunk_history WHERE run_id = -11;
+-- history_days = 0 keeps everything.
+UPDATE parallel_guarantee_chunk_run_history SET finished_at = now() - interval '400 days' WHERE run_id = -12;
+SET parallel_guarantee.history_days = 0;
+SELECT status FROM run_in_chunks('SELECT g FROM generate_series(1, 3) g', 'SELECT $1', label => 'chunk purger');
+SELECT count(*) AS old_runs_left FROM parallel_guarantee_chunk_run_history WHERE run_id < 0;
+RESET parallel_guarantee.history_days;
+DELETE FROM parallel_guarantee_chunk_run_history WHERE run_id < 0;
